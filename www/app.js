@@ -1,0 +1,607 @@
+// UI thread of the Data Capture anonymiser. The wasm runs in worker.js; this file only handles
+// the page: file selection, the secret, progress, the report and the downloads.
+
+// ---------------------------------------------------------------------------------------------
+// Text. Every user-visible string lives here so that another language can be added as a sibling
+// of `en` (elements in index.html carry data-i18n keys). Entries with {one, other} are plurals.
+const STRINGS = {
+  en: {
+    title: 'Data Capture — anonymiser',
+    skipLink: 'Skip to main content',
+    heading: 'Data Capture — anonymiser',
+    intro: 'Prepare de-identified DICOM files for research: choose the files, enter your site secret, '
+      + 'and download one zip file organised by export date and research visit.',
+    privacy: 'Everything happens inside this web browser: no file, passphrase or result is sent over the '
+      + 'network. Nothing leaves this computer, and the page keeps working if the network is disconnected '
+      + 'after it has loaded.',
+    step1: 'Choose the files',
+    dropHint: 'Drag and drop files or folders here, or use the buttons below. Files that are not DICOM '
+      + 'are listed in the report and left out of the export.',
+    filesLabel: 'Files',
+    folderLabel: 'A whole folder',
+    clear: 'Clear selection',
+    selNone: 'No files selected yet.',
+    selSome: '{files} selected ({size}).',
+    dropFailed: 'Some of the dropped items could not be read and were not added: {message}',
+    step2: 'Site secret and settings',
+    secretLabel: 'Site secret (passphrase)',
+    showSecret: 'Show passphrase',
+    secretHint: 'Use the same passphrase for every export from your site: the same patient then always '
+      + 'gets the same research ID. If you leave it empty, a random secret is used and the research IDs '
+      + 'will not match those of any other export.',
+    formatLegend: 'Output format',
+    formatDicom: 'DICOM',
+    formatNifti: 'NIfTI',
+    formatBoth: 'DICOM and NIfTI',
+    comingSoon: '(coming soon)',
+    step3: 'Run the export',
+    run: 'Run',
+    cancel: 'Cancel',
+    progressLabel: 'Export progress',
+    loading: 'Loading the anonymiser…',
+    readyStatus: 'Ready.',
+    noFiles: 'Please choose at least one file first.',
+    randomSecret: 'No passphrase was entered, so a random secret was used for this export. The research '
+      + 'IDs in it will not match those of any other export, and it cannot be repeated identically.',
+    starting: 'Starting…',
+    phaseScan: 'Step 1 of 2, checking files',
+    phaseExport: 'Step 2 of 2, writing the export',
+    progressLine: '{phase}: {filesDone} of {files} · {mbDone} of {mbTotal} MB · {rate} MB/s · {left}',
+    timeLeft: 'about {time} left',
+    estimating: 'estimating time left…',
+    doneStatus: 'Finished in {time}: {exported} exported, {skipped} skipped, out of {inputs}.',
+    doneAnnounce: 'The export is ready to download.',
+    nothingExported: 'No file could be exported. See the report below for the reason of each file.',
+    cancelled: 'Export cancelled. Nothing was saved.',
+    failedStatus: 'The export stopped because of an error. Nothing was saved.',
+    fileError: 'Error while processing “{file}”: {message}',
+    generalError: 'Error: {message}',
+    startFailed: 'The anonymiser could not be started ({message}). Please reload the page.',
+    loadFailed: 'the program files could not be loaded',
+    download: 'Download the export ({name}, {size})',
+    downloadReport: 'Download report (JSON)',
+    leaveWarning: 'An export is running. Leaving the page will cancel it.',
+    reportTitle: 'Report',
+    reportCounts: '{inputs} checked: {exported} exported in {visits}, {skipped} skipped, {quarantined} quarantined.',
+    visitsTitle: 'Visits',
+    noVisits: 'No visit was exported.',
+    colPatient: 'Research patient ID',
+    colScan: 'Scan research ID',
+    colSeries: 'Series',
+    colFiles: 'Files',
+    filesTitle: 'Every input file',
+    colInput: 'Input file',
+    colSize: 'Size',
+    colOutcome: 'Outcome',
+    outcomeExported: 'exported as {path}',
+    outcomeOther: '{outcome}: {reason}',
+    footer: 'Works offline once loaded. Close this tab when you have finished to clear the data from memory.',
+    files: { one: '{n} file', other: '{n} files' },
+    visits: { one: '{n} visit', other: '{n} visits' },
+    units: { s: '{n} s', min: '{n} min', h: '{n} h' },
+    bytes: { B: '{n} B', kB: '{n} kB', MB: '{n} MB', GB: '{n} GB' },
+  },
+};
+
+const LANG = pickLanguage();
+const S = STRINGS[LANG];
+const plural = new Intl.PluralRules(LANG);
+const num1 = new Intl.NumberFormat(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const int = new Intl.NumberFormat(LANG);
+
+function pickLanguage() {
+  const wanted = [document.documentElement.lang, ...(navigator.languages || [])];
+  for (const l of wanted) {
+    const base = String(l || '').toLowerCase().split('-')[0];
+    if (STRINGS[base]) return base;
+  }
+  return 'en';
+}
+
+/** Translate `key`, replacing {name} placeholders; plural entries choose by params.n. */
+function t(key, params = {}) {
+  let s = S[key];
+  if (s && typeof s === 'object') s = s[plural.select(params.n)] || s.other;
+  if (typeof s !== 'string') return key;
+  return s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
+}
+
+/** Plural entry `key` for the number n, e.g. tp('files', 3) → "3 files". */
+function tp(key, n) {
+  const forms = S[key];
+  const s = forms[plural.select(n)] || forms.other;
+  return s.replace('{n}', int.format(n));
+}
+
+function applyStrings(root = document) {
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  document.documentElement.lang = LANG;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting helpers.
+const MB = 1e6;
+function fmtMB(bytes) { return num1.format(bytes / MB); }
+function fmtSize(bytes) {
+  const u = S.bytes;
+  if (bytes < 1e3) return u.B.replace('{n}', int.format(bytes));
+  if (bytes < 1e6) return u.kB.replace('{n}', num1.format(bytes / 1e3));
+  if (bytes < 1e9) return u.MB.replace('{n}', num1.format(bytes / 1e6));
+  return u.GB.replace('{n}', num1.format(bytes / 1e9));
+}
+function fmtDuration(seconds) {
+  const u = S.units;
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return u.s.replace('{n}', s);
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${u.min.replace('{n}', m)} ${u.s.replace('{n}', String(s % 60).padStart(2, '0'))}`;
+  return `${u.h.replace('{n}', Math.floor(m / 60))} ${u.min.replace('{n}', String(m % 60).padStart(2, '0'))}`;
+}
+/** Today in LOCAL time as YYYYMMDD. */
+function localDate(d = new Date()) {
+  return String(d.getFullYear()).padStart(4, '0') + String(d.getMonth() + 1).padStart(2, '0')
+    + String(d.getDate()).padStart(2, '0');
+}
+function randomSecret() {
+  const b = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elements.
+const $ = (id) => document.getElementById(id);
+const el = {
+  files: $('files'), folder: $('folder'), dropzone: $('dropzone'), clear: $('clear'),
+  selection: $('selection-summary'), secret: $('secret'), secretToggle: $('secret-toggle'),
+  run: $('run'), cancel: $('cancel'), progress: $('progress'), status: $('status'),
+  announce: $('announce'), messages: $('messages'), download: $('download'),
+  downloadReport: $('download-report'), report: $('report'), reportCounts: $('report-counts'),
+  visits: document.querySelector('#visits tbody'), outcomes: document.querySelector('#file-outcomes tbody'),
+};
+
+function setStatus(text) { el.status.textContent = text; }
+function announce(text) { el.announce.textContent = text; }
+function showMessage(kind, text) {
+  const p = document.createElement('p');
+  p.className = `msg msg-${kind}`;
+  if (kind === 'error') p.setAttribute('role', 'alert');
+  p.textContent = text;
+  el.messages.append(p);
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Selection: files from the file picker, the folder picker and drops, each item {file, name}
+// where name is the relative path given to the anonymiser.
+const dropped = [];
+
+function selectedItems() {
+  const items = [
+    ...Array.from(el.files.files, (file) => ({ file, name: file.name })),
+    ...Array.from(el.folder.files, (file) => ({ file, name: file.webkitRelativePath || file.name })),
+    ...dropped,
+  ];
+  const seen = new Set();
+  const unique = items.filter(({ file, name }) => {
+    const key = `${name}\u0000${file.size}\u0000${file.lastModified}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return unique.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function updateSelection() {
+  const items = selectedItems();
+  const size = items.reduce((n, { file }) => n + file.size, 0);
+  el.selection.textContent = items.length
+    ? t('selSome', { files: tp('files', items.length), size: fmtSize(size) })
+    : t('selNone');
+  updateControls();
+}
+
+function clearSelection() {
+  el.files.value = '';
+  el.folder.value = '';
+  dropped.length = 0;
+  updateSelection();
+}
+
+// Drag and drop, including folders (webkitGetAsEntry + readEntries until it returns nothing).
+function entryFile(entry) {
+  return new Promise((resolve, reject) => entry.file(resolve, reject));
+}
+function readBatch(reader) {
+  return new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+}
+async function walkEntry(entry, out) {
+  if (entry.isFile) {
+    out.push({ file: await entryFile(entry), name: entry.fullPath.replace(/^\/+/, '') });
+  } else if (entry.isDirectory) {
+    const reader = entry.createReader();
+    const children = [];
+    for (let batch = await readBatch(reader); batch.length; batch = await readBatch(reader)) {
+      children.push(...batch);
+    }
+    for (const child of children) await walkEntry(child, out);
+  }
+}
+async function collectDrop(dataTransfer) {
+  // Entries must be taken synchronously, before the first await (the DataTransfer expires).
+  const items = Array.from(dataTransfer.items || []).filter((i) => i.kind === 'file');
+  const entries = items.map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+  if (!entries.length || !entries.every(Boolean)) {
+    return Array.from(dataTransfer.files, (file) => ({ file, name: file.name }));
+  }
+  const out = [];
+  for (const entry of entries) await walkEntry(entry, out);
+  return out;
+}
+
+function setupDropzone() {
+  const zone = el.dropzone;
+  let depth = 0;
+  const isFiles = (ev) => Array.from(ev.dataTransfer?.types || []).includes('Files');
+  zone.addEventListener('dragenter', (ev) => {
+    if (!isFiles(ev) || running) return;
+    ev.preventDefault();
+    depth++;
+    zone.classList.add('dragging');
+  });
+  zone.addEventListener('dragover', (ev) => {
+    if (!isFiles(ev) || running) return;
+    ev.preventDefault();
+    ev.dataTransfer.dropEffect = 'copy';
+  });
+  zone.addEventListener('dragleave', () => {
+    if (--depth <= 0) { depth = 0; zone.classList.remove('dragging'); }
+  });
+  zone.addEventListener('drop', async (ev) => {
+    ev.preventDefault();
+    depth = 0;
+    zone.classList.remove('dragging');
+    if (running) return;
+    try {
+      for (const item of await collectDrop(ev.dataTransfer)) dropped.push(item);
+    } catch (err) {
+      showMessage('warn', t('dropFailed', { message: err?.message || String(err) }));
+    }
+    updateSelection();
+  });
+  // A file dropped next to the zone must not make the browser navigate away from the page.
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (ev) => { if (!zone.contains(ev.target)) ev.preventDefault(); });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers. `active` runs the exports; `spare` is started in advance (once `active` is ready) so
+// that Cancel can switch to a loaded worker even if the web server is gone by then.
+let active = null;
+let spare = null;
+let running = null; // {exportDate, started, scanTotal, exportTotal, phase, phaseStarted, last}
+
+function spawnWorker() {
+  const entry = { worker: null, ready: false, error: null };
+  try {
+    entry.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  } catch (err) {
+    entry.error = err?.message || String(err);
+    return entry;
+  }
+  entry.worker.addEventListener('message', (ev) => onWorkerMessage(entry, ev.data || {}));
+  entry.worker.addEventListener('error', (ev) => {
+    ev.preventDefault();
+    onWorkerMessage(entry, { type: 'error', message: ev.message || t('loadFailed'), file: null, fatal: true });
+  });
+  entry.worker.addEventListener('messageerror', () => {
+    onWorkerMessage(entry, { type: 'error', message: 'message could not be decoded', file: null, fatal: true });
+  });
+  return entry;
+}
+
+/** Discard the active worker and continue with the spare one (or a new one). */
+function replaceActive() {
+  active?.worker?.terminate();
+  active = spare && !spare.error ? spare : spawnWorker();
+  spare = null;
+  if (active.ready) spare = spawnWorker();
+  if (active.error) showStartFailure(active.error);
+  updateControls();
+}
+
+function showStartFailure(message) {
+  setStatus('');
+  showMessage('error', t('startFailed', { message }));
+}
+
+function onWorkerMessage(entry, msg) {
+  if (entry !== active) {
+    // The spare only reports whether it loaded.
+    if (msg.type === 'ready') entry.ready = true;
+    else if (msg.type === 'error' && !entry.ready) entry.error = msg.message;
+    return;
+  }
+  switch (msg.type) {
+    case 'ready':
+      entry.ready = true;
+      if (!running && el.status.textContent === t('loading')) setStatus(t('readyStatus'));
+      if (!spare) spare = spawnWorker();
+      updateControls();
+      break;
+    case 'progress':
+      if (running) onProgress(msg);
+      break;
+    case 'done':
+      if (running) onDone(msg);
+      break;
+    case 'error':
+      if (running) {
+        onRunError(msg);
+      } else if (!entry.ready) {
+        entry.error = msg.message;
+        showStartFailure(msg.message);
+        updateControls();
+      } else {
+        showMessage('error', t('generalError', { message: msg.message }));
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running an export.
+const urls = { zip: null, report: null };
+
+function clearResults() {
+  for (const k of Object.keys(urls)) {
+    if (urls[k]) URL.revokeObjectURL(urls[k]);
+    urls[k] = null;
+  }
+  for (const a of [el.download, el.downloadReport]) {
+    a.hidden = true;
+    a.removeAttribute('href');
+    a.textContent = '';
+  }
+  el.messages.replaceChildren();
+  el.report.hidden = true;
+  el.visits.replaceChildren();
+  el.outcomes.replaceChildren();
+  el.reportCounts.textContent = '';
+  el.progress.value = 0;
+  el.progress.max = 1;
+}
+
+function updateControls() {
+  const busy = !!running;
+  el.run.disabled = busy || !active?.ready;
+  el.cancel.disabled = !busy;
+  for (const input of [el.files, el.folder, el.secret, el.secretToggle]) input.disabled = busy;
+  el.clear.disabled = busy || selectedItems().length === 0;
+  el.dropzone.classList.toggle('disabled', busy);
+  document.body.classList.toggle('busy', busy);
+}
+
+function startRun() {
+  if (running || !active?.ready) return;
+  const items = selectedItems();
+  clearResults();
+  if (!items.length) {
+    showMessage('warn', t('noFiles'));
+    el.files.focus();
+    return;
+  }
+  let secret = el.secret.value;
+  if (secret === '') {
+    secret = randomSecret();
+    showMessage('warn', t('randomSecret'));
+  }
+  const exportDate = localDate();
+  const format = document.querySelector('input[name="format"]:checked')?.value || 'dicom';
+  const scanTotal = items.reduce((n, { file }) => n + file.size, 0);
+  const now = performance.now();
+  running = { exportDate, started: now, scanTotal, exportTotal: null, phase: null, phaseStarted: now, last: null };
+  el.progress.max = Math.max(1, 2 * scanTotal);
+  el.progress.value = 0;
+  setStatus(t('starting'));
+  announce(t('starting'));
+  active.worker.postMessage({
+    type: 'run',
+    files: items.map((i) => i.file),
+    names: items.map((i) => i.name),
+    secret,
+    exportDate,
+    settings: { format },
+  });
+  updateControls();
+  el.cancel.focus();
+}
+
+let renderQueued = false;
+function onProgress(msg) {
+  const r = running;
+  if (msg.phase !== r.phase) {
+    r.phase = msg.phase;
+    r.phaseStarted = performance.now();
+    announce(t(msg.phase === 'scan' ? 'phaseScan' : 'phaseExport'));
+  }
+  if (msg.phase === 'export') r.exportTotal = msg.bytesTotal;
+  r.last = msg;
+  if (!renderQueued) {
+    renderQueued = true;
+    requestAnimationFrame(renderProgress);
+  }
+}
+
+function renderProgress() {
+  renderQueued = false;
+  const r = running;
+  if (!r || !r.last) return;
+  const m = r.last;
+  const exportTotal = r.exportTotal ?? r.scanTotal; // before the plan: assume everything is exported
+  const total = r.scanTotal + exportTotal;
+  const done = m.phase === 'scan' ? m.bytesDone : r.scanTotal + m.bytesDone;
+  el.progress.max = Math.max(1, total);
+  el.progress.value = Math.min(done, total);
+  const elapsed = (performance.now() - r.phaseStarted) / 1000;
+  const rate = elapsed > 0 ? m.bytesDone / elapsed : 0;
+  const left = elapsed >= 1 && rate > 0
+    ? t('timeLeft', { time: fmtDuration((total - done) / rate) })
+    : t('estimating');
+  setStatus(t('progressLine', {
+    phase: t(m.phase === 'scan' ? 'phaseScan' : 'phaseExport'),
+    filesDone: int.format(m.filesDone),
+    files: tp('files', m.filesTotal),
+    mbDone: fmtMB(m.bytesDone),
+    mbTotal: fmtMB(m.bytesTotal),
+    rate: fmtMB(rate),
+    left,
+  }));
+}
+
+function onDone({ zip, report }) {
+  const r = running;
+  running = null;
+  const seconds = (performance.now() - r.started) / 1000;
+  el.progress.max = 1;
+  el.progress.value = 1;
+  const c = report.counts || {};
+  setStatus(t('doneStatus', {
+    time: fmtDuration(seconds),
+    exported: tp('files', c.exported || 0),
+    skipped: int.format((c.skipped || 0) + (c.quarantined || 0)),
+    inputs: tp('files', c.inputs || 0),
+  }));
+  if (!c.exported) showMessage('warn', t('nothingExported'));
+
+  const name = `capture-${r.exportDate}.zip`;
+  urls.zip = URL.createObjectURL(zip);
+  el.download.href = urls.zip;
+  el.download.download = name;
+  el.download.textContent = t('download', { name, size: fmtSize(zip.size) });
+  el.download.hidden = false;
+
+  const json = new Blob([JSON.stringify(report, null, 2) + '\n'], { type: 'application/json' });
+  urls.report = URL.createObjectURL(json);
+  el.downloadReport.href = urls.report;
+  el.downloadReport.download = `capture-${r.exportDate}-report.json`;
+  el.downloadReport.textContent = t('downloadReport');
+  el.downloadReport.hidden = false;
+
+  renderReport(report);
+  updateControls();
+  announce(t('doneAnnounce'));
+  el.download.focus();
+}
+
+function onRunError(msg) {
+  running = null;
+  showMessage('error', msg.file
+    ? t('fileError', { file: msg.file, message: msg.message })
+    : t('generalError', { message: msg.message }));
+  setStatus(t('failedStatus'));
+  announce(t('failedStatus'));
+  el.progress.value = 0;
+  // The wasm may be in a bad state after an error: continue with a fresh worker.
+  replaceActive();
+}
+
+function cancelRun() {
+  if (!running) return;
+  running = null;
+  replaceActive();
+  clearResults();
+  setStatus(t('cancelled'));
+  announce(t('cancelled'));
+  updateControls();
+  el.run.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+function cell(row, text, className) {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+function outcomeText(f) {
+  if (f.outcome === 'exported' && f.path) return t('outcomeExported', { path: f.path });
+  return f.reason ? t('outcomeOther', { outcome: f.outcome, reason: f.reason }) : String(f.outcome);
+}
+
+function renderReport(report) {
+  const c = report.counts || {};
+  const visits = report.visits || [];
+  el.reportCounts.textContent = t('reportCounts', {
+    inputs: tp('files', c.inputs || 0),
+    exported: tp('files', c.exported || 0),
+    visits: tp('visits', visits.length),
+    skipped: int.format(c.skipped || 0),
+    quarantined: int.format(c.quarantined || 0),
+  });
+
+  const vrows = document.createDocumentFragment();
+  for (const v of visits) {
+    const tr = document.createElement('tr');
+    cell(tr, v.patientResearchId ?? '', 'id');
+    cell(tr, v.scanResearchId ?? '', 'id');
+    cell(tr, int.format(v.series ?? 0), 'num');
+    cell(tr, int.format(v.files ?? 0), 'num');
+    vrows.append(tr);
+  }
+  if (!visits.length) {
+    const tr = document.createElement('tr');
+    cell(tr, t('noVisits')).colSpan = 4;
+    vrows.append(tr);
+  }
+  el.visits.replaceChildren(vrows);
+
+  const frows = document.createDocumentFragment();
+  for (const f of report.files || []) {
+    const tr = document.createElement('tr');
+    tr.className = `outcome-${String(f.outcome).replace(/[^a-z]/g, '')}`;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = f.name;
+    tr.append(th);
+    cell(tr, typeof f.size === 'number' ? fmtSize(f.size) : '', 'num');
+    cell(tr, outcomeText(f), 'outcome');
+    frows.append(tr);
+  }
+  el.outcomes.replaceChildren(frows);
+  el.report.hidden = false;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wiring.
+function toggleSecret() {
+  const show = el.secret.type === 'password';
+  el.secret.type = show ? 'text' : 'password';
+  el.secretToggle.setAttribute('aria-pressed', String(show));
+}
+
+function init() {
+  applyStrings();
+  setStatus(t('loading'));
+  updateSelection();
+  el.files.addEventListener('change', updateSelection);
+  el.folder.addEventListener('change', updateSelection);
+  el.clear.addEventListener('click', clearSelection);
+  el.secretToggle.addEventListener('click', toggleSecret);
+  el.run.addEventListener('click', startRun);
+  el.cancel.addEventListener('click', cancelRun);
+  setupDropzone();
+  window.addEventListener('beforeunload', (ev) => {
+    if (running) { ev.preventDefault(); ev.returnValue = t('leaveWarning'); }
+  });
+  active = spawnWorker();
+  if (active.error) showStartFailure(active.error);
+  updateControls();
+}
+
+init();

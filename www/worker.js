@@ -1,0 +1,166 @@
+// Module Web Worker that owns the wasm anonymiser. The UI thread (app.js) never runs wasm.
+//
+// Protocol (see also the report of the "www" helper / CONTRACT.md):
+//   worker → main  {type:'ready'}                         wasm initialised, 'run' may be sent
+//   main → worker  {type:'run', files: File[], names: string[], secret: string,
+//                   exportDate: 'YYYYMMDD', settings: {format: 'dicom'}}
+//   worker → main  {type:'progress', phase:'scan'|'export', filesDone, filesTotal,
+//                   bytesDone, bytesTotal, file}           after each file (file = name just handled)
+//   worker → main  {type:'done', zip: Blob, report: object}
+//   worker → main  {type:'error', message: string, file: string|null, fatal: boolean}
+// After an error the main thread discards this worker (the wasm may be left in a bad state).
+// Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file
+// plus the zip parts, which live in Blobs (the browser may keep them on disk).
+
+import init, { WebJob } from './pkg/capture.js';
+import wasmB64 from './pkg/capture_wasm.js';
+
+let currentFile = null;
+let busy = false;
+
+function postError(message, fatal) {
+  self.postMessage({ type: 'error', message: String(message), file: currentFile, fatal: !!fatal });
+}
+
+function messageOf(err) {
+  if (err instanceof Error) return err.message || String(err);
+  if (typeof err === 'string') return err;
+  try { return JSON.stringify(err); } catch { return String(err); }
+}
+
+// The worker never dies silently.
+self.addEventListener('error', (ev) => {
+  ev.preventDefault(); // reported here; do not also raise it on the Worker object
+  postError(ev.message || 'Unexpected error in the worker', true);
+});
+self.addEventListener('unhandledrejection', (ev) => {
+  postError(messageOf(ev.reason), true);
+});
+
+function decodeWasm(src) {
+  if (src instanceof Uint8Array) return src;
+  if (src instanceof ArrayBuffer) return new Uint8Array(src);
+  if (typeof src !== 'string' || src.length === 0) {
+    throw new Error('The anonymiser engine (pkg/capture_wasm.js) is missing or empty');
+  }
+  if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(src);
+  const bin = atob(src);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+// Values coming from wasm may be Maps or BigInts depending on how they were serialised;
+// turn them into plain JSON-compatible data.
+function toPlain(v) {
+  if (v instanceof Map) {
+    const o = {};
+    for (const [k, x] of v) o[k] = toPlain(x);
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (typeof v === 'bigint') return Number(v);
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    const o = {};
+    for (const k of Object.keys(v)) o[k] = toPlain(v[k]);
+    return o;
+  }
+  return v;
+}
+
+async function readFile(file) {
+  return new Uint8Array(await file.arrayBuffer());
+}
+
+async function run({ files, names, secret, exportDate, settings }) {
+  const filesTotal = files.length;
+  const bytesTotal = files.reduce((n, f) => n + f.size, 0);
+  const job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
+  try {
+    // Pass 1: scan every file. scanned[i] = index in `files` of the i-th scanned input,
+    // which is the input index the wasm uses in its plan.
+    const scanned = [];
+    const unreadable = [];
+    let bytesDone = 0;
+    for (let i = 0; i < filesTotal; i++) {
+      currentFile = names[i];
+      let bytes = null;
+      try {
+        bytes = await readFile(files[i]);
+      } catch (err) {
+        unreadable.push({ name: names[i], size: files[i].size, outcome: 'skipped',
+          reason: 'could not read the file: ' + messageOf(err) });
+      }
+      if (bytes) {
+        job.scan(names[i], bytes);
+        scanned.push(i);
+      }
+      bytes = null;
+      bytesDone += files[i].size;
+      self.postMessage({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
+        bytesDone, bytesTotal, file: names[i] });
+    }
+    currentFile = null;
+
+    // Pass 2: export the planned inputs in output order.
+    const plan = toPlain(job.plan());
+    const planFiles = plan.map((p) => files[scanned[p.input]]);
+    const exportTotal = planFiles.reduce((n, f) => n + f.size, 0);
+    const parts = [];
+    let exportDone = 0;
+    for (let k = 0; k < plan.length; k++) {
+      const idx = scanned[plan[k].input];
+      currentFile = names[idx];
+      const bytes = await readFile(files[idx]);
+      const chunk = job.export(plan[k].input, bytes);
+      if (chunk && chunk.length) parts.push(new Blob([chunk]));
+      exportDone += files[idx].size;
+      self.postMessage({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
+        bytesDone: exportDone, bytesTotal: exportTotal, file: names[idx] });
+    }
+    currentFile = null;
+    parts.push(new Blob([job.finish()]));
+    const report = toPlain(job.report());
+    mergeUnreadable(report, unreadable);
+    self.postMessage({ type: 'done', zip: new Blob(parts, { type: 'application/zip' }), report });
+  } finally {
+    try { job.free(); } catch { /* already freed or wasm trapped */ }
+  }
+}
+
+// Files the browser could not read never reached the wasm; list them in the report anyway.
+function mergeUnreadable(report, unreadable) {
+  if (!unreadable.length) return;
+  report.files = (report.files || []).concat(unreadable);
+  const c = report.counts || (report.counts = {});
+  c.inputs = (c.inputs || 0) + unreadable.length;
+  c.skipped = (c.skipped || 0) + unreadable.length;
+}
+
+const ready = (async () => {
+  await init({ module_or_path: decodeWasm(wasmB64) });
+})();
+
+ready.then(
+  () => self.postMessage({ type: 'ready' }),
+  (err) => postError('Could not start the anonymiser: ' + messageOf(err), true),
+);
+
+self.addEventListener('message', async (ev) => {
+  const msg = ev.data || {};
+  if (msg.type !== 'run') return;
+  if (busy) {
+    self.postMessage({ type: 'error', message: 'An export is already running', file: null, fatal: false });
+    return;
+  }
+  busy = true;
+  try {
+    await ready;
+    await run(msg);
+  } catch (err) {
+    postError(messageOf(err), true);
+  } finally {
+    busy = false;
+    currentFile = null;
+  }
+});
