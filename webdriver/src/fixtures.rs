@@ -1,0 +1,148 @@
+//! Real DICOM test inputs: pydicom's test files, fetched at test time from PyPI.
+//!
+//! `pip download --no-deps pydicom==3.0.2` gives a wheel (a zip) that carries about 100 DICOM
+//! files under `pydicom/data/test_files`; only that folder is extracted. Everything is cached
+//! under `<workspace>/target/fixtures/pydicom` (override with env `CAPTURE_FIXTURES`), so the
+//! download happens once per checkout.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+/// The pydicom release whose wheel provides the files.
+pub const PYDICOM_VERSION: &str = "3.0.2";
+
+const TEST_FILES_PREFIX: &str = "pydicom/data/test_files/";
+
+/// The workspace root (the parent of this crate's folder).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate has a parent folder")
+        .to_path_buf()
+}
+
+/// The cache folder for the pydicom wheel and its extracted test files.
+pub fn cache_dir() -> PathBuf {
+    match std::env::var_os("CAPTURE_FIXTURES") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => workspace_root().join("target/fixtures/pydicom"),
+    }
+}
+
+static FETCH_LOCK: Mutex<()> = Mutex::new(());
+
+/// The folder holding pydicom's test files (e.g. `CT_small.dcm`), downloading and extracting the
+/// wheel first if needed. The error says what failed and how to fix it.
+pub fn pydicom_test_files() -> Result<PathBuf, String> {
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_dir();
+    let files = cache.join("test_files");
+    if files.join("CT_small.dcm").is_file() {
+        return Ok(files);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let wheel = match find_wheel(&cache) {
+        Some(w) => w,
+        None => {
+            download_wheel(&cache)?;
+            find_wheel(&cache).ok_or_else(|| {
+                format!("pip download succeeded but no pydicom wheel is in {}", cache.display())
+            })?
+        }
+    };
+    // Extract into a private folder, then rename: another test process may race us.
+    let tmp = cache.join(format!("test_files.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    extract_test_files(&wheel, &tmp)
+        .map_err(|e| format!("cannot extract {}: {e}", wheel.display()))?;
+    if std::fs::rename(&tmp, &files).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if files.join("CT_small.dcm").is_file() {
+        Ok(files)
+    } else {
+        Err(format!("{} has no CT_small.dcm after extraction", files.display()))
+    }
+}
+
+/// One of pydicom's test files by name (e.g. `"CT_small.dcm"`).
+pub fn pydicom_file(name: &str) -> Result<PathBuf, String> {
+    let path = pydicom_test_files()?.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("pydicom {PYDICOM_VERSION} has no test file {name}"))
+    }
+}
+
+fn find_wheel(dir: &Path) -> Option<PathBuf> {
+    let prefix = format!("pydicom-{PYDICOM_VERSION}-");
+    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+    })
+}
+
+fn download_wheel(dest: &Path) -> Result<(), String> {
+    let spec = format!("pydicom=={PYDICOM_VERSION}");
+    // `PIP` may name the pip to use; otherwise try the usual spellings.
+    let candidates: Vec<Vec<String>> = match std::env::var("PIP") {
+        Ok(pip) if !pip.is_empty() => vec![pip.split_whitespace().map(String::from).collect()],
+        _ => vec![
+            vec!["python3".into(), "-m".into(), "pip".into()],
+            vec!["pip3".into()],
+            vec!["pip".into()],
+            vec!["python".into(), "-m".into(), "pip".into()],
+        ],
+    };
+    let mut errors = Vec::new();
+    for cmd in candidates {
+        let output = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .args(["download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check"])
+            .arg(&spec)
+            .arg("-d")
+            .arg(dest)
+            .output();
+        match output {
+            Ok(o) if o.status.success() => return Ok(()),
+            Ok(o) => errors.push(format!(
+                "`{}` failed ({}): {}",
+                cmd.join(" "),
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => errors.push(format!("`{}`: {e}", cmd.join(" "))),
+        }
+    }
+    Err(format!(
+        "cannot download the pydicom {PYDICOM_VERSION} wheel with pip (needs PyPI); \
+         or put pydicom-{PYDICOM_VERSION}-*.whl into {}:\n  {}",
+        dest.display(),
+        errors.join("\n  ")
+    ))
+}
+
+fn extract_test_files(wheel: &Path, dest: &Path) -> io::Result<()> {
+    let file = std::fs::File::open(wheel)?;
+    let mut archive = zip::ZipArchive::new(file).map_err(io::Error::other)?;
+    std::fs::create_dir_all(dest)?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(io::Error::other)?;
+        if entry.is_dir() {
+            continue;
+        }
+        let Some(name) = entry.enclosed_name() else { continue };
+        let Ok(rel) = name.strip_prefix(TEST_FILES_PREFIX) else { continue };
+        let out = dest.join(rel);
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let mut f = std::fs::File::create(&out)?;
+        io::copy(&mut entry, &mut f)?;
+    }
+    Ok(())
+}

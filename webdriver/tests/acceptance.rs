@@ -1,0 +1,92 @@
+//! The acceptance test: the page anonymises real DICOM files offline, in the browser, and its zip
+//! is byte-identical to the native CLI's.
+//!
+//! Needs the built page (`CAPTURE_DIST`, default `<workspace>/dist`), chromedriver and Chromium;
+//! fails (never skips) when they are missing. See `tests/common/mod.rs` for the environment.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+use webdriver::server::Server;
+
+/// Plain uncompressed pydicom files with PatientName and PatientID set (CT, MR, RT plan/dose,
+/// and a multi-vendor CT), in explicit and implicit VR little endian.
+const INPUTS: &[&str] = &["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtdose.dcm", "liver_1frame.dcm"];
+
+#[test]
+fn page_exports_offline_and_matches_cli() {
+    let dist = dist_dir();
+    let inputs_dir = tempfile::tempdir().unwrap();
+    let inputs = stage_inputs(inputs_dir.path(), INPUTS);
+    let date = today();
+
+    let mut server = Server::start(&dist, 0).expect("start the static server");
+    let browser = Browser::start();
+    let s = &browser.session;
+
+    s.goto(&server.url()).unwrap_or_else(|e| panic!("open {}: {e}", server.url()));
+    browser.wait_enabled("#run", Duration::from_secs(60));
+    let load_requests = browser.network_requests(); // drains the log up to "loaded"
+    assert!(!load_requests.is_empty(), "the performance log saw no request while loading the page");
+
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+    let selected = s
+        .execute("return document.getElementById('files').files.length;", vec![])
+        .unwrap();
+    assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
+
+    // From here on the page must work offline.
+    let served = server.request_count();
+    server.stop();
+    assert!(
+        std::net::TcpStream::connect(server.addr()).is_err(),
+        "the stopped server's port still accepts connections"
+    );
+    // Record (instead of merely refusing) any later connection to the page's origin: this also
+    // catches requests from workers, which chromedriver's performance log does not show.
+    let tripwire = Server::tripwire(server.addr()).expect("tripwire on the page's address");
+    let after_load = browser.network_requests();
+
+    s.find("#run").unwrap().click().unwrap();
+    let href = browser.wait_download_link(Duration::from_secs(120));
+    let name = s.find("#download").unwrap().attribute("download").unwrap().unwrap_or_default();
+    assert!(name.ends_with(".zip"), "#download's download attribute {name:?} does not end in .zip");
+    s.find("#download").unwrap().click().unwrap();
+    let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));
+    let report = s.find("#report").unwrap().text().unwrap();
+    let after_run = browser.network_requests();
+
+    // Offline: nothing reached the server, and the browser sent nothing anywhere.
+    let late: Vec<_> = server.requests().into_iter().skip(served).map(|r| r.path).collect();
+    assert!(late.is_empty(), "the server got requests after the page had loaded: {late:?}");
+    let tripped: Vec<_> = tripwire.requests().into_iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert!(tripped.is_empty(), "the page requested from its origin after it had loaded: {tripped:?}");
+    assert!(
+        after_load.is_empty() && after_run.is_empty(),
+        "network requests after the page had loaded (href {href}):\n  between load and Run: {after_load:?}\n  \
+         after Run: {after_run:?}"
+    );
+
+    // The report names every input, and the non-DICOM one as skipped.
+    for input in &inputs {
+        let file = input.file_name().unwrap().to_string_lossy();
+        assert!(report.contains(&*file), "#report does not mention {file}:\n{report}");
+    }
+    let notes_line = report.lines().find(|l| l.contains("notes.txt")).unwrap_or("");
+    assert!(
+        notes_line.to_lowercase().contains("skipped"),
+        "#report does not say notes.txt was skipped (line {notes_line:?}):\n{report}"
+    );
+
+    // The zip: layout, dated today, no identifiers left.
+    let zip_bytes = std::fs::read(&zip_path).unwrap();
+    let entries = check_zip_layout(&zip_bytes, &date);
+    assert_no_identifiers(&zip_bytes, &entries, &inputs);
+
+    // Deterministic: the CLI gives the very same bytes.
+    let cli = run_cli(&inputs, &date);
+    assert_same_zip(&zip_bytes, &cli, "acceptance");
+}
