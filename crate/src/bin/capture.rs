@@ -1,0 +1,170 @@
+//! `capture`: the native command line of the anonymiser, for scripted exports and
+//! acceptance tests. Same core as the page, so the same inputs, secret and export
+//! date give the same zip, byte for byte.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use capture::{Format, Job, Settings};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "capture", version, about = "De-identify DICOM (and EHR tables) into the Data Capture export tree")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a de-identified export zip from files and folders (folders are read recursively).
+    Export(ExportArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Dicom,
+    Nifti,
+    Both,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The zip to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// What to export.
+    #[arg(long, value_enum, default_value = "dicom")]
+    format: FormatArg,
+    /// The daily folder's date, YYYYMMDD (default: today, local time).
+    #[arg(long)]
+    export_date: Option<String>,
+    /// File holding the site secret (trailing line breaks ignored). Without it a random
+    /// secret is used, and the pseudonyms will not match any other export.
+    #[arg(long)]
+    secret_file: Option<PathBuf>,
+    /// Where to write the JSON report (every input with its outcome).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Input files and folders.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Export(args) => match export(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("capture: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Every file under the inputs, folders expanded recursively in name order.
+fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    fn walk(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+        let meta = fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = fs::read_dir(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .map(|entry| entry.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            entries.sort();
+            for entry in entries {
+                walk(&entry, out)?;
+            }
+        } else {
+            out.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    for input in inputs {
+        walk(input, &mut files)?;
+    }
+    Ok(files)
+}
+
+fn secret(args: &ExportArgs) -> Result<Vec<u8>, String> {
+    match &args.secret_file {
+        Some(path) => fs::read(path).map_err(|e| format!("cannot read the secret file {}: {e}", path.display())),
+        None => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(|e| format!("no random secret available: {e}"))?;
+            eprintln!(
+                "capture: warning: no --secret-file; a random secret is used for this export only, \
+                 so its pseudonyms will not match any other export"
+            );
+            Ok(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes())
+        }
+    }
+}
+
+fn export(args: &ExportArgs) -> Result<(), String> {
+    let format = match args.format {
+        FormatArg::Dicom => Format::Dicom,
+        FormatArg::Nifti => Format::Nifti,
+        FormatArg::Both => Format::Both,
+    };
+    let export_date = args
+        .export_date
+        .clone()
+        .unwrap_or_else(|| chrono::Local::now().format("%Y%m%d").to_string());
+    let secret = secret(args)?;
+    let mut job = Job::new(Settings { format }, &secret, &export_date).map_err(|e| e.to_string())?;
+
+    let files = collect(&args.inputs)?;
+    for path in &files {
+        let name = path.display().to_string();
+        match fs::read(path) {
+            Ok(bytes) => job.scan(&name, &bytes),
+            Err(e) => job.unreadable(&name, 0, &e.to_string()),
+        };
+    }
+    let plan = job.plan().map_err(|e| e.to_string())?;
+
+    // Written next to the target and renamed at the end: a failed export never
+    // leaves a zip that looks complete.
+    let partial = args.out.with_extension("zip.part");
+    let mut out = fs::File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let write_error = |e: std::io::Error| format!("cannot write {}: {e}", partial.display());
+    for step in &plan {
+        let chunk = match fs::read(&files[step.input]) {
+            Ok(bytes) => job.export(step.input, &bytes).map_err(|e| e.to_string())?,
+            Err(_) => Vec::new(), // reported as not exported by finish()
+        };
+        out.write_all(&chunk).map_err(write_error)?;
+    }
+    out.write_all(&job.finish().map_err(|e| e.to_string())?).map_err(write_error)?;
+    out.sync_all().map_err(write_error)?;
+    drop(out);
+    fs::rename(&partial, &args.out).map_err(|e| format!("cannot rename to {}: {e}", args.out.display()))?;
+
+    let report = job.report();
+    if let Some(path) = &args.report {
+        fs::write(path, report.to_json()).map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+    }
+    let c = &report.counts;
+    eprintln!(
+        "capture: wrote {} ({} exported, {} skipped, {} quarantined of {} inputs; {} visits)",
+        args.out.display(),
+        c.exported,
+        c.skipped,
+        c.quarantined,
+        c.inputs,
+        report.visits.len()
+    );
+    for f in &report.files {
+        if let capture::report::Outcome::Skipped { reason } | capture::report::Outcome::Quarantined { reason } = &f.outcome {
+            eprintln!("  {}: {reason}", f.name);
+        }
+    }
+    Ok(())
+}

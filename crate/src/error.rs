@@ -1,0 +1,88 @@
+//! Typed errors. Each message names what went wrong in words a hospital user can act on;
+//! per-file errors never abort an export, they become a line of the report.
+
+use std::fmt;
+
+/// Why one input file is not part of the export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileError {
+    /// Neither a DICOM file (no `DICM` marker) nor a table the export knows how to read.
+    NotDicom,
+    /// A DICOMDIR is an index of other files, not an image: nothing to export.
+    Dicomdir,
+    /// The file claims to be DICOM but cannot be parsed to the end.
+    Corrupt(String),
+    /// The file's transfer syntax is not one this tool can read.
+    UnsupportedTransferSyntax(String),
+    /// The file was parsed, but writing its de-identified form failed.
+    Write(String),
+    /// The file changed between the two reads of the export.
+    Changed,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::NotDicom => f.write_str("not a DICOM file (no DICM marker)"),
+            FileError::Dicomdir => f.write_str("DICOMDIR index file, not an image (skipped)"),
+            FileError::Corrupt(why) => write!(f, "corrupt DICOM file: {why}"),
+            FileError::UnsupportedTransferSyntax(uid) => {
+                write!(f, "unsupported transfer syntax {uid}")
+            }
+            FileError::Write(why) => write!(f, "could not write the de-identified file: {why}"),
+            FileError::Changed => f.write_str("the file changed while the export was running"),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// Errors that stop a whole export (as opposed to [`FileError`], which skip one file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// The export date is not a valid `YYYYMMDD` calendar date.
+    ExportDate(String),
+    /// The settings could not be understood.
+    Settings(String),
+    /// The requested output format is not implemented yet.
+    FormatNotSupported(String),
+    /// The calls came in an order the job does not allow (e.g. `export` before `plan`).
+    Sequence(&'static str),
+    /// `export` was called with an input that the plan does not contain.
+    UnknownInput(usize),
+    /// Writing the zip archive failed.
+    Archive(String),
+}
+
+impl fmt::Display for JobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobError::ExportDate(d) => write!(f, "export date {d:?} is not a valid YYYYMMDD date"),
+            JobError::Settings(why) => write!(f, "invalid settings: {why}"),
+            JobError::FormatNotSupported(fmt_) => {
+                write!(f, "output format {fmt_:?} is not yet supported")
+            }
+            JobError::Sequence(why) => write!(f, "export steps out of order: {why}"),
+            JobError::UnknownInput(i) => write!(f, "input #{i} is not part of the export plan"),
+            JobError::Archive(why) => write!(f, "could not write the zip archive: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for JobError {}
+
+/// An error's message followed by its sources: dicom-rs puts the useful part
+/// (which tag, which offset) in the innermost source.
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! One DICOM instance: recognising and parsing its bytes, and the few attributes
+//! that decide where it goes in the export tree.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::file::ReadPreamble;
+use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
+
+use crate::error::{with_sources, FileError};
+
+/// A parsed DICOM file: file meta group and data set.
+pub type Object = FileDicomObject<InMemDicomObject>;
+
+/// Media Storage Directory Storage: the SOP class of a DICOMDIR.
+const DICOMDIR_SOP_CLASS: &str = "1.2.840.10008.1.3.10";
+
+/// Where the `DICM` marker stands, if anywhere: after the 128-byte preamble
+/// (PS3.10 7.1) or, for files written without a preamble, at the start.
+fn dicm_offset(bytes: &[u8]) -> Option<usize> {
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        Some(128)
+    } else if bytes.starts_with(b"DICM") {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// Whether the bytes look like a DICOM file (cheap: the marker only).
+pub fn is_dicom(bytes: &[u8]) -> bool {
+    dicm_offset(bytes).is_some()
+}
+
+/// Parses a DICOM file. With `header_only`, stops before Pixel Data: enough to plan
+/// the export without copying the image.
+pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
+    let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
+    let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
+    if header_only {
+        options = options.read_until(tags::PIXEL_DATA);
+    }
+    let object = options.from_reader(&bytes[offset..]).map_err(|e| {
+        let text = with_sources(&e);
+        match unsupported_ts(&text) {
+            Some(uid) => FileError::UnsupportedTransferSyntax(uid),
+            None => FileError::Corrupt(text),
+        }
+    })?;
+    if object.meta().media_storage_sop_class_uid().trim_end_matches('\0') == DICOMDIR_SOP_CLASS {
+        return Err(FileError::Dicomdir);
+    }
+    Ok(object)
+}
+
+/// dicom-rs reports an unknown transfer syntax as a message with the UID in it.
+fn unsupported_ts(message: &str) -> Option<String> {
+    let lower = message.to_ascii_lowercase();
+    if !lower.contains("transfer syntax") || !(lower.contains("unsupported") || lower.contains("unknown")) {
+        return None;
+    }
+    message
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|w| w.contains('.') && w.len() > 4 && w.starts_with(|c: char| c.is_ascii_digit()))
+        .map(str::to_string)
+        .or_else(|| Some("(not named by the file)".to_string()))
+}
+
+/// A text attribute of the top-level data set, without DICOM padding; `None` when absent or empty.
+pub fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let element = object.element_opt(tag).ok()??;
+    let value = element.to_str().ok()?;
+    let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// Numeric multi-valued attribute (DS, IS, FD...) as `f64`s.
+fn numbers(object: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    let element = object.element_opt(tag).ok()??;
+    element.to_multi_float64().ok()
+}
+
+/// What the export plan needs to know of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub patient_id: String,
+    pub study_date: Option<String>,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub series_number: Option<i64>,
+    pub sop_instance_uid: String,
+    pub instance_number: Option<i64>,
+    /// Position of the slice along its normal (ImagePositionPatient · normal of
+    /// ImageOrientationPatient): the order of slices in space.
+    pub slice_position: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(object: &Object) -> Summary {
+        let ds: &InMemDicomObject = object;
+        let integer = |tag| text(ds, tag).and_then(|t| t.parse::<i64>().ok());
+        Summary {
+            patient_id: text(ds, tags::PATIENT_ID).unwrap_or_default(),
+            study_date: text(ds, tags::STUDY_DATE),
+            study_uid: text(ds, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+            series_uid: text(ds, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+            series_number: integer(tags::SERIES_NUMBER),
+            sop_instance_uid: text(ds, tags::SOP_INSTANCE_UID)
+                .unwrap_or_else(|| object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
+            instance_number: integer(tags::INSTANCE_NUMBER),
+            slice_position: slice_position(ds),
+        }
+    }
+}
+
+fn slice_position(ds: &InMemDicomObject) -> Option<f64> {
+    let position = numbers(ds, tags::IMAGE_POSITION_PATIENT)?;
+    let orientation = numbers(ds, tags::IMAGE_ORIENTATION_PATIENT)?;
+    if position.len() != 3 || orientation.len() != 6 {
+        return None;
+    }
+    let (r, c) = (&orientation[0..3], &orientation[3..6]);
+    let normal = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+    Some(position.iter().zip(normal).map(|(p, n)| p * n).sum())
+}

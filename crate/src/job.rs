@@ -1,0 +1,288 @@
+//! One export: inputs are scanned once (headers only), the plan fixes every output
+//! path, then each planned input is read again, de-identified and appended to the zip.
+//!
+//! Two passes keep memory bounded by one file (the caller reads files one at a time)
+//! and make the output independent of the order of inputs: visits, series and file
+//! names are decided from the whole batch, and entries are written in path order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use crate::archive::{Archive, Packing};
+use crate::dates::{self, Date};
+use crate::error::{FileError, JobError};
+use crate::instance::{self, Summary};
+use crate::profile::{self, Subject};
+use crate::pseudonym::Keyring;
+use crate::report::{FileEntry, Outcome, Report, VisitEntry};
+
+/// What the export produces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Dicom,
+    Nifti,
+    Both,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Dicom => "dicom",
+            Format::Nifti => "nifti",
+            Format::Both => "both",
+        }
+    }
+}
+
+/// The user's choices for one export. Unknown keys are ignored so that a newer
+/// page's settings file still loads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Settings {
+    pub format: Format,
+}
+
+impl Settings {
+    pub fn from_json(text: &str) -> Result<Settings, JobError> {
+        serde_json::from_str(text).map_err(|e| JobError::Settings(e.to_string()))
+    }
+}
+
+/// One input as the scan saw it.
+struct Input {
+    name: String,
+    size: u64,
+    summary: Option<Summary>,
+    outcome: Outcome,
+}
+
+/// One output file of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Index of the input, in scan order.
+    pub input: usize,
+    /// Path inside the zip.
+    pub path: String,
+}
+
+struct Visit {
+    patient: String,
+    visit: String,
+}
+
+enum Stage {
+    Scanning,
+    Exporting { archive: Archive, plan: HashMap<usize, String> },
+    Finished,
+}
+
+pub struct Job {
+    keyring: Keyring,
+    export_date: Date,
+    settings: Settings,
+    inputs: Vec<Input>,
+    /// Research IDs of each visit, by visit key; filled by `plan`.
+    visits: BTreeMap<(String, String), Visit>,
+    stage: Stage,
+}
+
+/// What identifies a visit: one patient on one day (StudyDate), or, when the date is
+/// missing, one study.
+fn visit_key(s: &Summary) -> (String, String) {
+    let key = match &s.study_date {
+        Some(date) => date.clone(),
+        None => format!("study:{}", s.study_uid),
+    };
+    (s.patient_id.clone(), key)
+}
+
+impl Job {
+    /// `secret` is the site secret's bytes; `export_date` today's date as `YYYYMMDD`.
+    pub fn new(settings: Settings, secret: &[u8], export_date: &str) -> Result<Job, JobError> {
+        let export_date = dates::export_date(export_date)?;
+        if settings.format != Format::Dicom {
+            return Err(JobError::FormatNotSupported(settings.format.name().to_string()));
+        }
+        Ok(Job {
+            keyring: Keyring::from_secret(secret),
+            export_date,
+            settings,
+            inputs: Vec::new(),
+            visits: BTreeMap::new(),
+            stage: Stage::Scanning,
+        })
+    }
+
+    /// First pass over one input. Never fails: a file that cannot be read is recorded
+    /// as skipped with the reason. Returns the input's index.
+    pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
+        let (summary, outcome) = match instance::parse(bytes, true) {
+            Ok(object) => (Some(Summary::of(&object)), Outcome::Pending),
+            Err(e) => (None, Outcome::Skipped { reason: e.to_string() }),
+        };
+        self.inputs.push(Input { name: name.to_string(), size: bytes.len() as u64, summary, outcome });
+        self.inputs.len() - 1
+    }
+
+    /// Records an input that could not even be read (for the CLI: an I/O error), so that
+    /// the report still accounts for every input.
+    pub fn unreadable(&mut self, name: &str, size: u64, reason: &str) -> usize {
+        let outcome = Outcome::Skipped { reason: format!("could not read the file: {reason}") };
+        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome });
+        self.inputs.len() - 1
+    }
+
+    /// Decides every output path. Call once, after all scans; returns the plan in the
+    /// order the files must be exported (the order of paths in the zip).
+    pub fn plan(&mut self) -> Result<Vec<Planned>, JobError> {
+        if !matches!(self.stage, Stage::Scanning) {
+            return Err(JobError::Sequence("plan() called twice"));
+        }
+        self.drop_duplicates();
+        // visit -> series -> instances, all in maps keyed by content, not input order.
+        let mut tree: BTreeMap<(String, String), BTreeMap<(i64, String), Vec<usize>>> = BTreeMap::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
+            let series_key = (s.series_number.unwrap_or(i64::MAX), s.series_uid.clone());
+            tree.entry(visit_key(s)).or_default().entry(series_key).or_default().push(i);
+        }
+        let mut plan = Vec::new();
+        let date = self.export_date.to_da();
+        for ((patient_id, key), series) in tree {
+            let visit = Visit { patient: self.keyring.patient(&patient_id), visit: self.keyring.visit(&patient_id, &key) };
+            let mut number = 0usize;
+            for (_, mut members) in series {
+                members.sort_by(|&a, &b| self.slice_order(a, b));
+                for i in members {
+                    number += 1;
+                    plan.push(Planned { input: i, path: format!("DICOM/{date}/{}/{number:04}.dcm", visit.visit) });
+                }
+            }
+            self.visits.insert((patient_id, key), visit);
+        }
+        plan.sort_by(|a, b| a.path.cmp(&b.path));
+        let lookup = plan.iter().map(|p| (p.input, p.path.clone())).collect();
+        self.stage = Stage::Exporting { archive: Archive::new(self.export_date), plan: lookup };
+        Ok(plan)
+    }
+
+    /// Slice order within a series: InstanceNumber, then position along the normal,
+    /// then the SOP Instance UID so that ties still resolve the same way every time.
+    fn slice_order(&self, a: usize, b: usize) -> std::cmp::Ordering {
+        let (sa, sb) = (self.summary(a), self.summary(b));
+        sa.instance_number
+            .unwrap_or(i64::MAX)
+            .cmp(&sb.instance_number.unwrap_or(i64::MAX))
+            .then(sa.slice_position.unwrap_or(0.0).total_cmp(&sb.slice_position.unwrap_or(0.0)))
+            .then_with(|| sa.sop_instance_uid.cmp(&sb.sop_instance_uid))
+    }
+
+    fn summary(&self, i: usize) -> &Summary {
+        self.inputs[i].summary.as_ref().expect("planned inputs have a summary")
+    }
+
+    /// The same instance dropped twice (two copies of one file) is exported once.
+    /// The copy kept is the one with the smallest name, whatever the drop order.
+    fn drop_duplicates(&mut self) {
+        let mut first: HashMap<String, usize> = HashMap::new();
+        let mut order: Vec<usize> = (0..self.inputs.len()).collect();
+        order.sort_by(|&a, &b| self.inputs[a].name.cmp(&self.inputs[b].name).then(a.cmp(&b)));
+        for i in order {
+            let input = &self.inputs[i];
+            let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
+            match first.get(&s.sop_instance_uid) {
+                Some(&kept) => {
+                    let reason = format!("duplicate of {} (same SOP Instance UID)", self.inputs[kept].name);
+                    self.inputs[i].outcome = Outcome::Skipped { reason };
+                }
+                None => {
+                    first.insert(s.sop_instance_uid.clone(), i);
+                }
+            }
+        }
+    }
+
+    /// Second pass over one planned input: de-identifies it and appends it to the
+    /// archive. Returns the zip bytes to append to the output (empty when the file
+    /// turned out unusable: it is then reported as skipped and the export goes on).
+    pub fn export(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
+        let Stage::Exporting { archive, plan } = &mut self.stage else {
+            return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
+        };
+        let path = plan.get(&input).ok_or(JobError::UnknownInput(input))?.clone();
+        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
+        let visit = &self.visits[&visit_key(summary)];
+        let subject = Subject { keyring: &self.keyring, patient: &visit.patient, visit: &visit.visit };
+        let encoded = instance::parse(bytes, false).and_then(|object| {
+            if Summary::of(&object) != *summary {
+                return Err(FileError::Changed);
+            }
+            profile::encode(&profile::deidentify(object, &subject)?)
+        });
+        match encoded {
+            Ok(file) => {
+                let chunk = archive.add(&path, &file, Packing::Stored)?;
+                self.inputs[input].outcome = Outcome::Exported { path };
+                Ok(chunk)
+            }
+            Err(e) => {
+                self.inputs[input].outcome = Outcome::Skipped { reason: e.to_string() };
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Closes the archive; returns its last bytes.
+    pub fn finish(&mut self) -> Result<Vec<u8>, JobError> {
+        let Stage::Exporting { .. } = self.stage else {
+            return Err(JobError::Sequence("finish() needs plan() first, and comes once"));
+        };
+        let Stage::Exporting { archive, .. } = std::mem::replace(&mut self.stage, Stage::Finished) else {
+            unreachable!("checked above")
+        };
+        for input in &mut self.inputs {
+            if input.outcome == Outcome::Pending {
+                input.outcome = Outcome::Skipped { reason: "not exported: the export ended before this file".into() };
+            }
+        }
+        archive.finish()
+    }
+
+    /// The report as it stands (complete after `finish`).
+    pub fn report(&self) -> Report {
+        let files: Vec<FileEntry> = self
+            .inputs
+            .iter()
+            .map(|i| FileEntry { name: i.name.clone(), size: i.size, outcome: i.outcome.clone() })
+            .collect();
+        let mut visits: BTreeMap<&str, VisitEntry> = BTreeMap::new();
+        let mut series: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for input in &self.inputs {
+            let (Some(s), Outcome::Exported { .. }) = (&input.summary, &input.outcome) else { continue };
+            let visit = &self.visits[&visit_key(s)];
+            let entry = visits.entry(&visit.visit).or_insert_with(|| VisitEntry {
+                scan_research_id: visit.visit.clone(),
+                patient_research_id: visit.patient.clone(),
+                series: 0,
+                files: 0,
+            });
+            entry.files += 1;
+            series.entry(&visit.visit).or_default().insert(&s.series_uid);
+        }
+        for (id, entry) in visits.iter_mut() {
+            entry.series = series[id].len();
+        }
+        Report {
+            tool: "capture",
+            version: env!("CARGO_PKG_VERSION"),
+            export_date: self.export_date.to_da(),
+            format: self.settings.format.name().to_string(),
+            counts: Report::count(&files),
+            files,
+            visits: visits.into_values().collect(),
+        }
+    }
+}

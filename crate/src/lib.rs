@@ -1,0 +1,21 @@
+//! The core of the Data Capture anonymiser: pure functions from bytes to bytes.
+//!
+//! No I/O, no clock, no randomness: input files, the site secret and today's date
+//! come in as arguments, so the same core runs in the browser (through [`web`]) and
+//! in the native `capture` command, and is tested natively with `cargo test`.
+
+pub mod archive;
+pub mod dates;
+pub mod error;
+pub mod instance;
+pub mod job;
+pub mod profile;
+pub mod pseudonym;
+pub mod report;
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{FileError, JobError};
+pub use job::{Format, Job, Planned, Settings};
+pub use report::Report;

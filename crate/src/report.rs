@@ -1,0 +1,70 @@
+//! The report of one export: every input with its outcome, the counts and the visits.
+//! The same JSON is written by the CLI (`--report`) and shown by the page. It names
+//! original files, so it stays with the hospital and never goes into the zip.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum Outcome {
+    /// Read, but not yet written (only seen while a job runs).
+    Pending,
+    Exported { path: String },
+    Skipped { reason: String },
+    Quarantined { reason: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub inputs: usize,
+    pub exported: usize,
+    pub skipped: usize,
+    pub quarantined: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitEntry {
+    pub scan_research_id: String,
+    pub patient_research_id: String,
+    pub series: usize,
+    pub files: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub export_date: String,
+    pub format: String,
+    pub files: Vec<FileEntry>,
+    pub counts: Counts,
+    pub visits: Vec<VisitEntry>,
+}
+
+impl Report {
+    pub fn count(files: &[FileEntry]) -> Counts {
+        let mut counts = Counts { inputs: files.len(), ..Counts::default() };
+        for f in files {
+            match f.outcome {
+                Outcome::Exported { .. } => counts.exported += 1,
+                Outcome::Skipped { .. } | Outcome::Pending => counts.skipped += 1,
+                Outcome::Quarantined { .. } => counts.quarantined += 1,
+            }
+        }
+        counts
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report is plain data")
+    }
+}

@@ -1,0 +1,76 @@
+//! The only module that touches JavaScript: a thin wasm-bindgen wrapper of [`Job`]
+//! for the Web Worker (`www/worker.js`), which owns the wasm. Everything here converts
+//! values at the boundary; the logic lives in the core.
+
+use wasm_bindgen::prelude::*;
+
+use crate::job::{Job, Settings};
+
+#[wasm_bindgen(start)]
+fn start() {
+    // A panic reaches the worker's console with its message instead of "unreachable".
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Plain JS objects (not Maps) for the worker and the UI.
+fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    value.serialize(&serializer).map_err(js_error)
+}
+
+#[wasm_bindgen]
+pub struct WebJob {
+    job: Job,
+}
+
+#[derive(serde::Serialize)]
+struct PlanStep<'a> {
+    input: usize,
+    path: &'a str,
+}
+
+#[wasm_bindgen]
+impl WebJob {
+    /// `settings`: a plain object (`{format: "dicom"}`); `secret`: the passphrase's
+    /// UTF-8 bytes; `export_date`: today in local time, `YYYYMMDD`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(settings: JsValue, secret: &[u8], export_date: &str) -> Result<WebJob, JsError> {
+        let settings: Settings = if settings.is_undefined() || settings.is_null() {
+            Settings::default()
+        } else {
+            serde_wasm_bindgen::from_value(settings).map_err(js_error)?
+        };
+        Ok(WebJob { job: Job::new(settings, secret, export_date).map_err(js_error)? })
+    }
+
+    /// First pass over one input; never throws for a bad file. Returns its index.
+    pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
+        self.job.scan(name, bytes)
+    }
+
+    /// The export plan: `[{input, path}]` in output order.
+    pub fn plan(&mut self) -> Result<JsValue, JsError> {
+        let plan = self.job.plan().map_err(js_error)?;
+        let steps: Vec<PlanStep> = plan.iter().map(|p| PlanStep { input: p.input, path: &p.path }).collect();
+        to_js(&steps)
+    }
+
+    /// Second pass over one planned input: the zip bytes to append.
+    pub fn export(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JsError> {
+        self.job.export(input, bytes).map_err(js_error)
+    }
+
+    /// The archive's last bytes.
+    pub fn finish(&mut self) -> Result<Vec<u8>, JsError> {
+        self.job.finish().map_err(js_error)
+    }
+
+    /// The report as a plain object.
+    pub fn report(&self) -> Result<JsValue, JsError> {
+        to_js(&self.job.report())
+    }
+}
