@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Run the test tiers and print a count per tier.
+#
+#   .ci/test.sh [native] [wasm] [e2e]        (no argument = all three, in that order)
+#
+#   native  `cargo test` on the workspace's default members (crate + tests)
+#   wasm    the capture crate's #[wasm_bindgen_test] tests, in headless Chromium through
+#           wasm-bindgen-test-runner + chromedriver (lib when crate/src uses wasm_bindgen_test,
+#           and each crate/tests/*.rs that does)
+#   e2e     builds dist/ (make dist), then `cargo test -p webdriver -- --test-threads=1` with
+#           CAPTURE_DIST, CHROMEDRIVER and CHROME set
+#
+# Every tier runs even if an earlier one failed; the exit status is non-zero if any failed.
+# Full logs: target/ci/test-<tier>.log. NATIVE_CARGO (default cargo) is the native cargo.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+native_cargo=${NATIVE_CARGO:-cargo}
+mkdir -p target/ci
+[ $# -eq 0 ] && set -- native wasm e2e
+
+summary=() failed=0
+
+# count LOG -> "P passed, F failed, I ignored" summed over libtest / wasm-bindgen-test result lines
+count() {
+  awk '/test result:/ {
+         for (i = 1; i <= NF; i++) {
+           if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) g += $(i-1)
+         }
+       }
+       END { printf "%d passed, %d failed, %d ignored", p, f, g }' "$1"
+}
+
+# tier NAME CMD... : run, log, report
+tier() {
+  local name=$1; shift
+  local log="target/ci/test-$name.log" start=$SECONDS rc=0
+  echo "== tier $name: $*" >&2
+  "$@" >"$log" 2>&1 || rc=$?
+  local counts; counts=$(count "$log")
+  local line; line=$(printf '%-7s %s (%ds)' "$name" "$counts" $((SECONDS - start)))
+  local skip; skip=$(sed -n 's/^SKIP: //p' "$log" | head -n 1)
+  [ -n "$skip" ] && line="$line  skipped: $skip"
+  if [ "$rc" != 0 ]; then
+    failed=1
+    grep -Ev '^\s+(Compiling|Downloaded|Downloading|Checking|Fresh) ' "$log" | tail -n 150 >&2
+    line="$line  FAILED (exit $rc; log: $log)"
+  fi
+  echo "$line" >&2
+  summary+=("$line")
+}
+
+wasm_tier() {
+  local args=() f
+  if grep -rqs 'wasm_bindgen_test' crate/src; then args+=(--lib); fi
+  for f in crate/tests/*.rs; do
+    [ -f "$f" ] && grep -qs 'wasm_bindgen_test' "$f" && args+=(--test "$(basename "$f" .rs)")
+  done
+  if [ ${#args[@]} -eq 0 ]; then
+    echo "SKIP: no #[wasm_bindgen_test] under crate/src or crate/tests"
+    return 0
+  fi
+  .ci/toolchain.sh wasm browser
+  .ci/wasm-cargo test -p capture "${args[@]}"
+}
+
+e2e_tier() {
+  [ -f webdriver/Cargo.toml ] || { echo "SKIP: no webdriver/ crate"; return 0; }
+  make --no-print-directory dist
+  .ci/toolchain.sh browser
+  # shellcheck disable=SC1091
+  . target/ci/browser.env
+  CAPTURE_DIST="$ROOT/dist" CHROMEDRIVER="$CHROMEDRIVER" CHROME="$CHROME" \
+    "$native_cargo" test -p webdriver -- --test-threads=1
+}
+
+for t in "$@"; do
+  case "$t" in
+    native) tier native "$native_cargo" test ;;
+    wasm) tier wasm wasm_tier ;;
+    e2e) tier e2e e2e_tier ;;
+    *) echo "test.sh: unknown tier '$t' (native, wasm, e2e)" >&2; exit 2 ;;
+  esac
+done
+
+echo "== test summary" >&2
+printf '%s\n' "${summary[@]}" >&2
+exit "$failed"

@@ -1,0 +1,51 @@
+# Build and test entry points. Scripts live in .ci/ ; logs and tool state in target/ci/.
+# Env: NATIVE_CARGO (native cargo, default cargo), PORT (for serve, default 8080),
+#      CAPTURE_WASM_ROUTE=rustup|debian (force the wasm32 toolchain route),
+#      CHROMEDRIVER / CHROME (browser binaries; found on PATH or installed with apt otherwise).
+SHELL := /usr/bin/env bash
+NATIVE_CARGO ?= cargo
+export NATIVE_CARGO
+
+.PHONY: all toolchain wasm dist build serve test test-native test-wasm test-e2e clean
+
+# all: same as dist.
+all: dist
+
+# toolchain: install/check the wasm32 toolchain, wasm-bindgen-cli (Cargo.lock's version), Chromium + chromedriver.
+toolchain:
+	@.ci/toolchain.sh wasm browser
+
+# wasm: build crate `capture` for wasm32 and generate www/pkg/ (capture.js, capture_bg.wasm, capture_wasm.js).
+wasm:
+	@.ci/build-wasm.sh
+
+# dist: the deployable static folder dist/ = www/ including the generated pkg/, nothing else.
+dist: wasm
+	@rm -rf dist.tmp && mkdir dist.tmp && cp -R www/. dist.tmp/ && rm -rf dist && mv dist.tmp dist
+
+# build: same as dist.
+build: dist
+
+# serve: build dist/ and serve it with the CSP headers on 127.0.0.1:$${PORT:-8080} (prints the URL; Ctrl-C stops).
+serve: dist
+	$(NATIVE_CARGO) run --release -q -p webdriver --bin serve -- --dir dist --port $${PORT:-8080}
+
+# test: all tiers (native, wasm in headless Chromium, end-to-end webdriver) with a count per tier.
+test:
+	@.ci/test.sh native wasm e2e
+
+# test-native: `cargo test` on the default workspace members (crate + tests).
+test-native:
+	@.ci/test.sh native
+
+# test-wasm: the capture crate's wasm_bindgen_test tests in headless Chromium.
+test-wasm:
+	@.ci/test.sh wasm
+
+# test-e2e: build dist/ and run the webdriver crate's end-to-end tests against it.
+test-e2e:
+	@.ci/test.sh e2e
+
+# clean: remove build outputs (target/, dist/, www/pkg/).
+clean:
+	rm -rf target dist dist.tmp www/pkg
