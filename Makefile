@@ -1,7 +1,8 @@
 # Build and test entry points. Scripts live in .ci/ ; logs and tool state in target/ci/.
 # Env: NATIVE_CARGO (native cargo, default cargo), PORT (for serve, default 8080),
 #      CAPTURE_WASM_ROUTE=rustup|debian (force the wasm32 toolchain route),
-#      CHROMEDRIVER / CHROME (browser binaries; found on PATH or installed with apt otherwise).
+#      CHROMEDRIVER / CHROME (browser binaries; found on PATH or installed with apt otherwise),
+#      WASM_OPT=/path/to/wasm-opt (opt-in; must be a recent binaryen), WASM_RUSTFLAGS (wasm build only).
 SHELL := /usr/bin/env bash
 NATIVE_CARGO ?= cargo
 export NATIVE_CARGO
@@ -19,16 +20,17 @@ toolchain:
 wasm:
 	@.ci/build-wasm.sh
 
-# dist: the deployable static folder dist/ = www/ including the generated pkg/, nothing else.
+# dist: the deployable static folder dist/ = www/ + generated pkg/ (minus capture_bg.wasm: the page loads capture_wasm.js).
 dist: wasm
-	@rm -rf dist.tmp && mkdir dist.tmp && cp -R www/. dist.tmp/ && rm -rf dist && mv dist.tmp dist
+	@rm -rf dist.tmp && mkdir dist.tmp && cp -R www/. dist.tmp/ && rm -f dist.tmp/pkg/capture_bg.wasm \
+	  && rm -rf dist && mv dist.tmp dist
 
 # build: same as dist.
 build: dist
 
 # serve: build dist/ and serve it with the CSP headers on 127.0.0.1:$${PORT:-8080} (prints the URL; Ctrl-C stops).
 serve: dist
-	$(NATIVE_CARGO) run --release -q -p webdriver --bin serve -- --dir dist --port $${PORT:-8080}
+	@$(NATIVE_CARGO) run --release -q -p webdriver --bin serve -- --dir dist --port $${PORT:-8080}
 
 # test: all tiers (native, wasm in headless Chromium, end-to-end webdriver) with a count per tier.
 test:

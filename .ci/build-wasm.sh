@@ -4,7 +4,8 @@
 #   -> www/pkg/capture.js + capture_bg.wasm   (wasm-bindgen --target web)
 #   -> www/pkg/capture_wasm.js                (export default "<base64 of capture_bg.wasm>";
 #                                              the page's CSP forbids fetching the .wasm)
-# Runs wasm-opt -O when one is on PATH (optional; skipped when absent or when it fails).
+# Runs wasm-opt -O only when asked (WASM_OPT=/path/to/wasm-opt, a recent binaryen: Debian 12's
+# binaryen 108 produces a module that fails at init); the unoptimised file is kept if it fails.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -33,7 +34,8 @@ trap 'rm -rf "$tmp"' EXIT
 "$WASM_BINDGEN" --target web --no-typescript --out-dir "$tmp/pkg" --out-name capture "$wasm"
 bg="$tmp/pkg/capture_bg.wasm"
 if [ -n "${WASM_OPT:-}" ]; then
-  if "$WASM_OPT" -O --all-features "$bg" -o "$tmp/opt.wasm" >"$tmp/opt.log" 2>&1; then
+  if "$WASM_OPT" -O --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \
+       --enable-mutable-globals --enable-reference-types --enable-multivalue "$bg" -o "$tmp/opt.wasm" >"$tmp/opt.log" 2>&1; then
     mv "$tmp/opt.wasm" "$bg"
   else
     echo "build-wasm: note: wasm-opt failed, keeping the unoptimised wasm:" >&2

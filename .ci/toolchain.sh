@@ -88,7 +88,7 @@ rust_dist_reachable() {
 try_rustup_add() {
   command -v rustup >/dev/null 2>&1 || return 1
   say "rustup target add wasm32-unknown-unknown"
-  timeout 120 rustup target add wasm32-unknown-unknown >"$OUT_DIR/rustup.log" 2>&1 && rustup_has_target
+  timeout 90 rustup target add wasm32-unknown-unknown >"$OUT_DIR/rustup.log" 2>&1 && rustup_has_target
 }
 use_debian() {
   if ! debian_route_ready; then
@@ -162,7 +162,13 @@ if [ "$want_wasm" = 1 ]; then
     emit WASM_TARGET_DIR "$ROOT/target/wasm-debian"
   fi
   ensure_wasm_bindgen
-  if command -v wasm-opt >/dev/null 2>&1; then emit WASM_OPT "$(command -v wasm-opt)"; fi
+  # Optional size optimiser, opt-in only: WASM_OPT=/path/to/wasm-opt. Not taken from PATH:
+  # Debian 12's binaryen 108 breaks wasm-bindgen 0.2.130's externref table
+  # ("WebAssembly.Table.set(): Argument 1 is invalid for table" at init).
+  case "${WASM_OPT:-}" in
+    ''|0|no|off) emit WASM_OPT "" ;;
+    *) [ -x "$WASM_OPT" ] || die "WASM_OPT=$WASM_OPT is not an executable"; emit WASM_OPT "$WASM_OPT" ;;
+  esac
 fi
 
 # ---------------------------------------------------------------- browser
