@@ -107,7 +107,7 @@ mod tests {
         read.by_name("EHR/20261124/t.csv").unwrap().read_to_string(&mut text).unwrap();
         assert_eq!(text.len(), 800);
         let first = read.by_index(0).unwrap();
-        assert_eq!(first.name(), "DICOM/20261124/V1/0001.dcm");
+        assert_eq!(first.name().unwrap(), "DICOM/20261124/V1/0001.dcm");
         assert_eq!(first.compression(), CompressionMethod::Stored);
     }
 }

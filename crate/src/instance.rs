@@ -35,6 +35,7 @@ pub fn is_dicom(bytes: &[u8]) -> bool {
 /// the export without copying the image.
 pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
+    check_lengths(&bytes[offset + 4..]).map_err(FileError::Corrupt)?;
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
@@ -50,6 +51,89 @@ pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
         return Err(FileError::Dicomdir);
     }
     Ok(object)
+}
+
+const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
+const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
+
+/// Walks the element headers after the `DICM` marker and checks that every declared
+/// length fits in the bytes that remain. The parser would otherwise reserve (and zero)
+/// whatever a corrupt header claims, e.g. 4 GB for a 200-byte file. The walk is flat
+/// (items and sequence contents are read in line), so nesting costs no stack.
+fn check_lengths(data: &[u8]) -> Result<(), String> {
+    let mut pos = 0usize;
+    let mut transfer_syntax = String::new();
+    // The meta group is always explicit VR little endian.
+    while data.len() >= pos + 8 && u16::from_le_bytes([data[pos], data[pos + 1]]) == 0x0002 {
+        let (tag, length, header) = element_header(&data[pos..], true, false).ok_or("truncated file meta group")?;
+        let start = pos + header;
+        if length > data.len() - start {
+            return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - start));
+        }
+        if tag == "(0002,0010)" {
+            transfer_syntax = String::from_utf8_lossy(&data[start..start + length]).trim_end_matches(['\0', ' ']).to_string();
+        }
+        pos = start + length;
+    }
+    let (explicit, big_endian) = match transfer_syntax.as_str() {
+        IMPLICIT_VR_LE => (false, false),
+        EXPLICIT_VR_BE => (true, true),
+        DEFLATED_EXPLICIT_VR_LE => return Ok(()), // compressed: lengths are checked as it inflates
+        _ => (true, false),
+    };
+    let mut in_fragments = false;
+    while pos < data.len() {
+        let (tag, length, header) = element_header(&data[pos..], explicit, big_endian)
+            .ok_or_else(|| format!("truncated element header at byte {}", pos + 132))?;
+        pos += header;
+        let remaining = data.len() - pos;
+        if length == UNDEFINED {
+            in_fragments = tag == "(7FE0,0010)";
+            continue; // its items follow in line
+        }
+        if length > remaining {
+            return Err(format!("element {tag} claims {length} bytes, only {remaining} remain"));
+        }
+        match tag.as_str() {
+            "(FFFE,E0DD)" => in_fragments = false,
+            // A sequence item's content is a data set: read in line; a fragment is opaque.
+            "(FFFE,E000)" if !in_fragments => {}
+            _ if !explicit || !is_sequence_header(&data[pos - header..pos]) => pos += length,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+const UNDEFINED: usize = 0xFFFF_FFFF;
+
+/// Tag (as text, for messages), value length and header size of the element at `b`.
+fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(String, usize, usize)> {
+    let u16_at = |i: usize| if big_endian { u16::from_be_bytes([b[i], b[i + 1]]) } else { u16::from_le_bytes([b[i], b[i + 1]]) };
+    let u32_at = |i: usize| {
+        let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        (if big_endian { u32::from_be_bytes(w) } else { u32::from_le_bytes(w) }) as usize
+    };
+    if b.len() < 8 {
+        return None;
+    }
+    let (group, element) = (u16_at(0), u16_at(2));
+    let tag = format!("({group:04X},{element:04X})");
+    if group == 0xFFFE || !explicit {
+        return Some((tag, u32_at(4), 8));
+    }
+    match &b[4..6] {
+        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV" => {
+            (b.len() >= 12).then(|| (tag, u32_at(8), 12))
+        }
+        _ => Some((tag, u16_at(6) as usize, 8)),
+    }
+}
+
+/// Whether an explicit VR header is a sequence's: its items are read in line.
+fn is_sequence_header(header: &[u8]) -> bool {
+    header.len() == 12 && &header[4..6] == b"SQ"
 }
 
 /// dicom-rs reports an unknown transfer syntax as a message with the UID in it.

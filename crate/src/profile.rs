@@ -7,7 +7,7 @@
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::header::Header;
 use dicom_core::{DataElement, Length, Tag, VR};
-use dicom_dictionary_std::tags;
+use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 
@@ -103,6 +103,8 @@ fn action(tag: Tag, vr: VR) -> Action {
         // Private attributes may hold anything: none is kept without a safe-private list.
         _ if tag.group() % 2 == 1 => Action::Remove,
         _ if vr == VR::UI => Action::Uid,
+        // Opaque bytes that no rule can read (see `reinterpret_un`): removed, never passed on.
+        _ if vr == VR::UN => Action::Remove,
         _ => Action::Keep,
     }
 }
@@ -116,6 +118,10 @@ pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError
     let meta_instance = subject.keyring.uid(meta.media_storage_sop_instance_uid());
     let dataset = object.into_inner();
     let mut clean = clean_dataset(dataset, subject, 0)?;
+    // Always present, even where the source lacked them: the research patient ID is what
+    // links the images to the EHR tables.
+    clean.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from(subject.patient)));
+    clean.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(subject.patient)));
     clean.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
     clean.put(DataElement::new(
         tags::DEIDENTIFICATION_METHOD,
@@ -154,6 +160,7 @@ fn clean_dataset(dataset: InMemDicomObject, subject: &Subject, depth: usize) -> 
 }
 
 fn clean_element(element: Element, subject: &Subject, depth: usize) -> Result<Option<Element>, FileError> {
+    let element = if element.vr() == VR::UN { reinterpret_un(element) } else { element };
     let tag = element.tag();
     let vr = element.vr();
     Ok(match action(tag, vr) {
@@ -197,6 +204,71 @@ fn remap_uids(element: Element, keyring: &Keyring) -> Element {
         _ => PrimitiveValue::Strs(mapped.into()),
     };
     DataElement::new(tag, VR::UI, value)
+}
+
+/// Some converters write standard attributes with VR UN (PS3.5 6.2.2): their value is
+/// then opaque bytes, which would escape the text and UID rules. They are read again
+/// with the VR the data dictionary gives, so the rules see (and replace) their values.
+fn reinterpret_un(element: Element) -> Element {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    let tag = element.tag();
+    let Some(VirtualVr::Exact(vr)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
+        return element;
+    };
+    let Value::Primitive(PrimitiveValue::U8(bytes)) = element.value() else { return element };
+    let le = |n: usize| bytes.chunks_exact(n);
+    let value = match vr {
+        VR::SQ => {
+            return match un_sequence_items(bytes) {
+                Some(items) => DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED)),
+                None => element,
+            }
+        }
+        VR::AT => PrimitiveValue::Tags(
+            le(4).map(|c| Tag(u16::from_le_bytes([c[0], c[1]]), u16::from_le_bytes([c[2], c[3]]))).collect(),
+        ),
+        VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST
+        | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT => {
+            let text: String = bytes.iter().map(|&b| b as char).collect();
+            let text = text.trim_end_matches(['\0', ' ']);
+            if matches!(vr, VR::LT | VR::ST | VR::UT | VR::UR) {
+                PrimitiveValue::from(text.to_string())
+            } else {
+                PrimitiveValue::Strs(text.split('\\').map(str::to_string).collect())
+            }
+        }
+        VR::US => PrimitiveValue::U16(le(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::SS => PrimitiveValue::I16(le(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::UL => PrimitiveValue::U32(le(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::SL => PrimitiveValue::I32(le(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::FL => PrimitiveValue::F32(le(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::FD => PrimitiveValue::F64(le(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+        _ => return element,
+    };
+    DataElement::new(tag, vr, value)
+}
+
+/// The items of a sequence written as UN: implicit VR little endian, whatever the file's
+/// transfer syntax (PS3.5 6.2.2). Only items of defined length are decoded; `None` when the
+/// bytes are anything else, and the element is then removed as unreadable.
+fn un_sequence_items(bytes: &[u8]) -> Option<Vec<InMemDicomObject>> {
+    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let mut items = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let word = |i: usize| u16::from_le_bytes([rest[i], rest[i + 1]]);
+        let length = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        match (word(0), word(2)) {
+            (0xFFFE, 0xE0DD) => return Some(items),
+            (0xFFFE, 0xE000) if length <= rest.len() - 8 => {
+                let item = InMemDicomObject::read_dataset_with_ts(&rest[8..8 + length], &ts).ok()?;
+                items.push(item);
+                rest = &rest[8 + length..];
+            }
+            _ => return None,
+        }
+    }
+    rest.is_empty().then_some(items)
 }
 
 /// Encodes a de-identified object as a DICOM file (preamble, meta group, data set).

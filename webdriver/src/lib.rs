@@ -1,7 +1,6 @@
 //! Test tooling for the page: a static file server with the project's security headers
-//! ([`server`]), a minimal WebDriver client for headless Chromium ([`driver`]), and real DICOM
-//! test inputs ([`fixtures`]). The end-to-end tests live in `tests/`.
+//! ([`server`]), a minimal WebDriver client for headless Chromium ([`driver`]).
+//! Real DICOM inputs come from the `capture-tests` crate's fixtures. The end-to-end tests live in `tests/`.
 
 pub mod driver;
-pub mod fixtures;
 pub mod server;

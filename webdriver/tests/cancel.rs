@@ -48,7 +48,7 @@ fn cancel_then_export_again_without_reload() {
     let inputs_dir = tempfile::tempdir().unwrap();
     let mut inputs = Vec::new();
     for i in 0..COPIES {
-        let src = webdriver::fixtures::pydicom_file(SOURCES[i % SOURCES.len()])
+        let src = capture_tests::fixtures::pydicom_file(SOURCES[i % SOURCES.len()])
             .unwrap_or_else(|e| panic!("test inputs: {e}"));
         let dst = inputs_dir.path().join(format!("copy{i:04}.dcm"));
         std::fs::copy(src, &dst).unwrap();

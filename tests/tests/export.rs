@@ -1,0 +1,206 @@
+//! The `capture export` command on pydicom's real test files: every input accounted for,
+//! nothing identifying left, UIDs consistent, pixels untouched, output independent of order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use capture_tests::{cli, fixtures, scan};
+use dicom_dictionary_std::tags;
+use dicom_object::{DefaultDicomObject, OpenFileOptions};
+
+const DATE: &str = "20261124";
+
+/// Every file under pydicom's test folder, in name order.
+fn all_inputs() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() {
+                walk(&e, out)
+            } else {
+                out.push(e)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&fixtures::pydicom_test_files().unwrap_or_else(|e| panic!("{e}")), &mut out);
+    out
+}
+
+fn read_dicom(bytes: &[u8]) -> DefaultDicomObject {
+    OpenFileOptions::new().from_reader(&bytes[128..]).expect("output parses")
+}
+
+fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    scan::element_text(obj, tag)
+}
+
+/// The SOP Instance UID of an output, from the data set or, where the input had none there,
+/// from the meta group.
+fn sop_instance(obj: &DefaultDicomObject) -> String {
+    text(obj, tags::SOP_INSTANCE_UID).unwrap_or_else(|| obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string())
+}
+
+/// Binary values of an object at any depth (pixel, overlay and LUT data...), as raw bytes.
+fn bulk_bytes(obj: &dicom_object::InMemDicomObject) -> Vec<Vec<u8>> {
+    use dicom_core::value::Value;
+    use dicom_core::VR;
+    obj.iter()
+        .flat_map(|e| match e.value() {
+            Value::Primitive(p) if matches!(e.vr(), VR::OB | VR::OW | VR::OF | VR::OD | VR::OL | VR::UN) => {
+                vec![p.to_bytes().into_owned()]
+            }
+            Value::Primitive(_) => Vec::new(),
+            Value::PixelSequence(seq) => seq.fragments().to_vec(),
+            Value::Sequence(seq) => seq.items().iter().flat_map(bulk_bytes).collect(),
+        })
+        .collect()
+}
+
+/// The report's files as name -> (outcome, path or reason).
+fn outcomes(report: &str) -> Vec<(String, String, String)> {
+    // The report is JSON; a tiny extraction keeps the tests free of a JSON dependency.
+    let value: Vec<(String, String, String)> = report
+        .split("\"name\": ")
+        .skip(1)
+        .map(|chunk| {
+            let field = |key: &str| -> String {
+                chunk
+                    .split(&format!("\"{key}\": \""))
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let name = chunk.trim_start_matches('"').split('"').next().unwrap_or_default().to_string();
+            let detail = if field("outcome") == "exported" { field("path") } else { field("reason") };
+            (name, field("outcome"), detail)
+        })
+        .collect();
+    value
+}
+
+#[test]
+fn pydicom_corpus_exports_without_identifiers() {
+    let inputs = all_inputs();
+    let export = cli::export(&[fixtures::pydicom_test_files().unwrap()], DATE, &[]);
+    let entries = scan::check_dicom_layout(&export.zip, DATE);
+    let files = outcomes(&export.report);
+
+    // Every input is in the report once, with an outcome that adds up.
+    assert_eq!(files.len(), inputs.len(), "the report must list every input file once");
+    let exported: Vec<_> = files.iter().filter(|f| f.1 == "exported").collect();
+    let skipped = files.iter().filter(|f| f.1 == "skipped").count();
+    assert_eq!(exported.len() + skipped, inputs.len());
+    assert_eq!(exported.len(), entries.len(), "one zip entry per exported file");
+    assert!(exported.len() >= 60, "only {} of pydicom's files exported", exported.len());
+    for (name, outcome, detail) in &files {
+        if outcome == "skipped" {
+            assert!(!detail.is_empty(), "{name} skipped without a reason");
+        }
+        if name.ends_with("README.txt") || name.ends_with(".json") {
+            assert!(detail.contains("not a DICOM file"), "{name}: {detail}");
+        }
+    }
+
+    // Nothing identifying of any input that parses survives anywhere in the zip.
+    // Image bytes are copied as they are, so a value that also occurs inside some input's
+    // pixel or overlay data (a ramp of bytes "12345678") cannot tell a leak from an image.
+    let readable: Vec<&PathBuf> = inputs.iter().filter(|p| capture::instance::parse(&std::fs::read(p).unwrap(), false).is_ok()).collect();
+    let bulk: Vec<Vec<u8>> = readable.iter().filter_map(|p| dicom_object::open_file(p).ok()).flat_map(|o| bulk_bytes(&o)).collect();
+    let readable_count = readable.len();
+    let mut checked = 0;
+    let mut leaks = Vec::new();
+    for input in readable {
+        for (keyword, value) in scan::identifying_values(input) {
+            // Very short values (PatientID "1") would match pixel bytes by chance.
+            if value.len() < 6 || bulk.iter().any(|b| scan::contains(b, value.as_bytes())) {
+                continue;
+            }
+            checked += 1;
+            for place in scan::find_in_zip(&export.zip, &entries, value.as_bytes()) {
+                leaks.push(format!("{keyword} {value:?} of {} in {place}", input.display()));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{} identifying values leaked:\n  {}", leaks.len(), leaks.join("\n  "));
+    assert!(checked > 200, "only {checked} identifying values were checked");
+    eprintln!("checked {checked} identifying values of {} readable inputs: no leak", readable_count);
+
+    // Each exported file: pseudonymised IDs, de-identification recorded, meta consistent,
+    // pixel data byte-identical to its input.
+    let by_path: HashMap<&str, &str> = exported.iter().map(|f| (f.2.as_str(), f.0.as_str())).collect();
+    for (path, bytes) in &entries {
+        let out = read_dicom(bytes);
+        let visit = path.split('/').nth(2).unwrap();
+        let patient = text(&out, tags::PATIENT_ID).unwrap_or_default();
+        assert!(patient.starts_with('P') && patient.len() == 16, "{path}: PatientID {patient:?}");
+        assert_eq!(text(&out, tags::PATIENT_NAME).as_deref(), Some(patient.as_str()), "{path}");
+        assert_eq!(text(&out, tags::STUDY_ID).as_deref().unwrap_or(visit), visit, "{path}: StudyID is the visit ID");
+        assert_eq!(text(&out, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"), "{path}");
+        let sop = sop_instance(&out);
+        assert!(sop.starts_with("2.25."), "{path}: SOP Instance UID {sop}");
+        assert_eq!(out.meta().media_storage_sop_instance_uid().trim_end_matches('\0'), sop, "{path}");
+
+        let input = dicom_object::open_file(by_path[path.as_str()]).unwrap();
+        let before = input.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
+        let after = out.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
+        assert!(before == after, "{path}: pixel data differs from {}", by_path[path.as_str()]);
+    }
+}
+
+#[test]
+fn output_is_independent_of_input_order_and_keyed_by_the_secret() {
+    let mut inputs: Vec<PathBuf> = all_inputs().into_iter().filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect();
+    let forward = cli::export(&inputs, DATE, &[]);
+    inputs.reverse();
+    let backward = cli::export(&inputs, DATE, &[]);
+    assert!(forward.zip == backward.zip, "the zip depends on the order of the inputs");
+
+    let other = cli::export_with_secret(&inputs, DATE, &[], "another site's secret");
+    let uids = |zip: &[u8]| -> Vec<String> {
+        scan::entries(zip).iter().map(|(_, b)| sop_instance(&read_dicom(b))).collect()
+    };
+    let (a, b) = (uids(&forward.zip), uids(&other.zip));
+    assert_eq!(a.len(), b.len());
+    let mut shared: Vec<_> = a.iter().filter(|u| b.contains(u)).collect();
+    shared.dedup();
+    assert!(shared.is_empty(), "UIDs did not change with the secret: {shared:?}");
+}
+
+#[test]
+fn uids_map_consistently_across_files() {
+    let inputs: Vec<PathBuf> = all_inputs().into_iter().filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect();
+    let export = cli::export(&inputs, DATE, &[]);
+    let files = outcomes(&export.report);
+    let entries: HashMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+    // original UID -> new UID, for the attributes that link instances together.
+    let mut map: HashMap<(u16, String), String> = HashMap::new();
+    let mut pairs = 0;
+    for (name, outcome, path) in files {
+        if outcome != "exported" {
+            continue;
+        }
+        let input = dicom_object::open_file(&name).unwrap();
+        let out = read_dicom(&entries[&path]);
+        for tag in [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID, tags::FRAME_OF_REFERENCE_UID] {
+            let (Some(before), Some(after)) = (text(&input, tag), text(&out, tag)) else { continue };
+            if before.is_empty() {
+                continue;
+            }
+            assert_ne!(before, after, "{name}: {tag} kept its original value");
+            let previous = map.entry((tag.element(), before.clone())).or_insert_with(|| after.clone());
+            assert_eq!(*previous, after, "{name}: {tag} {before} maps to two different UIDs");
+            pairs += 1;
+        }
+    }
+    // Different originals never collapse onto one pseudonym.
+    let mut seen: HashMap<&String, &String> = HashMap::new();
+    for ((_, before), after) in &map {
+        if let Some(other) = seen.insert(after, before) {
+            assert_eq!(other, before, "{other} and {before} both map to {after}");
+        }
+    }
+    assert!(pairs > 50, "only {pairs} UID pairs compared");
+}
