@@ -42,7 +42,7 @@ if [ -n "${WASM_OPT:-}" ]; then
     tail -n 5 "$tmp/opt.log" >&2
   fi
 fi
-{ printf 'export default "'; base64 -w0 "$bg"; printf '";\n'; } >"$tmp/pkg/capture_wasm.js"
+{ printf 'export default "'; base64 <"$bg" | tr -d '\n'; printf '";\n'; } >"$tmp/pkg/capture_wasm.js"
 printf '%s\n' "$WASM_BINDGEN_VERSION ${WASM_OPT:-}" >"$stamp.new"
 rm -rf "$OUT"
 mkdir -p "$(dirname "$OUT")"
