@@ -71,6 +71,14 @@ impl Keyring {
         research_id('V', &self.digest("visit", &[patient_id.trim(), visit_key.trim()]))
     }
 
+    /// The per-patient date offset of the `shift` date policy, in days: between one and
+    /// about three years back, never zero, the same for the DICOM and the EHR side.
+    pub fn date_shift(&self, patient_id: &str) -> i64 {
+        let d = self.digest("date-shift", &[patient_id.trim()]);
+        let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as i64;
+        -(365 + n % (2 * 365))
+    }
+
     /// The replacement of a UID: `2.25.` and the decimal of a 128-bit keyed digest
     /// (PS3.5 B.2), at most 44 characters.
     pub fn uid(&self, uid: &str) -> String {
