@@ -13,7 +13,8 @@ use crate::archive::{Archive, Packing};
 use crate::dates::{self, Date};
 use crate::error::{FileError, JobError};
 use crate::instance::{self, Summary};
-use crate::profile::{self, Subject};
+use crate::dates::DatePolicy;
+use crate::profile::{self, Opt, Policy, Preset, Subject};
 use crate::pseudonym::Keyring;
 use crate::report::{FileEntry, Outcome, Report, VisitEntry};
 
@@ -37,12 +38,31 @@ impl Format {
     }
 }
 
+/// What makes a visit (one scan_research_id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VisitBy {
+    /// One patient on one day (StudyDate).
+    #[default]
+    Date,
+    /// One study (StudyInstanceUID).
+    Study,
+}
+
 /// The user's choices for one export. Unknown keys are ignored so that a newer
 /// page's settings file still loads.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Settings {
     pub format: Format,
+    pub preset: Preset,
+    /// Annex E options on top of the preset's, by kebab-case name.
+    pub options: Vec<Opt>,
+    /// Date policy; `None` = the preset's (mip: month, basic: remove).
+    pub dates: Option<DatePolicy>,
+    pub visit_by: VisitBy,
+    /// Export the files that would be quarantined (burned-in text...) anyway.
+    pub include_quarantined: bool,
 }
 
 impl Settings {
@@ -71,6 +91,7 @@ pub struct Planned {
 struct Visit {
     patient: String,
     visit: String,
+    shift_days: i64,
 }
 
 enum Stage {
@@ -81,6 +102,7 @@ enum Stage {
 
 pub struct Job {
     keyring: Keyring,
+    policy: Policy,
     export_date: Date,
     settings: Settings,
     inputs: Vec<Input>,
@@ -89,12 +111,12 @@ pub struct Job {
     stage: Stage,
 }
 
-/// What identifies a visit: one patient on one day (StudyDate), or, when the date is
-/// missing, one study.
-fn visit_key(s: &Summary) -> (String, String) {
-    let key = match &s.study_date {
-        Some(date) => date.clone(),
-        None => format!("study:{}", s.study_uid),
+/// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
+/// or when the date is missing).
+fn visit_key(s: &Summary, by: VisitBy) -> (String, String) {
+    let key = match (&s.study_date, by) {
+        (Some(date), VisitBy::Date) => date.clone(),
+        _ => format!("study:{}", s.study_uid),
     };
     (s.patient_id.clone(), key)
 }
@@ -108,6 +130,7 @@ impl Job {
         }
         Ok(Job {
             keyring: Keyring::from_secret(secret),
+            policy: Policy::new(settings.preset, &settings.options, settings.dates),
             export_date,
             settings,
             inputs: Vec::new(),
@@ -142,17 +165,22 @@ impl Job {
             return Err(JobError::Sequence("plan() called twice"));
         }
         self.drop_duplicates();
+        self.quarantine();
         // visit -> series -> instances, all in maps keyed by content, not input order.
         let mut tree: BTreeMap<(String, String), BTreeMap<(i64, String), Vec<usize>>> = BTreeMap::new();
         for (i, input) in self.inputs.iter().enumerate() {
             let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
             let series_key = (s.series_number.unwrap_or(i64::MAX), s.series_uid.clone());
-            tree.entry(visit_key(s)).or_default().entry(series_key).or_default().push(i);
+            tree.entry(visit_key(s, self.settings.visit_by)).or_default().entry(series_key).or_default().push(i);
         }
         let mut plan = Vec::new();
         let date = self.export_date.to_da();
         for ((patient_id, key), series) in tree {
-            let visit = Visit { patient: self.keyring.patient(&patient_id), visit: self.keyring.visit(&patient_id, &key) };
+            let visit = Visit {
+                patient: self.keyring.patient(&patient_id),
+                visit: self.keyring.visit(&patient_id, &key),
+                shift_days: self.keyring.date_shift(&patient_id),
+            };
             let mut number = 0usize;
             for (_, mut members) in series {
                 members.sort_by(|&a, &b| self.slice_order(a, b));
@@ -205,6 +233,29 @@ impl Job {
         }
     }
 
+    /// Instances not exported without the user's opt-in, each with the reason.
+    fn quarantine(&mut self) {
+        if self.settings.include_quarantined {
+            return;
+        }
+        let mip = self.policy.preset == Preset::Mip;
+        for input in &mut self.inputs {
+            let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
+            let reason = if s.burned_in {
+                Some("burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string())
+            } else if let Some(why) = instance::risky_sop_class(&s.sop_class) {
+                Some(format!("SOP class {}: {why}", s.sop_class))
+            } else if mip && !s.image_type.iter().any(|t| t == "PRIMARY") {
+                Some(format!("not a PRIMARY image (ImageType {:?}); the mip preset exports primary images only", s.image_type.join("\\")))
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                input.outcome = Outcome::Quarantined { reason };
+            }
+        }
+    }
+
     /// Second pass over one planned input: de-identifies it and appends it to the
     /// archive. Returns the zip bytes to append to the output (empty when the file
     /// turned out unusable: it is then reported as skipped and the export goes on).
@@ -214,8 +265,14 @@ impl Job {
         };
         let path = plan.get(&input).ok_or(JobError::UnknownInput(input))?.clone();
         let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
-        let visit = &self.visits[&visit_key(summary)];
-        let subject = Subject { keyring: &self.keyring, patient: &visit.patient, visit: &visit.visit };
+        let visit = &self.visits[&visit_key(summary, self.settings.visit_by)];
+        let subject = Subject {
+            keyring: &self.keyring,
+            policy: &self.policy,
+            patient: &visit.patient,
+            visit: &visit.visit,
+            shift_days: visit.shift_days,
+        };
         let encoded = instance::parse(bytes, false).and_then(|object| {
             if Summary::of(&object) != *summary {
                 return Err(FileError::Changed);
@@ -262,7 +319,7 @@ impl Job {
         let mut series: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
         for input in &self.inputs {
             let (Some(s), Outcome::Exported { .. }) = (&input.summary, &input.outcome) else { continue };
-            let visit = &self.visits[&visit_key(s)];
+            let visit = &self.visits[&visit_key(s, self.settings.visit_by)];
             let entry = visits.entry(&visit.visit).or_insert_with(|| VisitEntry {
                 scan_research_id: visit.visit.clone(),
                 patient_research_id: visit.patient.clone(),
@@ -280,6 +337,9 @@ impl Job {
             version: env!("CARGO_PKG_VERSION"),
             export_date: self.export_date.to_da(),
             format: self.settings.format.name().to_string(),
+            preset: self.policy.preset.name(),
+            options: self.policy.options.iter().map(|o| o.name()).collect(),
+            dates: self.policy.dates.name(),
             counts: Report::count(&files),
             files,
             visits: visits.into_values().collect(),

@@ -12,10 +12,13 @@ pub mod job;
 pub mod profile;
 pub mod pseudonym;
 pub mod report;
+pub mod table;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
 pub use error::{FileError, JobError};
-pub use job::{Format, Job, Planned, Settings};
+pub use dates::DatePolicy;
+pub use job::{Format, Job, Planned, Settings, VisitBy};
+pub use profile::{Opt, Preset};
 pub use report::Report;

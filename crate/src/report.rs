@@ -46,6 +46,10 @@ pub struct Report {
     pub version: &'static str,
     pub export_date: String,
     pub format: String,
+    pub preset: &'static str,
+    /// The Annex E options in force, the preset's included.
+    pub options: Vec<&'static str>,
+    pub dates: &'static str,
     pub files: Vec<FileEntry>,
     pub counts: Counts,
     pub visits: Vec<VisitEntry>,

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use capture::{Format, Job, Settings};
+use capture::{DatePolicy, Format, Job, Opt, Preset, Settings, VisitBy};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -30,6 +30,33 @@ enum FormatArg {
     Both,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum PresetArg {
+    Mip,
+    Basic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DatesArg {
+    Keep,
+    Month,
+    Shift,
+    Remove,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum VisitByArg {
+    Date,
+    Study,
+}
+
+fn parse_option(name: &str) -> Result<Opt, String> {
+    Opt::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Opt::ALL.iter().map(|o| o.name()).collect();
+        format!("unknown option {name:?}; one of: {}", names.join(", "))
+    })
+}
+
 #[derive(clap::Args)]
 struct ExportArgs {
     /// The zip to write.
@@ -48,6 +75,24 @@ struct ExportArgs {
     /// Where to write the JSON report (every input with its outcome).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// De-identification preset: the research platform's (mip) or the plain Basic Profile.
+    #[arg(long, value_enum, default_value = "mip")]
+    preset: PresetArg,
+    /// An Annex E option on top of the preset's (repeatable), e.g. retain-safe-private,
+    /// retain-uids, retain-device-identity, retain-institution-identity,
+    /// retain-patient-characteristics, clean-descriptors, clean-structured-content, clean-graphics.
+    #[arg(long = "option", value_parser = parse_option)]
+    options: Vec<Opt>,
+    /// What happens to dates (default: the preset's; mip: month, basic: remove).
+    #[arg(long, value_enum)]
+    dates: Option<DatesArg>,
+    /// What makes one visit: the same patient on the same day, or one study.
+    #[arg(long, value_enum, default_value = "date")]
+    visit_by: VisitByArg,
+    /// Also export files that are quarantined by default (burned-in text, screenshots,
+    /// ultrasound, documents; with mip, non-PRIMARY images).
+    #[arg(long)]
+    include_quarantined: bool,
     /// Input files and folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -118,7 +163,26 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| chrono::Local::now().format("%Y%m%d").to_string());
     let secret = secret(args)?;
-    let mut job = Job::new(Settings { format }, &secret, &export_date).map_err(|e| e.to_string())?;
+    let settings = Settings {
+        format,
+        preset: match args.preset {
+            PresetArg::Mip => Preset::Mip,
+            PresetArg::Basic => Preset::Basic,
+        },
+        options: args.options.clone(),
+        dates: args.dates.map(|d| match d {
+            DatesArg::Keep => DatePolicy::Keep,
+            DatesArg::Month => DatePolicy::Month,
+            DatesArg::Shift => DatePolicy::Shift,
+            DatesArg::Remove => DatePolicy::Remove,
+        }),
+        visit_by: match args.visit_by {
+            VisitByArg::Date => VisitBy::Date,
+            VisitByArg::Study => VisitBy::Study,
+        },
+        include_quarantined: args.include_quarantined,
+    };
+    let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 
     let files = collect(&args.inputs)?;
     for path in &files {

@@ -1,0 +1,520 @@
+//! Applies the policy to one instance: every element at every depth of every sequence,
+//! elements after Pixel Data included. Pixel data is moved, never decoded or copied.
+//!
+//! UIDs are remapped through the keyed [`Keyring::uid`], so references between the
+//! instances of one export stay valid while no original UID survives.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_dictionary_std::{tags, StandardDataDictionary};
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+
+use super::{private, simple, Action, Code, Opt, Policy, Preset};
+use crate::dates::{Date, DatePolicy};
+use crate::error::{with_sources, FileError};
+use crate::instance::{text, Object};
+use crate::pseudonym::Keyring;
+
+type Element = dicom_object::mem::InMemElement;
+
+/// The name of this tool as written into DeidentificationMethod.
+pub const TOOL: &str = concat!("mip-data-capture ", env!("CARGO_PKG_VERSION"));
+
+/// Our implementation class UID (PS3.7 D.3.3.2), a fixed UUID-derived 2.25 UID.
+const IMPLEMENTATION_CLASS_UID: &str = "2.25.158473011964731259740371815082632193842";
+const IMPLEMENTATION_VERSION_NAME: &str =
+    concat!("CAPTURE_", env!("CARGO_PKG_VERSION_MAJOR"), "_", env!("CARGO_PKG_VERSION_MINOR"));
+
+/// UIDs defined by the standard (SOP classes, transfer syntaxes, coding schemes...)
+/// identify nobody and must be kept for the file to stay readable.
+const STANDARD_UID_ROOT: &str = "1.2.840.10008.";
+
+/// Sequences are this deep at most in real files; deeper is hostile input.
+const MAX_DEPTH: usize = 64;
+
+/// Whom the instance belongs to, as far as the export is concerned.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    pub keyring: &'a Keyring,
+    pub policy: &'a Policy,
+    /// Research patient ID: replaces PatientID and PatientName.
+    pub patient: &'a str,
+    /// scan_research_id of the visit: goes into StudyID.
+    pub visit: &'a str,
+    /// The patient's offset for the `shift` date policy, in days.
+    pub shift_days: i64,
+}
+
+/// De-identifies a whole file: data set and file meta group.
+pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError> {
+    let meta = object.meta();
+    let transfer_syntax = meta.transfer_syntax().trim_end_matches('\0').to_string();
+    // Some files carry their SOP Class and Instance UIDs only in the meta group.
+    let meta_class = meta.media_storage_sop_class_uid().trim_end_matches('\0').to_string();
+    let meta_instance = subject.keyring.uid(meta.media_storage_sop_instance_uid());
+    let dataset = object.into_inner();
+
+    let walk = Walk { subject, words: identifying_words(&dataset) };
+    let age = (subject.policy.preset == Preset::Mip).then(|| patient_age(&dataset)).flatten();
+    let mut clean = walk.dataset(dataset, 0)?;
+
+    // Always present, even where the source lacked them: the research patient ID is what
+    // links the images to the EHR tables, and StudyID names the visit.
+    let put_text = |clean: &mut InMemDicomObject, tag, vr, value: &str| {
+        clean.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+    };
+    put_text(&mut clean, tags::PATIENT_ID, VR::LO, subject.patient);
+    put_text(&mut clean, tags::PATIENT_NAME, VR::PN, subject.patient);
+    put_text(&mut clean, tags::STUDY_ID, VR::SH, subject.visit);
+    if let Some(age) = age {
+        put_text(&mut clean, tags::PATIENT_AGE, VR::AS, &age);
+    }
+    record_method(&mut clean, subject.policy);
+
+    let sop_class = text(&clean, tags::SOP_CLASS_UID).unwrap_or(meta_class);
+    let sop_instance = text(&clean, tags::SOP_INSTANCE_UID).unwrap_or(meta_instance);
+    if sop_class.is_empty() {
+        return Err(FileError::Corrupt("no SOP Class UID in the data set or the meta group".into()));
+    }
+    // The meta group is rebuilt from scratch: the source's AE titles and private
+    // meta information could identify the sending hospital.
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop_instance)
+        .transfer_syntax(transfer_syntax)
+        .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+        .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
+        .build()
+        .map_err(|e| FileError::Write(with_sources(&e)))?;
+    Ok(clean.with_exact_meta(meta))
+}
+
+/// PS3.15 E.1.1: Patient Identity Removed, the method in words and in CID 7050 codes,
+/// and what happened to the dates.
+fn record_method(clean: &mut InMemDicomObject, policy: &Policy) {
+    clean.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
+    let method: Vec<String> = policy.method();
+    clean.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::Strs(method.into())));
+    let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
+    codes.extend(policy.options.iter().map(|o: &Opt| o.code()));
+    let items: Vec<InMemDicomObject> = codes
+        .into_iter()
+        .map(|(value, meaning)| {
+            InMemDicomObject::from_element_iter([
+                DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(value)),
+                DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
+                DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(meaning)),
+            ])
+        })
+        .collect();
+    clean.put(DataElement::new(
+        tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::new(items, Length::UNDEFINED),
+    ));
+    let dates = match policy.dates {
+        DatePolicy::Keep => "UNMODIFIED",
+        DatePolicy::Month | DatePolicy::Shift => "MODIFIED",
+        DatePolicy::Remove => "REMOVED",
+    };
+    clean.put(DataElement::new(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, VR::CS, PrimitiveValue::from(dates)));
+}
+
+/// Words of the instance that identify its patient or the staff and places around them;
+/// the Clean options remove them from the free text they keep.
+#[allow(deprecated)] // retired attributes identify people just as well
+fn identifying_words(ds: &InMemDicomObject) -> Vec<String> {
+    let sources = [
+        tags::PATIENT_NAME,
+        tags::PATIENT_ID,
+        tags::OTHER_PATIENT_I_DS,
+        tags::OTHER_PATIENT_NAMES,
+        tags::PATIENT_BIRTH_NAME,
+        tags::PATIENT_MOTHER_BIRTH_NAME,
+        tags::PATIENT_ADDRESS,
+        tags::PATIENT_TELEPHONE_NUMBERS,
+        tags::ACCESSION_NUMBER,
+        tags::REFERRING_PHYSICIAN_NAME,
+        tags::PERFORMING_PHYSICIAN_NAME,
+        tags::OPERATORS_NAME,
+        tags::INSTITUTION_NAME,
+    ];
+    let mut words = BTreeSet::new();
+    for tag in sources {
+        let Some(value) = text(ds, tag) else { continue };
+        words.insert(value.to_uppercase());
+        for word in value.split(|c: char| c == '^' || c == '\\' || c == '=' || c.is_whitespace() || c == ',') {
+            if word.chars().count() >= 2 {
+                words.insert(word.to_uppercase());
+            }
+        }
+    }
+    // Longest first, so that a full name goes before its parts.
+    let mut words: Vec<String> = words.into_iter().collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words
+}
+
+/// PatientAge (AS) from the original birth and study dates, before they are reduced.
+fn patient_age(ds: &InMemDicomObject) -> Option<String> {
+    let date = |tag| text(ds, tag).and_then(|t| Date::parse_da(&t));
+    let birth = date(tags::PATIENT_BIRTH_DATE);
+    let on = [tags::STUDY_DATE, tags::SERIES_DATE, tags::ACQUISITION_DATE, tags::CONTENT_DATE].into_iter().find_map(date);
+    let age = match (birth, on) {
+        (Some(birth), Some(on)) if on >= birth => {
+            let years = birth.years_until(on);
+            let days = on.days() - birth.days();
+            if years >= 1 {
+                format!("{:03}Y", years.min(999))
+            } else if days >= 31 {
+                let months = (on.year as i64 * 12 + on.month as i64) - (birth.year as i64 * 12 + birth.month as i64)
+                    - i64::from(on.day < birth.day);
+                format!("{:03}M", months.max(1))
+            } else {
+                format!("{days:03}D")
+            }
+        }
+        // Retain Patient Characteristics keeps the recorded age when it cannot be computed.
+        _ => text(ds, tags::PATIENT_AGE)?,
+    };
+    Some(age)
+}
+
+struct Walk<'a> {
+    subject: &'a Subject<'a>,
+    words: Vec<String>,
+}
+
+impl Walk<'_> {
+    fn dataset(&self, dataset: InMemDicomObject, depth: usize) -> Result<InMemDicomObject, FileError> {
+        if depth > MAX_DEPTH {
+            return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
+        }
+        let kept_private = self.kept_private(&dataset);
+        let mut out = Vec::new();
+        for element in dataset {
+            if element.tag().group() % 2 == 1 {
+                if kept_private.contains(&element.tag()) {
+                    out.push(element);
+                }
+                continue;
+            }
+            if let Some(e) = self.element(element, depth)? {
+                out.push(e);
+            }
+        }
+        Ok(InMemDicomObject::from_element_iter(out))
+    }
+
+    /// The private elements kept: the safe ones and the creators of their blocks, when the
+    /// Retain Safe Private option is on. Every other private element goes.
+    fn kept_private(&self, dataset: &InMemDicomObject) -> BTreeSet<Tag> {
+        let mut kept = BTreeSet::new();
+        if !self.subject.policy.options.contains(&Opt::RetainSafePrivate) {
+            return kept;
+        }
+        let mut creators: BTreeMap<(u16, u16), String> = BTreeMap::new();
+        for e in dataset.iter() {
+            let t = e.tag();
+            if t.group() % 2 == 1 && (0x10..=0xFF).contains(&t.element()) {
+                if let Ok(name) = e.to_str() {
+                    creators.insert((t.group(), t.element()), name.into_owned());
+                }
+            }
+        }
+        for e in dataset.iter() {
+            let t = e.tag();
+            let block = (t.group(), t.element() >> 8);
+            if t.group() % 2 == 1 && t.element() >= 0x1000 && !matches!(e.vr(), VR::SQ | VR::UN) {
+                if creators.get(&block).is_some_and(|c| private::is_safe(c, t.group(), t.element())) {
+                    kept.insert(t);
+                    kept.insert(Tag(block.0, block.1));
+                }
+            }
+        }
+        kept
+    }
+
+    fn element(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+        let element = if element.vr() == VR::UN { reinterpret_un(element) } else { element };
+        let (tag, vr) = (element.tag(), element.vr());
+        if vr == VR::UN {
+            // Opaque bytes that no rule can read: removed, never passed on.
+            return Ok(None);
+        }
+        let subject = self.subject;
+        let replace = |value: &str| Some(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        Ok(match subject.policy.action(tag) {
+            Action::Patient => replace(subject.patient),
+            Action::Visit => replace(subject.visit),
+            Action::BirthYear => {
+                let year = strings(&element).first().and_then(|t| Date::parse_da(t)).map(|d| format!("{:04}0101", d.year));
+                Some(DataElement::new(tag, vr, year.map(PrimitiveValue::from).unwrap_or(PrimitiveValue::Empty)))
+            }
+            Action::Unlisted if vr == VR::UI && !subject.policy.options.contains(&Opt::RetainUids) => {
+                Some(remap_uids(element, subject.keyring))
+            }
+            Action::Unlisted => self.keep(element, depth)?,
+            Action::Code(code) => self.apply(simple(code, vr), element, depth)?,
+        })
+    }
+
+    fn apply(&self, code: Code, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+        let (tag, vr) = (element.tag(), element.vr());
+        Ok(match code {
+            Code::K => self.keep(element, depth)?,
+            Code::X => None,
+            Code::Z if vr == VR::SQ => Some(DataElement::new(tag, vr, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED))),
+            Code::Z => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+            Code::U => Some(remap_uids(element, self.subject.keyring)),
+            Code::D => match vr {
+                VR::SQ => self.keep(element, depth)?,
+                VR::UI => Some(remap_uids(element, self.subject.keyring)),
+                _ => Some(DataElement::new(tag, vr, dummy(vr))),
+            },
+            Code::C => self.clean(element, depth)?,
+            compound => unreachable!("{compound:?} is resolved by `simple`"),
+        })
+    }
+
+    /// Keeps an element; a sequence's items go through the rules themselves.
+    fn keep(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+        let (header, value) = element.into_parts();
+        Ok(Some(match value {
+            Value::Sequence(seq) => {
+                let items = seq
+                    .into_items()
+                    .into_iter()
+                    .map(|item| self.dataset(item, depth + 1))
+                    .collect::<Result<Vec<_>, _>>()?;
+                DataElement::new(header.tag, header.vr, DataSetSequence::new(items, Length::UNDEFINED))
+            }
+            other => DataElement::new(header.tag, header.vr, other),
+        }))
+    }
+
+    /// C: values of similar meaning that do not identify. Dates follow the date policy,
+    /// free text loses the words that name the patient and staff, and long numbers.
+    fn clean(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+        let (tag, vr) = (element.tag(), element.vr());
+        let policy = self.subject.policy.dates;
+        let shift = self.subject.shift_days;
+        let values = strings(&element);
+        let rewrite = |f: &dyn Fn(&str) -> Option<String>| -> Option<Element> {
+            let out: Vec<String> = values.iter().filter_map(|v| f(v)).collect();
+            let value = if out.is_empty() { PrimitiveValue::Empty } else { PrimitiveValue::Strs(out.into()) };
+            Some(DataElement::new(tag, vr, value))
+        };
+        Ok(match vr {
+            VR::SQ => self.keep(element, depth)?,
+            VR::DA => rewrite(&|v| Date::parse_da(v).and_then(|d| policy.apply(d, shift)).map(Date::to_da)),
+            VR::DT => rewrite(&|v| {
+                let date = Date::parse_da(v.get(..8)?).and_then(|d| policy.apply(d, shift))?;
+                Some(match policy {
+                    // Reduced to the month, the time of day goes too.
+                    DatePolicy::Month => date.to_da(),
+                    _ => format!("{}{}", date.to_da(), &v[8..]),
+                })
+            }),
+            VR::TM => match policy {
+                DatePolicy::Keep | DatePolicy::Shift => self.keep(element, depth)?,
+                DatePolicy::Month | DatePolicy::Remove => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+            },
+            VR::UI => Some(remap_uids(element, self.subject.keyring)),
+            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS => {
+                rewrite(&|v| Some(scrub(v, &self.words)))
+            }
+            _ => Some(DataElement::new(tag, vr, dummy(vr))),
+        })
+    }
+}
+
+/// The values of a primitive element as strings, padding removed.
+fn strings(element: &Element) -> Vec<String> {
+    match element.value() {
+        Value::Primitive(p) => p.to_multi_str().iter().map(|s| s.trim_matches(['\0', ' ']).to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// D: a non-zero-length value consistent with the VR that means nothing.
+fn dummy(vr: VR) -> PrimitiveValue {
+    match vr {
+        VR::DA => PrimitiveValue::from("19000101"),
+        VR::DT => PrimitiveValue::from("19000101000000"),
+        VR::TM => PrimitiveValue::from("000000"),
+        VR::AS => PrimitiveValue::from("000Y"),
+        VR::DS | VR::IS => PrimitiveValue::from("0"),
+        VR::AE | VR::CS | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST | VR::UC | VR::UT | VR::UR => {
+            PrimitiveValue::from("ANONYMIZED")
+        }
+        VR::US => PrimitiveValue::U16(std::iter::once(0).collect()),
+        VR::SS => PrimitiveValue::I16(std::iter::once(0).collect()),
+        VR::UL => PrimitiveValue::U32(std::iter::once(0).collect()),
+        VR::SL => PrimitiveValue::I32(std::iter::once(0).collect()),
+        VR::UV => PrimitiveValue::U64(std::iter::once(0).collect()),
+        VR::SV => PrimitiveValue::I64(std::iter::once(0).collect()),
+        VR::FL => PrimitiveValue::F32(std::iter::once(0.0).collect()),
+        VR::FD => PrimitiveValue::F64(std::iter::once(0.0).collect()),
+        VR::AT => PrimitiveValue::Tags(std::iter::once(Tag(0, 0)).collect()),
+        _ => PrimitiveValue::U8(vec![0, 0].into()),
+    }
+}
+
+/// Free text without the identifying words of the instance and without runs of digits
+/// long enough to be an ID, a phone number or a date.
+fn scrub(text: &str, words: &[String]) -> String {
+    let mut out = text.to_string();
+    for word in words {
+        out = replace_ignore_case(&out, word);
+    }
+    // A run of digits with single separators between them (079 555 12 34, 12.03.1960).
+    let chars: Vec<char> = out.chars().collect();
+    let mut kept = String::with_capacity(out.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            kept.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let mut end = i;
+        let mut digits = 0;
+        while end < chars.len() {
+            if chars[end].is_ascii_digit() {
+                digits += 1;
+                end += 1;
+            } else if matches!(chars[end], '.' | '/' | '-' | ':' | ' ') && chars.get(end + 1).is_some_and(char::is_ascii_digit) {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        if digits < 6 {
+            kept.extend(&chars[i..end]);
+        }
+        i = end;
+    }
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn replace_ignore_case(text: &str, word: &str) -> String {
+    if word.is_empty() {
+        return text.to_string();
+    }
+    let upper = text.to_uppercase();
+    // Upper-casing can change byte lengths (ß → SS): then fall back to exact matching.
+    if upper.len() != text.len() {
+        return text.replace(word, "");
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, _) in upper.match_indices(word) {
+        if start >= last {
+            out.push_str(&text[last..start]);
+            last = start + word.len();
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn remap_uids(element: Element, keyring: &Keyring) -> Element {
+    let tag = element.tag();
+    let mapped: Vec<String> = strings(&element)
+        .iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| if v.starts_with(STANDARD_UID_ROOT) { v.to_string() } else { keyring.uid(v) })
+        .collect();
+    let value = if mapped.is_empty() { PrimitiveValue::Empty } else { PrimitiveValue::Strs(mapped.into()) };
+    DataElement::new(tag, VR::UI, value)
+}
+
+/// Some converters write standard attributes with VR UN (PS3.5 6.2.2): their value is
+/// then opaque bytes, which would escape the text and UID rules. They are read again
+/// with the VR the data dictionary gives, so the rules see (and replace) their values.
+fn reinterpret_un(element: Element) -> Element {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    let tag = element.tag();
+    let Some(VirtualVr::Exact(vr)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
+        return element;
+    };
+    let Value::Primitive(PrimitiveValue::U8(bytes)) = element.value() else { return element };
+    let le = |n: usize| bytes.chunks_exact(n);
+    let value = match vr {
+        VR::SQ => {
+            return match un_sequence_items(bytes) {
+                Some(items) => DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED)),
+                None => element,
+            }
+        }
+        VR::AT => PrimitiveValue::Tags(
+            le(4).map(|c| Tag(u16::from_le_bytes([c[0], c[1]]), u16::from_le_bytes([c[2], c[3]]))).collect(),
+        ),
+        VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT | VR::PN | VR::SH | VR::ST
+        | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT => {
+            let text: String = bytes.iter().map(|&b| b as char).collect();
+            let text = text.trim_end_matches(['\0', ' ']);
+            if matches!(vr, VR::LT | VR::ST | VR::UT | VR::UR) {
+                PrimitiveValue::from(text.to_string())
+            } else {
+                PrimitiveValue::Strs(text.split('\\').map(str::to_string).collect())
+            }
+        }
+        VR::US => PrimitiveValue::U16(le(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::SS => PrimitiveValue::I16(le(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::UL => PrimitiveValue::U32(le(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::SL => PrimitiveValue::I32(le(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::FL => PrimitiveValue::F32(le(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::FD => PrimitiveValue::F64(le(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+        _ => return element,
+    };
+    DataElement::new(tag, vr, value)
+}
+
+/// The items of a sequence written as UN: implicit VR little endian, whatever the file's
+/// transfer syntax (PS3.5 6.2.2). Only items of defined length are decoded; `None` when the
+/// bytes are anything else, and the element is then removed as unreadable.
+fn un_sequence_items(bytes: &[u8]) -> Option<Vec<InMemDicomObject>> {
+    let ts = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    let mut items = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let word = |i: usize| u16::from_le_bytes([rest[i], rest[i + 1]]);
+        let length = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        match (word(0), word(2)) {
+            (0xFFFE, 0xE0DD) => return Some(items),
+            (0xFFFE, 0xE000) if length <= rest.len() - 8 => {
+                let item = InMemDicomObject::read_dataset_with_ts(&rest[8..8 + length], &ts).ok()?;
+                items.push(item);
+                rest = &rest[8 + length..];
+            }
+            _ => return None,
+        }
+    }
+    rest.is_empty().then_some(items)
+}
+
+/// Encodes a de-identified object as a DICOM file (preamble, meta group, data set).
+pub fn encode(object: &Object) -> Result<Vec<u8>, FileError> {
+    let mut out = Vec::new();
+    object.write_all(&mut out).map_err(|e| FileError::Write(with_sources(&e)))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_removes_names_and_long_numbers() {
+        let words = vec!["MÜLLER^HANS".to_string(), "MÜLLER".to_string(), "HANS".to_string(), "PID123".to_string()];
+        assert_eq!(scrub("T1 sagittal for Hans Müller", &words), "T1 sagittal for");
+        assert_eq!(scrub("called 079 555 12 34, id pid123, born 12.03.1960", &words), "called , id , born");
+        assert_eq!(scrub("T2 FLAIR 3mm", &words), "T2 FLAIR 3mm");
+    }
+}
