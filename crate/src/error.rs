@@ -18,6 +18,8 @@ pub enum FileError {
     Write(String),
     /// The file changed between the two reads of the export.
     Changed,
+    /// A table (CSV/TSV) that could not be read or written.
+    Table(String),
 }
 
 impl fmt::Display for FileError {
@@ -31,6 +33,7 @@ impl fmt::Display for FileError {
             }
             FileError::Write(why) => write!(f, "could not write the de-identified file: {why}"),
             FileError::Changed => f.write_str("the file changed while the export was running"),
+            FileError::Table(why) => write!(f, "unreadable table: {why}"),
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
 use crate::pseudonym::Keyring;
 use crate::report::{FileEntry, Outcome, Report, VisitEntry};
+use crate::table::{self, Tables};
 
 /// What the export produces.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -63,6 +64,8 @@ pub struct Settings {
     pub visit_by: VisitBy,
     /// Export the files that would be quarantined (burned-in text...) anyway.
     pub include_quarantined: bool,
+    /// EHR tables: saved rule profiles and output options.
+    pub ehr: table::TableSettings,
 }
 
 impl Settings {
@@ -109,6 +112,8 @@ pub struct Job {
     /// Research IDs of each visit, by visit key; filled by `plan`.
     visits: BTreeMap<(String, String), Visit>,
     stage: Stage,
+    /// The EHR tables among the inputs.
+    tables: Tables,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -136,6 +141,7 @@ impl Job {
             inputs: Vec::new(),
             visits: BTreeMap::new(),
             stage: Stage::Scanning,
+            tables: Tables::default(),
         })
     }
 
@@ -144,10 +150,31 @@ impl Job {
     pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
         let (summary, outcome) = match instance::parse(bytes, true) {
             Ok(object) => (Some(Summary::of(&object)), Outcome::Pending),
+            Err(FileError::NotDicom) => match self.tables.scan(self.inputs.len(), name, bytes) {
+                Ok(()) => (None, Outcome::Pending),
+                Err(why) => (None, Outcome::Skipped { reason: format!("{}; {why}", FileError::NotDicom) }),
+            },
             Err(e) => (None, Outcome::Skipped { reason: e.to_string() }),
         };
         self.inputs.push(Input { name: name.to_string(), size: bytes.len() as u64, summary, outcome });
         self.inputs.len() - 1
+    }
+
+    /// The PatientIDs and visits of the DICOM inputs still to export, for the tables.
+    fn dicom(&self) -> table::Dicom {
+        let summaries = self.inputs.iter().filter(|i| i.outcome == Outcome::Pending).filter_map(|i| i.summary.as_ref());
+        table::Dicom::collect(summaries, |s| visit_key(s, self.settings.visit_by), &self.keyring)
+    }
+
+    /// The rules each table would get now, with a few original values per column for the
+    /// screen: call after the scans, before `plan`.
+    pub fn table_review(&self) -> Vec<table::TableReport> {
+        self.tables.review(&self.settings.ehr, self.policy.dates, &self.dicom())
+    }
+
+    /// The user's rules for one table (confirmed in the review), before `plan`.
+    pub fn set_table_profile(&mut self, input: usize, profile: table::Profile) {
+        self.tables.set_profile(input, profile);
     }
 
     /// Records an input that could not even be read (for the CLI: an I/O error), so that
@@ -190,6 +217,13 @@ impl Job {
                 }
             }
             self.visits.insert((patient_id, key), visit);
+        }
+        // Tables after the visits: their visit columns map to the visits of the images.
+        for (input, path) in self.tables.plan(&self.settings.ehr, self.policy.dates, self.dicom(), &date) {
+            match path {
+                Ok(path) => plan.push(Planned { input, path }),
+                Err(reason) => self.inputs[input].outcome = Outcome::Skipped { reason },
+            }
         }
         plan.sort_by(|a, b| a.path.cmp(&b.path));
         let lookup = plan.iter().map(|p| (p.input, p.path.clone())).collect();
@@ -264,6 +298,14 @@ impl Job {
             return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
         };
         let path = plan.get(&input).ok_or(JobError::UnknownInput(input))?.clone();
+        if self.tables.is_table(input) {
+            let (chunk, outcome) = match self.tables.export(input, bytes, &self.keyring, self.policy.dates) {
+                Ok(csv) => (archive.add(&path, &csv, Packing::Deflated)?, Outcome::Exported { path }),
+                Err(e) => (Vec::new(), Outcome::Skipped { reason: e.to_string() }),
+            };
+            self.inputs[input].outcome = outcome;
+            return Ok(chunk);
+        }
         let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
         let visit = &self.visits[&visit_key(summary, self.settings.visit_by)];
         let subject = Subject {
@@ -332,6 +374,7 @@ impl Job {
         for (id, entry) in visits.iter_mut() {
             entry.series = series[id].len();
         }
+        let (tables, linkage) = self.tables.report(&self.keyring);
         Report {
             tool: "capture",
             version: env!("CARGO_PKG_VERSION"),
@@ -343,6 +386,8 @@ impl Job {
             counts: Report::count(&files),
             files,
             visits: visits.into_values().collect(),
+            tables,
+            linkage,
         }
     }
 }

@@ -53,6 +53,12 @@ pub struct Report {
     pub files: Vec<FileEntry>,
     pub counts: Counts,
     pub visits: Vec<VisitEntry>,
+    /// The EHR tables: rules per column, malformed rows, k-anonymity hint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<crate::table::TableReport>,
+    /// Patients and visits of the tables linked to the images (research IDs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<crate::table::Linkage>,
 }
 
 impl Report {

@@ -93,6 +93,20 @@ struct ExportArgs {
     /// ultrasound, documents; with mip, non-PRIMARY images).
     #[arg(long)]
     include_quarantined: bool,
+    /// EHR table rules: a JSON profile, or an array of them, as the report's `tables[].profile`
+    /// (repeatable). Without one the suggested rules apply, listed in the report.
+    #[arg(long = "ehr-profile", value_name = "FILE")]
+    ehr_profiles: Vec<PathBuf>,
+    /// Write the rules applied to the tables (an array of profiles) for the next --ehr-profile.
+    #[arg(long, value_name = "FILE")]
+    ehr_write_profiles: Option<PathBuf>,
+    /// Reduce the tables' output header names to letters, digits and underscore.
+    #[arg(long)]
+    ehr_sanitize_headers: bool,
+    /// Skip a table that has malformed rows (default: export it, short rows padded, long rows
+    /// cut to the header, and list their lines in the report).
+    #[arg(long)]
+    ehr_skip_malformed: bool,
     /// Input files and folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -152,6 +166,15 @@ fn secret(args: &ExportArgs) -> Result<Vec<u8>, String> {
     }
 }
 
+fn ehr_settings(args: &ExportArgs) -> Result<capture::table::TableSettings, String> {
+    let mut profiles = Vec::new();
+    for path in &args.ehr_profiles {
+        let text = fs::read_to_string(path).map_err(|e| format!("cannot read the EHR profile {}: {e}", path.display()))?;
+        profiles.extend(capture::table::profiles_from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    Ok(capture::table::TableSettings { profiles, sanitize_headers: args.ehr_sanitize_headers, skip_malformed: args.ehr_skip_malformed })
+}
+
 fn export(args: &ExportArgs) -> Result<(), String> {
     let format = match args.format {
         FormatArg::Dicom => Format::Dicom,
@@ -181,6 +204,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             VisitByArg::Study => VisitBy::Study,
         },
         include_quarantined: args.include_quarantined,
+        ehr: ehr_settings(args)?,
     };
     let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 
@@ -225,6 +249,21 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         c.inputs,
         report.visits.len()
     );
+    if let Some(path) = &args.ehr_write_profiles {
+        let profiles: Vec<_> = report.tables.iter().map(|t| &t.profile).collect();
+        let json = serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?;
+        fs::write(path, json).map_err(|e| format!("cannot write the profiles {}: {e}", path.display()))?;
+    }
+    for t in &report.tables {
+        let malformed = t.malformed_rows.iter().map(|m| m.line.to_string()).collect::<Vec<_>>();
+        eprintln!("  table {}: {} rows{}", t.name, t.rows, if malformed.is_empty() { String::new() } else { format!(", malformed lines {}", malformed.join(" ")) });
+        if let Some(warning) = t.k_anonymity.as_ref().and_then(|k| k.warning.as_ref()) {
+            eprintln!("  table {}: warning: {warning}", t.name);
+        }
+    }
+    if let Some(l) = &report.linkage {
+        eprintln!("  linkage: {} patients in tables and images, {} in tables only, {} in images only", l.both.count, l.tables_only.count, l.images_only.count);
+    }
     for f in &report.files {
         if let capture::report::Outcome::Skipped { reason } | capture::report::Outcome::Quarantined { reason } = &f.outcome {
             eprintln!("  {}: {reason}", f.name);

@@ -1,0 +1,171 @@
+//! Reading a table as hospitals export it: the encoding (BOM, UTF-8, UTF-16, else
+//! Windows-1252), the delimiter (`,` `;` tab `|`) and the records (quoted fields may hold
+//! delimiters and line breaks), with the physical line where each record starts.
+
+use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
+
+/// File extensions under which a table is looked for.
+pub const EXTENSIONS: [&str; 3] = ["csv", "tsv", "txt"];
+
+/// Delimiters tried, in order of preference when two fit equally well.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The lower-case extension of a file name when it is one of [`EXTENSIONS`].
+pub fn table_extension(name: &str) -> Option<&'static str> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let (_, ext) = base.rsplit_once('.')?;
+    EXTENSIONS.into_iter().find(|e| ext.eq_ignore_ascii_case(e))
+}
+
+/// Text of a table and the encoding it was read with.
+pub struct Decoded {
+    pub text: String,
+    /// `UTF-8`, `UTF-8 with BOM`, `UTF-16LE with BOM`, `windows-1252`...
+    pub encoding: String,
+}
+
+/// Decodes the bytes of a table. A byte order mark wins; else text with a NUL in every
+/// other byte is UTF-16 without a BOM, valid UTF-8 is UTF-8, and anything else is read as
+/// Windows-1252 (the superset of Latin-1 that Windows exports use). Binary content is refused.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+    let (encoding, body, bom) = if let Some((encoding, length)) = Encoding::for_bom(bytes) {
+        (encoding, &bytes[length..], true)
+    } else if let Some(encoding) = utf16_without_bom(bytes) {
+        (encoding, bytes, false)
+    } else if std::str::from_utf8(bytes).is_ok() {
+        (UTF_8, bytes, false)
+    } else {
+        (WINDOWS_1252, bytes, false)
+    };
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    if had_errors {
+        return Err(format!("not valid {} text", encoding.name()));
+    }
+    let controls = text.chars().filter(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')).count();
+    if text.contains('\0') || controls * 100 > text.len().max(1) {
+        return Err("binary content, not text".into());
+    }
+    let encoding = format!("{}{}", encoding.name(), if bom { " with BOM" } else { "" });
+    Ok(Decoded { text: text.into_owned(), encoding })
+}
+
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(512) & !1];
+    if head.len() < 4 {
+        return None;
+    }
+    let zeros = |parity: usize| head.iter().skip(parity).step_by(2).filter(|&&b| b == 0).count();
+    let half = head.len() / 2;
+    if zeros(1) * 10 >= half * 9 && zeros(0) == 0 {
+        Some(UTF_16LE)
+    } else if zeros(0) * 10 >= half * 9 && zeros(1) == 0 {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
+}
+
+fn reader(text: &str, delimiter: u8) -> csv::Reader<&[u8]> {
+    csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes())
+}
+
+/// The delimiter whose records (of the first 50) most often have the header's field count,
+/// then the one giving the most fields. `None` when no delimiter splits the header: a table
+/// of one column (only accepted under a `.csv`/`.tsv` name).
+pub fn detect_delimiter(text: &str, prefer_tab: bool) -> Option<u8> {
+    let mut end = text.len().min(64 * 1024);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let sample = &text[..end];
+    let cut = end < text.len();
+    let mut order = DELIMITERS.to_vec();
+    if prefer_tab {
+        order.sort_by_key(|&d| d != b'\t');
+    }
+    let mut best: Option<((u32, usize), u8)> = None;
+    for d in order {
+        let lengths: Vec<usize> = reader(sample, d).records().take(51).filter_map(Result::ok).map(|r| r.len()).collect();
+        let Some((&header, rows)) = lengths.split_first() else { continue };
+        if header < 2 {
+            continue;
+        }
+        // The last record of a cut sample may be cut too.
+        let rows = if cut && rows.len() > 1 { &rows[..rows.len() - 1] } else { rows };
+        let same = rows.iter().filter(|&&n| n == header).count();
+        let score = ((same as u32 + 1) * 1000 / (rows.len() as u32 + 1), header);
+        if best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, d));
+        }
+    }
+    best.map(|(_, d)| d)
+}
+
+/// Whether the detected layout is convincing enough for a `.txt` file, which may as well be
+/// prose: at least two columns and nine records in ten with the header's field count.
+pub fn looks_tabular(text: &str, delimiter: u8) -> bool {
+    let lengths: Vec<usize> = reader(text, delimiter).records().take(200).filter_map(Result::ok).map(|r| r.len()).collect();
+    match lengths.split_first() {
+        Some((&header, rows)) if header >= 2 && !rows.is_empty() => {
+            rows.iter().filter(|&&n| n == header).count() * 10 >= rows.len() * 9
+        }
+        _ => false,
+    }
+}
+
+/// The header's column names: trimmed, blank ones named `column_N`, repeated ones numbered
+/// (`name_2`), so that every column has a distinct name a profile can refer to.
+pub fn header_names(record: &csv::StringRecord) -> Vec<String> {
+    let mut names: Vec<String> = Vec::with_capacity(record.len());
+    for (i, field) in record.iter().enumerate() {
+        let base = field.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        let base = if base.is_empty() { format!("column_{}", i + 1) } else { base.to_string() };
+        names.push(unique(&names, base));
+    }
+    names
+}
+
+/// `base`, or `base_2`, `base_3`... when `taken` already holds it.
+pub fn unique(taken: &[String], base: String) -> String {
+    if !taken.contains(&base) {
+        return base;
+    }
+    (2..).map(|n| format!("{base}_{n}")).find(|c| !taken.contains(c)).expect("some suffix is free")
+}
+
+/// The records of a table, each with the line where it starts (1-based).
+pub fn records(text: &str, delimiter: u8) -> impl Iterator<Item = Result<(u64, csv::StringRecord), String>> + '_ {
+    reader(text, delimiter).into_records().map(|r| {
+        r.map(|record| (record.position().map_or(0, |p| p.line()), record)).map_err(|e| e.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_encodings() {
+        assert_eq!(decode(b"a;b\n\xe9;1\n").unwrap().encoding, "windows-1252");
+        assert_eq!(decode(b"a;b\n\xe9;1\n").unwrap().text, "a;b\né;1\n");
+        assert_eq!(decode("\u{feff}a,b".as_bytes()).unwrap().encoding, "UTF-8 with BOM");
+        assert_eq!(decode("\u{feff}a,b".as_bytes()).unwrap().text, "a,b");
+        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("é\tb".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        assert_eq!(decode(&utf16).unwrap().text, "é\tb");
+        let bare: Vec<u8> = "id,x\n1,2\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        assert_eq!(decode(&bare).unwrap().encoding, "UTF-16BE");
+        assert!(decode(b"\x00\x01\x02\x03binary").is_err());
+    }
+
+    #[test]
+    fn detects_delimiters() {
+        assert_eq!(detect_delimiter("a;b;c\n1;2,5;3\n", false), Some(b';'));
+        assert_eq!(detect_delimiter("a,b\n\"x;y\",2\n", false), Some(b','));
+        assert_eq!(detect_delimiter("a\tb|c\n1\t2|3\n", true), Some(b'\t'));
+        assert_eq!(detect_delimiter("a|b\n1|2\n", false), Some(b'|'));
+        assert_eq!(detect_delimiter("just words\nmore words\n", false), None);
+        assert!(!looks_tabular("Test files, used by tests\nFirst, which\nthird line here\n", b','));
+        assert_eq!(table_extension("a/b/Visits.TSV"), Some("tsv"));
+        assert_eq!(table_extension("x.dcm"), None);
+    }
+}
