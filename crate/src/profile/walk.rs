@@ -242,11 +242,19 @@ impl Walk<'_> {
     fn element(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
         let element = if element.vr() == VR::UN { reinterpret_un(element) } else { element };
         let (tag, vr) = (element.tag(), element.vr());
-        if vr == VR::UN {
-            // Opaque bytes that no rule can read: removed, never passed on.
-            return Ok(None);
-        }
         let subject = self.subject;
+        if vr == VR::UN {
+            // Opaque bytes that no rule can read: emptied or replaced where the table says
+            // so (the attribute may be required), otherwise removed, never passed on.
+            return Ok(match subject.policy.action(tag) {
+                Action::Code(code) => match simple(code, vr) {
+                    Code::Z => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
+                    Code::D => Some(DataElement::new(tag, vr, dummy(vr))),
+                    _ => None,
+                },
+                _ => None,
+            });
+        }
         let replace = |value: &str| Some(DataElement::new(tag, vr, PrimitiveValue::from(value)));
         Ok(match subject.policy.action(tag) {
             Action::Patient => replace(subject.patient),
