@@ -34,6 +34,34 @@ const STRINGS = {
     formatNifti: 'NIfTI',
     formatBoth: 'DICOM and NIfTI',
     comingSoon: '(coming soon)',
+    deidLegend: 'De-identification',
+    presetLabel: 'Preset',
+    presetMip: 'Research platform (recommended)',
+    presetBasic: 'DICOM Basic Profile',
+    presetHint: 'The research platform preset keeps the series descriptions and protocol names (please check '
+      + 'that they name no person), patient sex, age, size and weight, and the device; it reduces the birth '
+      + 'date to the year and other dates to the month, and exports only primary images.',
+    datesLabel: 'Dates',
+    datesDefault: 'As the preset says',
+    datesMonth: 'Reduce to the month',
+    datesShift: 'Shift by a per-patient offset (keeps intervals)',
+    datesKeep: 'Keep unchanged',
+    datesRemove: 'Remove',
+    visitByLabel: 'One research visit is',
+    visitByDate: 'one patient on one day',
+    visitByStudy: 'one study',
+    optionsLegend: 'Additional options (DICOM PS3.15 Annex E)',
+    optRetainSafePrivate: 'Keep safe private attributes (diffusion and PET values)',
+    optRetainUids: 'Keep the original UIDs',
+    optRetainDevice: 'Keep device identity',
+    optRetainInstitution: 'Keep institution identity',
+    optRetainPatientChars: 'Keep patient characteristics (sex, age, size, weight)',
+    optCleanDescriptors: 'Keep descriptions, cleaned of names and numbers',
+    optCleanStructured: 'Keep structured content, cleaned',
+    optCleanGraphics: 'Keep overlays and graphics (I have checked they show no identity)',
+    includeQuarantined: 'Also export files that are held back by default',
+    quarantineHint: 'Held back: images with burned-in text, screenshots, ultrasound, scanned documents, '
+      + 'photographs and videos, reports, and (research platform preset) non-primary images.',
     step3: 'Run the export',
     run: 'Run',
     cancel: 'Cancel',
@@ -142,6 +170,20 @@ function localDate(d = new Date()) {
   return String(d.getFullYear()).padStart(4, '0') + String(d.getMonth() + 1).padStart(2, '0')
     + String(d.getDate()).padStart(2, '0');
 }
+/** The de-identification settings as the wasm's `Settings` reads them. */
+function deidSettings(format) {
+  const settings = {
+    format,
+    preset: document.getElementById('preset').value,
+    options: [...document.querySelectorAll('input[name="option"]:checked')].map((o) => o.value),
+    visitBy: document.getElementById('visit-by').value,
+    includeQuarantined: document.getElementById('include-quarantined').checked,
+  };
+  const dates = document.getElementById('dates').value;
+  if (dates) settings.dates = dates;
+  return settings;
+}
+
 function randomSecret() {
   const b = crypto.getRandomValues(new Uint8Array(32));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -379,6 +421,7 @@ function updateControls() {
   el.run.disabled = busy || !active?.ready;
   el.cancel.disabled = !busy;
   for (const input of [el.files, el.folder, el.secret, el.secretToggle]) input.disabled = busy;
+  document.getElementById('deid-settings').disabled = busy;
   el.clear.disabled = busy || selectedItems().length === 0;
   el.dropzone.classList.toggle('disabled', busy);
   document.body.classList.toggle('busy', busy);
@@ -413,7 +456,7 @@ function startRun() {
     names: items.map((i) => i.name),
     secret,
     exportDate,
-    settings: { format },
+    settings: deidSettings(format),
   });
   updateControls();
   el.cancel.focus();
