@@ -73,4 +73,21 @@ impl WebJob {
     pub fn report(&self) -> Result<JsValue, JsError> {
         to_js(&self.job.report())
     }
+
+    /// After the scans, before `plan`: the rules each EHR table would get, for the user to
+    /// confirm. `[{input, name, table, encoding, delimiter, rows, malformedRows: [{line, fields,
+    /// expected}], columns: [{name, output, rule, origin, reason, quasiIdentifier, samples}],
+    /// profile}]`; `samples` are original values: show them, never store them.
+    #[wasm_bindgen(js_name = tableReview)]
+    pub fn table_review(&self) -> Result<JsValue, JsError> {
+        to_js(&self.job.table_review())
+    }
+
+    /// The confirmed rules of one table, before `plan`: a profile
+    /// `{columns: [{name, rule, quasiIdentifier}]}` (e.g. the review's `profile`, edited).
+    #[wasm_bindgen(js_name = setTableProfile)]
+    pub fn set_table_profile(&mut self, input: usize, profile: JsValue) -> Result<(), JsError> {
+        self.job.set_table_profile(input, serde_wasm_bindgen::from_value(profile).map_err(js_error)?);
+        Ok(())
+    }
 }

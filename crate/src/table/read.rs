@@ -133,10 +133,20 @@ pub fn unique(taken: &[String], base: String) -> String {
     (2..).map(|n| format!("{base}_{n}")).find(|c| !taken.contains(c)).expect("some suffix is free")
 }
 
-/// The records of a table, each with the line where it starts (1-based).
+/// The records of a table, each with the line where it starts (1-based). Lines are counted
+/// here: the csv crate counts a CRLF line end late, after the next record has started.
 pub fn records(text: &str, delimiter: u8) -> impl Iterator<Item = Result<(u64, csv::StringRecord), String>> + '_ {
-    reader(text, delimiter).into_records().map(|r| {
-        r.map(|record| (record.position().map_or(0, |p| p.line()), record)).map_err(|e| e.to_string())
+    let bytes = text.as_bytes();
+    let (mut counted, mut line) = (0usize, 1u64);
+    reader(text, delimiter).into_records().map(move |r| {
+        let record = r.map_err(|e| e.to_string())?;
+        let mut start = record.position().map_or(counted, |p| p.byte() as usize).clamp(counted, bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        line += bytes[counted..start].iter().filter(|&&b| b == b'\n').count() as u64;
+        counted = start;
+        Ok((line, record))
     })
 }
 
@@ -167,5 +177,8 @@ mod tests {
         assert!(!looks_tabular("Test files, used by tests\nFirst, which\nthird line here\n", b','));
         assert_eq!(table_extension("a/b/Visits.TSV"), Some("tsv"));
         assert_eq!(table_extension("x.dcm"), None);
+        let lines = |t: &str, d: u8| records(t, d).map(|r| r.unwrap().0).collect::<Vec<u64>>();
+        assert_eq!(lines("a\tb\r\n1\t2\r\n3\r\n\r\n4\t5\t6\r\n", b'\t'), [1, 2, 3, 5]);
+        assert_eq!(lines("a,b\n\"1\n2\",2\n3\n", b','), [1, 2, 4]);
     }
 }

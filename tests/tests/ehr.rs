@@ -1,0 +1,357 @@
+//! EHR tables (issue 5): generated tables in the encodings and layouts hospitals export
+//! round-trip to the expected bytes, and a mixed drop of DICOM files and tables links
+//! every patient through the same keyed research ID with no original identifier left.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use capture::dates::Date;
+use capture::pseudonym::Keyring;
+use capture::{Job, Report, Settings};
+use capture_tests::{cli, scan};
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+
+const DATE: &str = "20261124";
+
+fn keyring() -> &'static Keyring {
+    static K: OnceLock<Keyring> = OnceLock::new();
+    K.get_or_init(|| Keyring::from_secret(cli::PASSPHRASE.as_bytes()))
+}
+
+fn p(id: &str) -> String {
+    keyring().patient(id)
+}
+
+/// Latin-1 bytes of a text (every character below U+0100).
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars().map(|c| u8::try_from(c as u32).expect("a Latin-1 character")).collect()
+}
+
+/// Runs a whole job in process; returns the zip's entries by path and the report.
+fn run(files: &[(&str, Vec<u8>)], settings: &str) -> (BTreeMap<String, Vec<u8>>, Report) {
+    let mut job = Job::new(Settings::from_json(settings).unwrap(), cli::PASSPHRASE.as_bytes(), DATE).unwrap();
+    for (name, bytes) in files {
+        job.scan(name, bytes);
+    }
+    let mut zip = Vec::new();
+    for step in job.plan().unwrap() {
+        zip.extend(job.export(step.input, &files[step.input].1).unwrap());
+    }
+    zip.extend(job.finish().unwrap());
+    (scan::entries(&zip).into_iter().collect(), job.report())
+}
+
+fn text(entries: &BTreeMap<String, Vec<u8>>, path: &str) -> String {
+    let bytes = entries.get(path).unwrap_or_else(|| panic!("no {path} in the zip: {:?}", entries.keys()));
+    String::from_utf8(bytes.clone()).expect("UTF-8 output")
+}
+
+#[test]
+fn latin1_semicolon_table_round_trips_with_suggested_rules() {
+    let input = latin1(
+        "IPP;Nom;Prénom;Date de naissance;Sexe;Poids;Diagnostic\r\n\
+         PX-100001;Müller;Zoé;31.12.1970;F;61,5;G35\r\n\
+         PX-100002;Favre;Éric;01.07.1985;M;80;I63.9\r\n",
+    );
+    let (entries, report) = run(&[("exports/patients.csv", input)], "{}");
+    let expected = format!(
+        "\"IPP\",\"Date de naissance\",\"Sexe\",\"Poids\",\"Diagnostic\"\n\
+         \"{}\",1970,\"F\",\"61,5\",\"G35\"\n\
+         \"{}\",1985,\"M\",80,\"I63.9\"\n",
+        p("PX-100001"),
+        p("PX-100002")
+    );
+    assert_eq!(text(&entries, "EHR/20261124/patients.csv"), expected);
+    let table = &report.tables[0];
+    assert_eq!((table.encoding.as_str(), table.delimiter.as_str(), table.rows), ("windows-1252", ";", 2));
+    let dropped: Vec<&str> = table.columns.iter().filter(|c| c.output.is_none()).map(|c| c.name.as_str()).collect();
+    assert_eq!(dropped, ["Nom", "Prénom"]);
+    assert!(table.columns.iter().all(|c| c.samples.is_empty()), "no original value in the report");
+    assert_eq!(report.counts.exported, 1);
+}
+
+#[test]
+fn utf8_bom_comma_table_with_quoted_multiline_fields_round_trips() {
+    let input = "\u{feff}patient_id,visit_date,lab_date,diagnosis,note\n\
+                 \"PX-100001\",\"05.01.2024\",2024-01-20,\"G35, relapsing\nremitting\",\"called Mr X, \"\"urgent\"\"\"\n\
+                 PX-100002,2024-02-01,,I63.9,\n";
+    let (entries, report) = run(&[("visits.csv", input.as_bytes().to_vec())], r#"{"dates": "keep"}"#);
+    let k = keyring();
+    let expected = format!(
+        "\"patient_id\",\"visit_date\",\"lab_date\",\"diagnosis\"\n\
+         \"{}\",\"{}\",\"2024-01-20\",\"G35, relapsing\nremitting\"\n\
+         \"{}\",\"{}\",\"\",\"I63.9\"\n",
+        p("PX-100001"),
+        k.visit("PX-100001", "20240105"),
+        p("PX-100002"),
+        k.visit("PX-100002", "20240201"),
+    );
+    assert_eq!(text(&entries, "EHR/20261124/visits.csv"), expected);
+    assert_eq!(report.tables[0].encoding, "UTF-8 with BOM");
+    assert!(report.tables[0].malformed_rows.is_empty());
+}
+
+#[test]
+fn utf16_tsv_with_malformed_rows_is_exported_padded_and_reported_or_skipped() {
+    let body = "PatientID\tDOB\tEDSS\r\nPX-100001\t1970-01-01\t2\r\nPX-100002\t1980-05-05\r\nPX-100003\t1990-01-01\t4\textra\r\n";
+    let input: Vec<u8> = [0xFF, 0xFE].into_iter().chain(body.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let (entries, report) = run(&[("scores.tsv", input.clone())], "{}");
+    let expected = format!(
+        "\"PatientID\",\"DOB\",\"EDSS\"\n\"{}\",1970,2\n\"{}\",1980,\"\"\n\"{}\",1990,4\n",
+        p("PX-100001"),
+        p("PX-100002"),
+        p("PX-100003")
+    );
+    assert_eq!(text(&entries, "EHR/20261124/scores.csv"), expected);
+    let table = &report.tables[0];
+    assert_eq!((table.encoding.as_str(), table.delimiter.as_str()), ("UTF-16LE with BOM", "tab"));
+    let malformed: Vec<(u64, usize)> = table.malformed_rows.iter().map(|m| (m.line, m.fields)).collect();
+    assert_eq!(malformed, [(3, 2), (4, 4)]);
+
+    let (entries, report) = run(&[("scores.tsv", input)], r#"{"ehr": {"skipMalformed": true}}"#);
+    assert!(entries.is_empty());
+    let json = report.to_json();
+    assert!(json.contains("2 malformed rows (lines 3, 4") && json.contains("\"outcome\": \"skipped\""), "{json}");
+}
+
+#[test]
+fn a_profile_sets_the_rules_and_columns_without_a_rule_are_dropped() {
+    let input = "N° patient,Hémoglobine (g/l),Commentaire libre\nPX-100001,135,texte\n".as_bytes().to_vec();
+    let settings = r#"{"ehr": {"sanitizeHeaders": true, "profiles": [{"table": "labs", "columns": [
+        {"name": "N° patient", "rule": "patient-id"}, {"name": "Hémoglobine (g/l)", "rule": "keep"}]}]}}"#;
+    let (entries, report) = run(&[("in/labs.csv", input)], settings);
+    assert_eq!(text(&entries, "EHR/20261124/labs.csv"), format!("\"N_patient\",\"Hemoglobine_g_l\"\n\"{}\",135\n", p("PX-100001")));
+    let json = report.to_json();
+    assert!(json.contains("\"origin\": \"fail-closed\""), "{json}");
+    assert!(!json.contains("texte") && !json.contains("PX-100001"), "originals in the report: {json}");
+}
+
+#[test]
+fn prose_text_files_stay_skipped_as_not_dicom() {
+    let notes = b"Not a DICOM file.\nPatient John Doe called on Monday.\n".to_vec();
+    let (entries, report) = run(&[("notes.txt", notes), ("image.png", vec![0x89, b'P', b'N', b'G', 0, 0])], "{}");
+    assert!(entries.is_empty());
+    let json = report.to_json();
+    assert_eq!(json.matches("not a DICOM file").count(), 2, "{json}");
+    assert!(report.linkage.is_none());
+}
+
+// ---- A mixed drop: DICOM files of three patients and two tables, through the CLI. ----
+
+struct Patient {
+    id: &'static str,
+    name: &'static str,
+    birth: &'static str,
+    study_date: &'static str,
+}
+
+/// A, B: images and tables; C: images only; D (in the tables only) has no DICOM file.
+const PATIENTS: [Patient; 3] = [
+    Patient { id: "HUG-0012345", name: "Dupont^Jerome", birth: "19610203", study_date: "20240105" },
+    Patient { id: "HUG-0023456", name: "Rossi^Giulia", birth: "19750812", study_date: "20240310" },
+    Patient { id: "HUG-0034567", name: "Meier^Hans", birth: "19500417", study_date: "20240220" },
+];
+
+const MR_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.4";
+
+/// A small MR image of one patient: the attributes that identify and place it, 2×2 pixels.
+fn dicom_file(patient: &Patient, study: usize, instance: u32) -> Vec<u8> {
+    let root = "1.2.826.0.1.3680043.10.543.7";
+    let sop = format!("{root}.3.{study}.{instance}");
+    let mut obj = InMemDicomObject::new_empty();
+    let mut put = |tag, vr, value: PrimitiveValue| obj.put(DataElement::new(tag, vr, value));
+    put(tags::SOP_CLASS_UID, VR::UI, MR_IMAGE_STORAGE.into());
+    put(tags::SOP_INSTANCE_UID, VR::UI, sop.as_str().into());
+    put(tags::STUDY_INSTANCE_UID, VR::UI, format!("{root}.1.{study}").into());
+    put(tags::SERIES_INSTANCE_UID, VR::UI, format!("{root}.2.{study}").into());
+    put(tags::PATIENT_ID, VR::LO, patient.id.into());
+    put(tags::PATIENT_NAME, VR::PN, patient.name.into());
+    put(tags::PATIENT_BIRTH_DATE, VR::DA, patient.birth.into());
+    put(tags::STUDY_DATE, VR::DA, patient.study_date.into());
+    put(tags::MODALITY, VR::CS, "MR".into());
+    put(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "AXIAL"].into_iter().map(String::from).collect()));
+    put(tags::SERIES_NUMBER, VR::IS, "1".into());
+    put(tags::INSTANCE_NUMBER, VR::IS, instance.to_string().into());
+    put(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16));
+    put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2".into());
+    put(tags::ROWS, VR::US, PrimitiveValue::from(2u16));
+    put(tags::COLUMNS, VR::US, PrimitiveValue::from(2u16));
+    put(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(16u16));
+    put(tags::BITS_STORED, VR::US, PrimitiveValue::from(12u16));
+    put(tags::HIGH_BIT, VR::US, PrimitiveValue::from(11u16));
+    put(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(0u16));
+    put(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16([100u16, 200, 300, 400].into_iter().collect()));
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(MR_IMAGE_STORAGE)
+        .media_storage_sop_instance_uid(sop)
+        .transfer_syntax("1.2.840.10008.1.2.1");
+    let mut out = Vec::new();
+    obj.with_meta(meta).unwrap().write_all(&mut out).unwrap();
+    out
+}
+
+const PATIENTS_CSV: &str = "IPP;Nom;Prénom;Date de naissance;Sexe;Adresse;Téléphone;Email;Diagnostic;Remarques\r\n\
+HUG-0012345;Dupont;Jérôme;03.02.1961;M;Rue du Marché 12, 1204 Genève;+41 22 555 12 34;jerome.dupont@example.ch;G35;FREETEXT-MARKER-A rappeler lundi\r\n\
+HUG-0023456;Rossi;Giulia;12.08.1975;F;Via Roma 3, 6900 Lugano;+41 91 555 98 76;giulia.rossi@example.ch;I63.9;FREETEXT-MARKER-B\r\n\
+HUG-0098765;Favre;Lucie;24.11.1990;F;Chemin des Lilas 7, 1005 Lausanne;021 555 44 33;lucie.favre@example.ch;G40.9;FREETEXT-MARKER-D\r\n";
+
+const VISITS_TSV: &str = "patient_id\tvisit_date\tlab_date\tEDSS\tcomment\n\
+HUG-0012345\t05.01.2024\t2023-12-20\t3,5\tFREETEXT-MARKER-V1\n\
+HUG-0012345\t2024-06-01\t2024-05-28\t4\t\n\
+HUG-0023456\t10.03.2024\t2024-03-01\t2\tFREETEXT-MARKER-V2\n\
+HUG-0098765\t2024-04-04\t2024-04-01\t1,5\t\n";
+
+/// Every original identifier of the drop, as the bytes that must not be in the zip.
+fn identifiers() -> Vec<Vec<u8>> {
+    let texts = [
+        "HUG-0012345", "HUG-0023456", "HUG-0034567", "HUG-0098765", "Dupont", "Jérôme", "Jerome", "Rossi", "Giulia", "Favre",
+        "Lucie", "Meier", "03.02.1961", "12.08.1975", "24.11.1990", "1961-02-03", "1975-08-12", "1990-11-24", "19610203",
+        "19750812", "19500417", "Rue du March", "Via Roma", "Chemin des Lilas", "Lugano", "Lausanne", "Genève", "555 12 34",
+        "555 98 76", "555 44 33", "example.ch", "FREETEXT-MARKER",
+    ];
+    texts.iter().flat_map(|t| [t.as_bytes().to_vec(), latin1(t)]).collect()
+}
+
+/// The drop in a fresh folder: DICOM files (A twice), patients.csv (Latin-1), visits.tsv.
+fn stage(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut write = |name: &str, bytes: Vec<u8>| {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, bytes).unwrap();
+        files.push(path);
+    };
+    for (study, patient) in PATIENTS.iter().enumerate() {
+        for instance in 1..=2 {
+            write(&format!("dicom/{}_{instance}.dcm", &patient.id[4..]), dicom_file(patient, study, instance));
+        }
+    }
+    write("tables/patients.csv", latin1(PATIENTS_CSV));
+    write("tables/visits.tsv", VISITS_TSV.as_bytes().to_vec());
+    files
+}
+
+fn read_dicom(bytes: &[u8]) -> dicom_object::DefaultDicomObject {
+    dicom_object::OpenFileOptions::new().from_reader(&bytes[128..]).expect("output parses")
+}
+
+/// The rows of an output table, unquoted (fields hold no comma or quote in this drop).
+fn rows(entries: &BTreeMap<String, Vec<u8>>, path: &str) -> Vec<Vec<String>> {
+    text(entries, path).lines().map(|l| l.split(',').map(|f| f.trim_matches('"').to_string()).collect()).collect()
+}
+
+fn column(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name} in {:?}", rows[0]))
+}
+
+/// The DICOM outputs as (visit folder, PatientID, StudyDate).
+fn dicom_outputs(entries: &BTreeMap<String, Vec<u8>>) -> Vec<(String, String, Option<String>)> {
+    entries
+        .iter()
+        .filter(|(path, _)| path.starts_with("DICOM/"))
+        .map(|(path, bytes)| {
+            let obj = read_dicom(bytes);
+            let visit = path.split('/').nth(2).unwrap().to_string();
+            (visit, scan::element_text(&obj, tags::PATIENT_ID).unwrap_or_default(), scan::element_text(&obj, tags::STUDY_DATE))
+        })
+        .collect()
+}
+
+#[test]
+fn mixed_drop_links_images_and_tables_with_no_identifier_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage(dir.path());
+    let profiles = dir.path().join("profiles.json");
+    let extra = ["--ehr-write-profiles", profiles.to_str().unwrap()];
+    let export = cli::export(&inputs, DATE, &extra);
+    let zip_entries = scan::entries(&export.zip);
+    let entries: BTreeMap<String, Vec<u8>> = zip_entries.iter().cloned().collect();
+    assert_eq!(entries.keys().filter(|p| p.starts_with("DICOM/")).count(), 6, "{:?}", entries.keys());
+    assert!(entries.contains_key("EHR/20261124/patients.csv") && entries.contains_key("EHR/20261124/visits.csv"));
+
+    // No original identifier of the tables (or the images) anywhere in the zip's bytes.
+    let leaks: Vec<String> = identifiers()
+        .iter()
+        .flat_map(|id| scan::find_in_zip(&export.zip, &zip_entries, id).into_iter().map(move |place| format!("{:?} in {place}", String::from_utf8_lossy(id))))
+        .collect();
+    assert!(leaks.is_empty(), "original identifiers in the zip:\n  {}", leaks.join("\n  "));
+
+    // Each DICOM file's PatientID is the table's pseudonymised ID of the same patient:
+    // A's and B's rows are recognised by their kept diagnosis, their files by their visit.
+    let patients = rows(&entries, "EHR/20261124/patients.csv");
+    let (ipp, diagnosis) = (column(&patients, "IPP"), column(&patients, "Diagnostic"));
+    let table_id = |code: &str| patients.iter().find(|r| r[diagnosis] == code).map(|r| r[ipp].clone()).unwrap();
+    let outputs = dicom_outputs(&entries);
+    for (patient, code) in PATIENTS[..2].iter().zip(["G35", "I63.9"]) {
+        let visit = keyring().visit(patient.id, patient.study_date);
+        let ids: Vec<&String> = outputs.iter().filter(|o| o.0 == visit).map(|o| &o.1).collect();
+        assert_eq!(ids.len(), 2, "{} has two images", patient.id);
+        assert!(ids.iter().all(|id| **id == table_id(code)), "{}: DICOM {ids:?} vs table {}", patient.id, table_id(code));
+        assert_eq!(table_id(code), p(patient.id), "exactly Keyring::patient");
+    }
+    // The visit column names A's visit of the images by its scan_research_id.
+    let visits = rows(&entries, "EHR/20261124/visits.csv");
+    let visit_column = column(&visits, "visit_date");
+    assert_eq!(visits[1][visit_column], keyring().visit(PATIENTS[0].id, PATIENTS[0].study_date));
+    assert_eq!(visits.len(), 5, "every row exported, matched to images or not");
+
+    // The linkage: A and B in both, D in the tables only, C in the images only.
+    let report: serde_json::Value = serde_json::from_str(&export.report).unwrap();
+    let linkage = &report["linkage"];
+    let ids = |group: &str| -> Vec<String> {
+        linkage[group]["patientResearchIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    let mut both = vec![p(PATIENTS[0].id), p(PATIENTS[1].id)];
+    both.sort();
+    assert_eq!(ids("both"), both);
+    assert_eq!(ids("tablesOnly"), [p("HUG-0098765")]);
+    assert_eq!(ids("imagesOnly"), [p(PATIENTS[2].id)]);
+    assert_eq!((linkage["visitValues"].as_u64(), linkage["visitValuesMatched"].as_u64()), (Some(4), Some(2)));
+    for id in identifiers() {
+        assert!(!scan::contains(export.report.as_bytes(), &id), "{:?} in the report", String::from_utf8_lossy(&id));
+    }
+
+    // The same drop in the opposite order, and again with the saved profiles: the same zip.
+    inputs.reverse();
+    let again = cli::export(&inputs, DATE, &["--ehr-profile", profiles.to_str().unwrap()]);
+    assert!(again.zip == export.zip, "the zip depends on the input order or on the saved profiles");
+}
+
+#[test]
+fn table_dates_keep_their_interval_to_the_study_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = stage(dir.path());
+    let a = &PATIENTS[0];
+    let study = Date::parse_da(a.study_date).unwrap();
+    let lab = Date::parse_da("20231220").unwrap(); // A's first lab_date in visits.tsv
+    let iso = |d: &str| Date::parse_da(&d.replace('-', "")).unwrap_or_else(|| panic!("not a date: {d:?}"));
+    for policy in ["shift", "month"] {
+        let export = cli::export(&inputs, DATE, &["--dates", policy]);
+        let entries: BTreeMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+        let visits = rows(&entries, "EHR/20261124/visits.csv");
+        let (patient, lab_column) = (column(&visits, "patient_id"), column(&visits, "lab_date"));
+        let row = visits.iter().find(|r| r[patient] == p(a.id)).expect("A's first row");
+        let lab_out = iso(&row[lab_column]);
+        let study_out = dicom_outputs(&entries)
+            .into_iter()
+            .find(|o| o.1 == p(a.id))
+            .and_then(|o| o.2)
+            .unwrap_or_else(|| panic!("{policy}: no StudyDate in A's exported images"));
+        let study_out = Date::parse_da(&study_out).unwrap();
+        match policy {
+            "shift" => {
+                assert_eq!(study_out.days() - lab_out.days(), study.days() - lab.days(), "shift keeps the interval");
+                assert_ne!(study_out, study, "the StudyDate moved");
+                assert_eq!(study_out.days() - study.days(), keyring().date_shift(a.id), "by the patient's offset");
+            }
+            _ => {
+                assert_eq!((lab_out.year, lab_out.month, lab_out.day), (lab.year, lab.month, 1));
+                assert_eq!((study_out.year, study_out.month, study_out.day), (study.year, study.month, 1));
+            }
+        }
+    }
+}
