@@ -58,9 +58,11 @@ const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 
 /// Walks the element headers after the `DICM` marker and checks that every declared
-/// length fits in the bytes that remain. The parser would otherwise reserve (and zero)
-/// whatever a corrupt header claims, e.g. 4 GB for a 200-byte file. The walk is flat
-/// (items and sequence contents are read in line), so nesting costs no stack.
+/// length fits in the bytes that remain, and that sequences nest no deeper than
+/// [`MAX_NESTING`]. The parser would otherwise reserve (and zero) whatever a corrupt header
+/// claims, e.g. 4 GB for a 200-byte file, and recurse once per level of a hostile file.
+/// The walk is flat (items and sequence contents are read in line, open containers are kept
+/// on a heap stack), so nesting costs no call stack here.
 fn check_lengths(data: &[u8]) -> Result<(), String> {
     let mut pos = 0usize;
     let mut transfer_syntax = String::new();
@@ -71,7 +73,7 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
         if length > data.len() - start {
             return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - start));
         }
-        if tag == "(0002,0010)" {
+        if tag == Tag(0x0002, 0x0010) {
             transfer_syntax = String::from_utf8_lossy(&data[start..start + length]).trim_end_matches(['\0', ' ']).to_string();
         }
         pos = start + length;
@@ -82,34 +84,68 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
         DEFLATED_EXPLICIT_VR_LE => return Ok(()), // compressed: lengths are checked as it inflates
         _ => (true, false),
     };
+    // Open sequences and items: `Some(end)` when their length is defined, `None` when a
+    // delimiter closes them.
+    let mut open: Vec<Option<usize>> = Vec::new();
     let mut in_fragments = false;
     while pos < data.len() {
+        while open.last().is_some_and(|o| o.is_some_and(|end| pos >= end)) {
+            open.pop();
+        }
+        if open.len() > MAX_NESTING {
+            return Err(format!("sequences nested deeper than {} levels", MAX_NESTING / 2));
+        }
         let (tag, length, header) = element_header(&data[pos..], explicit, big_endian)
             .ok_or_else(|| format!("truncated element header at byte {}", pos + 132))?;
         pos += header;
         let remaining = data.len() - pos;
+        const ITEM: Tag = Tag(0xFFFE, 0xE000);
+        const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+        const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+        if tag == ITEM_END || tag == SEQUENCE_END {
+            if open.last() == Some(&None) {
+                open.pop();
+            }
+            in_fragments &= tag != SEQUENCE_END;
+            continue;
+        }
         if length == UNDEFINED {
-            in_fragments = tag == "(7FE0,0010)";
-            continue; // its items follow in line
+            // A sequence, an item, or encapsulated pixel data: its contents follow in line.
+            in_fragments |= tag == tags::PIXEL_DATA;
+            open.push(None);
+            continue;
         }
         if length > remaining {
             return Err(format!("element {tag} claims {length} bytes, only {remaining} remain"));
         }
-        match tag.as_str() {
-            "(FFFE,E0DD)" => in_fragments = false,
-            // A sequence item's content is a data set: read in line; a fragment is opaque.
-            "(FFFE,E000)" if !in_fragments => {}
-            _ if !explicit || !is_sequence_header(&data[pos - header..pos]) => pos += length,
-            _ => {}
+        let sequence = if explicit { is_sequence_header(&data[pos - header..pos]) } else { is_sequence_tag(tag) };
+        if (tag == ITEM && !in_fragments) || sequence {
+            // A data set inside: read in line until its end.
+            open.push(Some(pos + length));
+        } else {
+            pos += length;
         }
     }
     Ok(())
 }
 
+/// Sequences and items both count: 64 levels of sequences.
+const MAX_NESTING: usize = 128;
+
 const UNDEFINED: usize = 0xFFFF_FFFF;
 
-/// Tag (as text, for messages), value length and header size of the element at `b`.
-fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(String, usize, usize)> {
+/// In implicit VR only the dictionary says which elements are sequences.
+fn is_sequence_tag(tag: Tag) -> bool {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+    tag.group() != 0xFFFE
+        && matches!(
+            dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map(|e| e.vr()),
+            Some(VirtualVr::Exact(dicom_core::VR::SQ))
+        )
+}
+
+/// Tag, value length and header size of the element at `b`.
+fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(Tag, usize, usize)> {
     let u16_at = |i: usize| if big_endian { u16::from_be_bytes([b[i], b[i + 1]]) } else { u16::from_le_bytes([b[i], b[i + 1]]) };
     let u32_at = |i: usize| {
         let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
@@ -118,9 +154,8 @@ fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(String,
     if b.len() < 8 {
         return None;
     }
-    let (group, element) = (u16_at(0), u16_at(2));
-    let tag = format!("({group:04X},{element:04X})");
-    if group == 0xFFFE || !explicit {
+    let tag = Tag(u16_at(0), u16_at(2));
+    if tag.group() == 0xFFFE || !explicit {
         return Some((tag, u32_at(4), 8));
     }
     match &b[4..6] {
@@ -229,4 +264,77 @@ pub fn risky_sop_class(sop_class: &str) -> Option<&'static str> {
         ("1.2.840.10008.5.1.4.1.1.88.", "structured report (free-text content)"),
     ];
     PREFIXES.iter().find(|(p, _)| sop_class == p.trim_end_matches('.') || sop_class.starts_with(p)).map(|(_, why)| *why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `DICM`, a meta group naming the transfer syntax, then `body`.
+    fn file(ts: &str, body: &[u8]) -> Vec<u8> {
+        let mut ts = ts.as_bytes().to_vec();
+        if ts.len() % 2 == 1 {
+            ts.push(0);
+        }
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        out.extend_from_slice(&[0x02, 0x00, 0x10, 0x00, b'U', b'I']);
+        out.extend_from_slice(&(ts.len() as u16).to_le_bytes());
+        out.extend_from_slice(&ts);
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        let mut out = [group.to_le_bytes(), element.to_le_bytes()].concat();
+        out.extend_from_slice(vr);
+        out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        // 10,000 levels of undefined-length sequences, each in an undefined-length item.
+        let mut body = Vec::new();
+        for _ in 0..10_000 {
+            body.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+            body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        }
+        let bytes = file("1.2.840.10008.1.2.1", &body);
+        let err = parse(&bytes, false).unwrap_err();
+        assert!(err.to_string().contains("nested deeper"), "{err}");
+    }
+
+    #[test]
+    fn impossible_lengths_are_refused_before_allocating() {
+        let mut body = explicit(0x0010, 0x0010, b"PN", b"DOE^JOHN");
+        body.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
+        body.extend_from_slice(&[0u8; 64]);
+        let err = check_lengths(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap_err();
+        assert!(err.contains("claims 4294967280 bytes"), "{err}");
+        // Implicit VR: the same for a 4-byte length.
+        let mut body = vec![0x10, 0x00, 0x10, 0x00, 0xF0, 0xFF, 0xFF, 0x7F];
+        body.extend_from_slice(b"DOE^JOHN");
+        assert!(check_lengths(&file("1.2.840.10008.1.2", &body)[132..]).is_err());
+    }
+
+    #[test]
+    fn well_formed_nesting_passes() {
+        // Two defined-length levels and one undefined-length level.
+        let leaf = explicit(0x0008, 0x0100, b"SH", b"CODE01");
+        let mut item = [0xFE, 0xFF, 0x00, 0xE0].to_vec();
+        item.extend_from_slice(&(leaf.len() as u32).to_le_bytes());
+        item.extend_from_slice(&leaf);
+        let mut seq = [0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0].to_vec();
+        seq.extend_from_slice(&(item.len() as u32).to_le_bytes());
+        seq.extend_from_slice(&item);
+        let mut body = [0x08, 0x00, 0x40, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF].to_vec();
+        body.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+        body.extend_from_slice(&seq);
+        body.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        body.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        body.extend_from_slice(&explicit(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
+        check_lengths(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap();
+    }
 }
