@@ -523,7 +523,7 @@ impl Tables {
                 columns: plan.columns.iter().filter(|c| c.quasi_identifier && c.output.is_some()).map(|c| c.name.clone()).collect(),
                 k,
                 warning: (k < K_WARNING).then(|| {
-                    format!("{k} row(s) share their quasi-identifier values with fewer than {} others: re-identification risk", K_WARNING - 1)
+                    format!("k = {k} < {K_WARNING}: some combination of these values occurs in only {k} row(s); re-identification risk")
                 }),
             });
             debug_assert_eq!(report.rows, s.rows);
