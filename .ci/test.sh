@@ -61,7 +61,7 @@ wasm_tier() {
     return 0
   fi
   .ci/toolchain.sh wasm browser
-  .ci/wasm-cargo test -p capture "${args[@]}"
+  .ci/wasm-cargo test -p capture --no-default-features "${args[@]}"
 }
 
 e2e_tier() {
