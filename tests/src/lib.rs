@@ -3,5 +3,7 @@
 //! integration tests in `tests/tests/` and by the webdriver tests.
 
 pub mod cli;
+pub mod corpus;
 pub mod fixtures;
 pub mod scan;
+pub mod series;
