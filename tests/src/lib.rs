@@ -6,4 +6,3 @@ pub mod cli;
 pub mod corpus;
 pub mod fixtures;
 pub mod scan;
-pub mod series;
