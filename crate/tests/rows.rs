@@ -179,6 +179,9 @@ fn expected(row: &RowSpec, preset: Preset, policy: &Policy) -> Expect {
         | tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED => return Expect::Written("method"),
         _ => {}
     }
+    if row.tag == tags::PATIENT_BIRTH_DATE && policy.dates == DatePolicy::Month {
+        return Expect::Written("year");
+    }
     if preset == Preset::Mip {
         match row.tag {
             tags::SERIES_DESCRIPTION | tags::PROTOCOL_NAME => return Expect::Kept,

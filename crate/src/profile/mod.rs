@@ -219,6 +219,11 @@ impl Policy {
             | tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED => return Action::Code(Code::X),
             _ => {}
         }
+        // A birth date reduced to its month still narrows a patient down to a few dozen
+        // people in a hospital: with the month policy it goes to the year, as in the tables.
+        if tag == tags::PATIENT_BIRTH_DATE && self.dates == DatePolicy::Month {
+            return Action::BirthYear;
+        }
         if self.preset == Preset::Mip {
             match tag {
                 tags::SERIES_DESCRIPTION | tags::PROTOCOL_NAME => return Action::Code(Code::K),
