@@ -5,7 +5,7 @@
 //! and make the output independent of the order of inputs: visits, series and file
 //! names are decided from the whole batch, and entries are written in path order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde::Deserialize;
 
@@ -13,11 +13,15 @@ use crate::archive::{Archive, Packing};
 use crate::dates::{self, Date};
 use crate::error::{FileError, JobError};
 use crate::instance::{self, Summary};
+use crate::nifti;
 use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
 use crate::pseudonym::Keyring;
 use crate::report::{FileEntry, Outcome, Report, VisitEntry};
 use crate::table::{self, Tables};
+
+mod review;
+pub use review::Review;
 
 /// What the export produces.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -99,7 +103,8 @@ struct Visit {
 
 enum Stage {
     Scanning,
-    Exporting { archive: Archive, plan: HashMap<usize, String> },
+    /// The paths of each input, in plan order (two with `--format both`).
+    Exporting { archive: Archive, plan: HashMap<usize, VecDeque<String>> },
     Finished,
 }
 
@@ -114,6 +119,9 @@ pub struct Job {
     stage: Stage,
     /// The EHR tables among the inputs.
     tables: Tables,
+    /// NIfTI: the header of each DICOM input (scan), then the volumes being filled (plan).
+    slices: BTreeMap<usize, nifti::Slice>,
+    nifti: Option<nifti::Converter>,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -130,9 +138,6 @@ impl Job {
     /// `secret` is the site secret's bytes; `export_date` today's date as `YYYYMMDD`.
     pub fn new(settings: Settings, secret: &[u8], export_date: &str) -> Result<Job, JobError> {
         let export_date = dates::export_date(export_date)?;
-        if settings.format != Format::Dicom {
-            return Err(JobError::FormatNotSupported(settings.format.name().to_string()));
-        }
         Ok(Job {
             keyring: Keyring::from_secret(secret),
             policy: Policy::new(settings.preset, &settings.options, settings.dates),
@@ -142,6 +147,8 @@ impl Job {
             visits: BTreeMap::new(),
             stage: Stage::Scanning,
             tables: Tables::default(),
+            slices: BTreeMap::new(),
+            nifti: None,
         })
     }
 
@@ -149,7 +156,12 @@ impl Job {
     /// as skipped with the reason. Returns the input's index.
     pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
         let (summary, outcome) = match instance::parse(bytes, true) {
-            Ok(object) => (Some(Summary::of(&object)), Outcome::Pending),
+            Ok(object) => {
+                if self.settings.format != Format::Dicom {
+                    self.slices.insert(self.inputs.len(), nifti::Slice::of(&object));
+                }
+                (Some(Summary::of(&object)), Outcome::Pending)
+            }
             Err(FileError::NotDicom) => match self.tables.scan(self.inputs.len(), name, bytes) {
                 Ok(()) => (None, Outcome::Pending),
                 Err(why) => (None, Outcome::Skipped { reason: format!("{}; {why}", FileError::NotDicom) }),
@@ -213,10 +225,16 @@ impl Job {
                 members.sort_by(|&a, &b| self.slice_order(a, b));
                 for i in members {
                     number += 1;
+                    if self.settings.format == Format::Nifti {
+                        continue;
+                    }
                     plan.push(Planned { input: i, path: format!("DICOM/{date}/{}/{number:04}.dcm", visit.visit) });
                 }
             }
             self.visits.insert((patient_id, key), visit);
+        }
+        if self.settings.format != Format::Dicom {
+            plan.extend(self.plan_nifti(&date));
         }
         // Tables after the visits: their visit columns map to the visits of the images.
         for (input, path) in self.tables.plan(&self.settings.ehr, self.policy.dates, self.dicom(), &date) {
@@ -226,9 +244,50 @@ impl Job {
             }
         }
         plan.sort_by(|a, b| a.path.cmp(&b.path));
-        let lookup = plan.iter().map(|p| (p.input, p.path.clone())).collect();
+        let mut lookup: HashMap<usize, VecDeque<String>> = HashMap::new();
+        for p in &plan {
+            lookup.entry(p.input).or_default().push_back(p.path.clone());
+        }
         self.stage = Stage::Exporting { archive: Archive::new(self.export_date), plan: lookup };
         Ok(plan)
+    }
+
+    /// The NIfTI volumes of the DICOM inputs still to export: one plan step per slice,
+    /// all with the volume's path, in voxel order. Volumes that cannot be converted are
+    /// reported (and, without the DICOM tree, their files skipped).
+    fn plan_nifti(&mut self, date: &str) -> Vec<Planned> {
+        let slices: Vec<(usize, &nifti::Slice)> = self
+            .slices
+            .iter()
+            .filter(|(&i, _)| self.inputs[i].outcome == Outcome::Pending)
+            .map(|(&i, s)| (i, s))
+            .collect();
+        let mut volumes = nifti::plan(&slices, &self.policy);
+        let mut taken: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        let mut steps = Vec::new();
+        for volume in &mut volumes {
+            if let Some(problem) = &volume.problem {
+                if self.settings.format == Format::Nifti {
+                    for &i in &volume.members {
+                        self.inputs[i].outcome = Outcome::Skipped { reason: format!("not converted to NIfTI: {problem}") };
+                    }
+                }
+                continue;
+            }
+            let visit = &self.visits[&visit_key(self.summary(volume.members[0]), self.settings.visit_by)].visit;
+            let stem = volume.stem();
+            let mut path = format!("{}{date}/{visit}/{stem}.nii", nifti::ROOT);
+            for n in 2.. {
+                if taken.insert(path.clone()) {
+                    break;
+                }
+                path = format!("{}{date}/{visit}/{stem}_{n}.nii", nifti::ROOT);
+            }
+            volume.path = Some(path.clone());
+            steps.extend(volume.members.iter().map(|&input| Planned { input, path: path.clone() }));
+        }
+        self.nifti = Some(nifti::Converter::new(volumes));
+        steps
     }
 
     /// Slice order within a series: InstanceNumber, then position along the normal,
@@ -297,7 +356,32 @@ impl Job {
         let Stage::Exporting { archive, plan } = &mut self.stage else {
             return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
         };
-        let path = plan.get(&input).ok_or(JobError::UnknownInput(input))?.clone();
+        let path = plan.get_mut(&input).and_then(VecDeque::pop_front).ok_or(JobError::UnknownInput(input))?;
+        if let (Some(converter), Some(nii)) = (&mut self.nifti, path.strip_prefix(nifti::ROOT)) {
+            let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
+            let object = instance::parse(bytes, false)
+                .and_then(|o| if Summary::of(&o) == *summary { Ok(o) } else { Err(FileError::Changed) })
+                .map_err(|e| e.to_string());
+            let Some(done) = converter.add(input, object.as_ref().map_err(Clone::clone), &self.policy) else {
+                return Ok(Vec::new());
+            };
+            let mut chunk = Vec::new();
+            let outcome = match done.result {
+                Ok((json, volume)) => {
+                    let json_path = format!("{}{}.json", nifti::ROOT, nii.trim_end_matches(".nii"));
+                    chunk.extend(archive.add(&json_path, &json, Packing::Deflated)?);
+                    chunk.extend(archive.add(&path, &volume, Packing::Deflated)?);
+                    Outcome::Exported { path }
+                }
+                Err(why) => Outcome::Skipped { reason: format!("not converted to NIfTI: {why}") },
+            };
+            for &member in &converter.volumes()[done.volume].members {
+                if !matches!(self.inputs[member].outcome, Outcome::Exported { .. }) {
+                    self.inputs[member].outcome = outcome.clone();
+                }
+            }
+            return Ok(chunk);
+        }
         if self.tables.is_table(input) {
             let (chunk, outcome) = match self.tables.export(input, bytes, &self.keyring, self.policy.dates) {
                 Ok(csv) => (archive.add(&path, &csv, Packing::Deflated)?, Outcome::Exported { path }),
@@ -388,6 +472,7 @@ impl Job {
             visits: visits.into_values().collect(),
             tables,
             linkage,
+            nifti: self.nifti.as_ref().map(nifti::Converter::report).unwrap_or_default(),
         }
     }
 }

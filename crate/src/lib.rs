@@ -9,6 +9,7 @@ pub mod dates;
 pub mod error;
 pub mod instance;
 pub mod job;
+pub mod nifti;
 pub mod profile;
 pub mod pseudonym;
 pub mod report;

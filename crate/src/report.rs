@@ -59,6 +59,9 @@ pub struct Report {
     /// Patients and visits of the tables linked to the images (research IDs only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub linkage: Option<crate::table::Linkage>,
+    /// The NIfTI volumes (`--format nifti|both`): written where, or why not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nifti: Vec<crate::nifti::VolumeReport>,
 }
 
 impl Report {

@@ -1,0 +1,162 @@
+//! The BIDS-style JSON sidecar: the acquisition fields dcm2niix writes, each kept only
+//! when the de-identification policy keeps its DICOM attribute. No names, IDs, UIDs,
+//! institution, station, serial numbers, dates or times are ever written.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use serde_json::Value;
+
+use super::{numbers, Volume};
+use crate::instance::{text, Object};
+use crate::profile::{Action, Code, Policy};
+
+/// How a DICOM value becomes a JSON value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Number,
+    /// Milliseconds in DICOM, seconds in BIDS.
+    Seconds,
+    Integer,
+    /// A multi-valued code string, as an array.
+    Codes,
+    Numbers,
+}
+
+const FIELDS: &[(&str, Tag, Kind)] = &[
+    ("Modality", tags::MODALITY, Kind::Text),
+    (
+        "MagneticFieldStrength",
+        tags::MAGNETIC_FIELD_STRENGTH,
+        Kind::Number,
+    ),
+    ("ImagingFrequency", tags::IMAGING_FREQUENCY, Kind::Number),
+    ("Manufacturer", tags::MANUFACTURER, Kind::Text),
+    (
+        "ManufacturersModelName",
+        tags::MANUFACTURER_MODEL_NAME,
+        Kind::Text,
+    ),
+    ("BodyPartExamined", tags::BODY_PART_EXAMINED, Kind::Text),
+    ("PatientPosition", tags::PATIENT_POSITION, Kind::Text),
+    ("SoftwareVersions", tags::SOFTWARE_VERSIONS, Kind::Text),
+    ("MRAcquisitionType", tags::MR_ACQUISITION_TYPE, Kind::Text),
+    ("SeriesDescription", tags::SERIES_DESCRIPTION, Kind::Text),
+    ("ProtocolName", tags::PROTOCOL_NAME, Kind::Text),
+    ("ScanningSequence", tags::SCANNING_SEQUENCE, Kind::Text),
+    ("SequenceVariant", tags::SEQUENCE_VARIANT, Kind::Text),
+    ("ScanOptions", tags::SCAN_OPTIONS, Kind::Text),
+    ("SequenceName", tags::SEQUENCE_NAME, Kind::Text),
+    ("ImageType", tags::IMAGE_TYPE, Kind::Codes),
+    ("SeriesNumber", tags::SERIES_NUMBER, Kind::Integer),
+    ("AcquisitionNumber", tags::ACQUISITION_NUMBER, Kind::Integer),
+    ("SliceThickness", tags::SLICE_THICKNESS, Kind::Number),
+    (
+        "SpacingBetweenSlices",
+        tags::SPACING_BETWEEN_SLICES,
+        Kind::Number,
+    ),
+    ("SAR", tags::SAR, Kind::Number),
+    ("EchoNumber", tags::ECHO_NUMBERS, Kind::Integer),
+    ("EchoTime", tags::ECHO_TIME, Kind::Seconds),
+    ("RepetitionTime", tags::REPETITION_TIME, Kind::Seconds),
+    ("InversionTime", tags::INVERSION_TIME, Kind::Seconds),
+    ("FlipAngle", tags::FLIP_ANGLE, Kind::Number),
+    ("PixelBandwidth", tags::PIXEL_BANDWIDTH, Kind::Number),
+    (
+        "InPlanePhaseEncodingDirectionDICOM",
+        tags::IN_PLANE_PHASE_ENCODING_DIRECTION,
+        Kind::Text,
+    ),
+    ("ConvolutionKernel", tags::CONVOLUTION_KERNEL, Kind::Text),
+    ("KVP", tags::KVP, Kind::Number),
+    ("ExposureTime", tags::EXPOSURE_TIME, Kind::Seconds),
+    ("XRayTubeCurrent", tags::X_RAY_TUBE_CURRENT, Kind::Number),
+    ("XRayExposure", tags::EXPOSURE, Kind::Number),
+    (
+        "ImageOrientationPatientDICOM",
+        tags::IMAGE_ORIENTATION_PATIENT,
+        Kind::Numbers,
+    ),
+];
+
+/// Whether the policy lets the attribute's value through unchanged.
+fn kept(policy: &Policy, tag: Tag) -> bool {
+    matches!(policy.action(tag), Action::Code(Code::K) | Action::Unlisted)
+}
+
+fn json_number(v: f64) -> Option<Value> {
+    serde_json::Number::from_f64(v).map(Value::Number)
+}
+
+fn value(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
+    match kind {
+        Kind::Text => text(ds, tag).map(Value::String),
+        Kind::Codes => {
+            let v = text(ds, tag)?;
+            Some(Value::Array(
+                v.split('\\')
+                    .map(|p| Value::String(p.trim().to_string()))
+                    .collect(),
+            ))
+        }
+        Kind::Integer => text(ds, tag)?
+            .split('\\')
+            .next()?
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(Value::from),
+        Kind::Number => numbers(ds, tag)?.first().copied().and_then(json_number),
+        Kind::Seconds => numbers(ds, tag)?
+            .first()
+            .and_then(|ms| json_number(ms / 1000.0)),
+        Kind::Numbers => Some(Value::Array(
+            numbers(ds, tag)?
+                .into_iter()
+                .filter_map(json_number)
+                .collect(),
+        )),
+    }
+}
+
+/// The sidecar of one volume, from its first slice.
+pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
+    let ds: &InMemDicomObject = object;
+    let mut fields: Vec<(String, Value)> = Vec::new();
+    for &(key, tag, kind) in FIELDS {
+        if !kept(policy, tag) {
+            continue;
+        }
+        if let Some(v) = value(ds, tag, kind) {
+            fields.push((key.to_string(), v));
+        }
+    }
+    if let Some(dir) = text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION) {
+        let axis = if dir.eq_ignore_ascii_case("ROW") {
+            "i"
+        } else {
+            "j"
+        };
+        fields.push(("PhaseEncodingAxis".into(), Value::String(axis.into())));
+    }
+    if !volume.warnings.is_empty() {
+        fields.push((
+            "ConversionWarnings".into(),
+            Value::Array(volume.warnings.iter().cloned().map(Value::String).collect()),
+        ));
+    }
+    fields.push(("ConversionSoftware".into(), Value::String("capture".into())));
+    fields.push((
+        "ConversionSoftwareVersion".into(),
+        Value::String(env!("CARGO_PKG_VERSION").into()),
+    ));
+    let mut out = String::from("{\n");
+    for (n, (key, v)) in fields.iter().enumerate() {
+        let comma = if n + 1 < fields.len() { "," } else { "" };
+        out.push_str(&format!("\t{}: {}{comma}\n", Value::String(key.clone()), v));
+    }
+    out.push_str("}\n");
+    out.into_bytes()
+}

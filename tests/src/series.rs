@@ -1,0 +1,378 @@
+//! Generated image series for the NIfTI tests: axial, sagittal, coronal, oblique, 4D and
+//! rescaled MR/CT series written with dicom-object, each with planted identifiers that
+//! must not reach a NIfTI file or its sidecar.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::InMemDicomObject;
+
+/// Identifying values planted in every generated file.
+pub const PLANTED: &[&str] = &[
+    "Nifti^Planted^Marker",
+    "PIDNIFTI0042",
+    "ACCNIFTI0043",
+    "Planted General Hospital NIFTI",
+    "Planted Street 7 NIFTI",
+    "STATIONNIFTI7",
+    "SERIALNIFTI99",
+    "Referrer^Planted^NIFTI",
+    "Operator^Planted^NIFTI",
+    "19610704",
+    "20190317",
+    "101112.125",
+    "101314.375",
+    "1.2.826.0.1.3680043.10.5437.77",
+];
+
+/// The UID root of generated study, series, frame of reference and instance UIDs.
+pub const UID_ROOT: &str = "1.2.826.0.1.3680043.10.5437.77";
+
+/// One generated series.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: &'static str,
+    pub rows: usize,
+    pub columns: usize,
+    /// ImageOrientationPatient: row direction, column direction.
+    pub orientation: [f64; 6],
+    pub origin: [f64; 3],
+    /// PixelSpacing: between rows, between columns.
+    pub spacing: [f64; 2],
+    /// Distance between slice centres along the normal.
+    pub gap: f64,
+    pub slices: usize,
+    /// Time points (4D when > 1).
+    pub volumes: usize,
+    pub bits_stored: u16,
+    pub signed: bool,
+    /// RescaleSlope/Intercept (CT); with `vary`, the slope changes per slice.
+    pub rescale: Option<(f64, f64)>,
+    pub vary_rescale: bool,
+    /// InstanceNumber descending along the normal (scanners do both).
+    pub descending: bool,
+    pub modality: &'static str,
+    pub series_number: i64,
+}
+
+impl Spec {
+    fn base(name: &'static str, orientation: [f64; 6]) -> Spec {
+        Spec {
+            name,
+            rows: 24,
+            columns: 20,
+            orientation,
+            origin: [-61.5, -80.25, 12.75],
+            spacing: [0.9375, 1.25],
+            gap: 3.3,
+            slices: 6,
+            volumes: 1,
+            bits_stored: 12,
+            signed: false,
+            rescale: None,
+            vary_rescale: false,
+            descending: false,
+            modality: "MR",
+            series_number: 3,
+        }
+    }
+}
+
+/// The generated series the NIfTI tests compare with dcm2niix.
+pub fn specs() -> Vec<Spec> {
+    let c = std::f64::consts::FRAC_1_SQRT_2;
+    let (a, b) = (0.2f64.cos(), 0.2f64.sin());
+    vec![
+        Spec::base("axial", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        Spec {
+            descending: true,
+            series_number: 4,
+            ..Spec::base("axial-descending", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            series_number: 5,
+            ..Spec::base("sagittal", [0.0, 1.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            descending: true,
+            series_number: 6,
+            ..Spec::base("coronal", [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            series_number: 7,
+            ..Spec::base("oblique", [a, b, 0.0, -b * c, a * c, -c])
+        },
+        Spec {
+            volumes: 4,
+            slices: 5,
+            series_number: 8,
+            ..Spec::base("bold-4d", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            modality: "CT",
+            bits_stored: 16,
+            signed: true,
+            rescale: Some((1.0, -1024.0)),
+            series_number: 9,
+            gap: 2.5,
+            ..Spec::base("ct-rescaled", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            modality: "CT",
+            bits_stored: 12,
+            rescale: Some((0.5, -100.0)),
+            vary_rescale: true,
+            series_number: 10,
+            ..Spec::base("ct-slope-varies", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            bits_stored: 16,
+            series_number: 11,
+            ..Spec::base("uint16-full", [0.0, 1.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            slices: 1,
+            series_number: 12,
+            ..Spec::base("single-slice", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+    ]
+}
+
+fn text(obj: &mut InMemDicomObject, tag: dicom_core::Tag, vr: VR, value: &str) {
+    obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+}
+
+fn ds(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.6}"))
+        .map(|s| s.trim_end_matches('0').trim_end_matches('.').to_string())
+        .collect::<Vec<_>>()
+        .join("\\")
+}
+
+/// Writes the series' files into `dir`; returns their paths.
+pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("series folder");
+    let o = spec.orientation;
+    let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
+    let n = [
+        r[1] * c[2] - r[2] * c[1],
+        r[2] * c[0] - r[0] * c[2],
+        r[0] * c[1] - r[1] * c[0],
+    ];
+    let study = format!("{UID_ROOT}.1.{index}");
+    let series = format!("{UID_ROOT}.2.{index}");
+    let frame = format!("{UID_ROOT}.3.{index}");
+    let sop_class = if spec.modality == "CT" {
+        "1.2.840.10008.5.1.4.1.1.2"
+    } else {
+        "1.2.840.10008.5.1.4.1.1.4"
+    };
+    let mut paths = Vec::new();
+    for t in 0..spec.volumes {
+        for z in 0..spec.slices {
+            let k = if spec.descending {
+                spec.slices - 1 - z
+            } else {
+                z
+            };
+            let number = t * spec.slices + z + 1;
+            let position: Vec<f64> = (0..3)
+                .map(|i| spec.origin[i] + n[i] * spec.gap * k as f64)
+                .collect();
+            let sop = format!("{UID_ROOT}.4.{index}.{number}");
+            let mut obj = InMemDicomObject::new_empty();
+            text(&mut obj, tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 100");
+            text(
+                &mut obj,
+                tags::IMAGE_TYPE,
+                VR::CS,
+                "ORIGINAL\\PRIMARY\\OTHER",
+            );
+            text(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
+            text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop);
+            text(&mut obj, tags::STUDY_DATE, VR::DA, "20190317");
+            text(&mut obj, tags::SERIES_DATE, VR::DA, "20190317");
+            text(&mut obj, tags::ACQUISITION_DATE, VR::DA, "20190317");
+            text(&mut obj, tags::STUDY_TIME, VR::TM, "101112.125");
+            text(
+                &mut obj,
+                tags::ACQUISITION_TIME,
+                VR::TM,
+                &format!("1013{:02}.375", 14 + t),
+            );
+            text(&mut obj, tags::CONTENT_TIME, VR::TM, "101314.375");
+            text(&mut obj, tags::ACCESSION_NUMBER, VR::SH, "ACCNIFTI0043");
+            text(&mut obj, tags::MODALITY, VR::CS, spec.modality);
+            text(&mut obj, tags::MANUFACTURER, VR::LO, "ACME");
+            text(
+                &mut obj,
+                tags::INSTITUTION_NAME,
+                VR::LO,
+                "Planted General Hospital NIFTI",
+            );
+            text(
+                &mut obj,
+                tags::INSTITUTION_ADDRESS,
+                VR::ST,
+                "Planted Street 7 NIFTI",
+            );
+            text(
+                &mut obj,
+                tags::REFERRING_PHYSICIAN_NAME,
+                VR::PN,
+                "Referrer^Planted^NIFTI",
+            );
+            text(&mut obj, tags::STATION_NAME, VR::SH, "STATIONNIFTI7");
+            text(
+                &mut obj,
+                tags::SERIES_DESCRIPTION,
+                VR::LO,
+                &format!("{} series", spec.name),
+            );
+            text(
+                &mut obj,
+                tags::OPERATORS_NAME,
+                VR::PN,
+                "Operator^Planted^NIFTI",
+            );
+            text(&mut obj, tags::MANUFACTURER_MODEL_NAME, VR::LO, "Model 1");
+            text(&mut obj, tags::PATIENT_NAME, VR::PN, "Nifti^Planted^Marker");
+            text(&mut obj, tags::PATIENT_ID, VR::LO, "PIDNIFTI0042");
+            text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19610704");
+            text(&mut obj, tags::PATIENT_SEX, VR::CS, "O");
+            text(&mut obj, tags::SLICE_THICKNESS, VR::DS, &ds(&[spec.gap]));
+            if spec.modality == "MR" {
+                text(&mut obj, tags::REPETITION_TIME, VR::DS, "2000");
+                text(&mut obj, tags::ECHO_TIME, VR::DS, "30");
+                text(&mut obj, tags::MAGNETIC_FIELD_STRENGTH, VR::DS, "3");
+                text(&mut obj, tags::FLIP_ANGLE, VR::DS, "90");
+            }
+            text(
+                &mut obj,
+                tags::DEVICE_SERIAL_NUMBER,
+                VR::LO,
+                "SERIALNIFTI99",
+            );
+            text(&mut obj, tags::PROTOCOL_NAME, VR::LO, spec.name);
+            text(&mut obj, tags::PATIENT_POSITION, VR::CS, "HFS");
+            text(&mut obj, tags::STUDY_INSTANCE_UID, VR::UI, &study);
+            text(&mut obj, tags::SERIES_INSTANCE_UID, VR::UI, &series);
+            text(&mut obj, tags::STUDY_ID, VR::SH, "STUDYNIFTI5");
+            text(
+                &mut obj,
+                tags::SERIES_NUMBER,
+                VR::IS,
+                &spec.series_number.to_string(),
+            );
+            text(
+                &mut obj,
+                tags::ACQUISITION_NUMBER,
+                VR::IS,
+                &(t + 1).to_string(),
+            );
+            text(&mut obj, tags::INSTANCE_NUMBER, VR::IS, &number.to_string());
+            text(
+                &mut obj,
+                tags::IMAGE_POSITION_PATIENT,
+                VR::DS,
+                &ds(&position),
+            );
+            text(
+                &mut obj,
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                &ds(&spec.orientation),
+            );
+            text(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &frame);
+            obj.put(DataElement::new(
+                tags::SAMPLES_PER_PIXEL,
+                VR::US,
+                PrimitiveValue::from(1u16),
+            ));
+            text(
+                &mut obj,
+                tags::PHOTOMETRIC_INTERPRETATION,
+                VR::CS,
+                "MONOCHROME2",
+            );
+            obj.put(DataElement::new(
+                tags::ROWS,
+                VR::US,
+                PrimitiveValue::from(spec.rows as u16),
+            ));
+            obj.put(DataElement::new(
+                tags::COLUMNS,
+                VR::US,
+                PrimitiveValue::from(spec.columns as u16),
+            ));
+            text(&mut obj, tags::PIXEL_SPACING, VR::DS, &ds(&spec.spacing));
+            obj.put(DataElement::new(
+                tags::BITS_ALLOCATED,
+                VR::US,
+                PrimitiveValue::from(16u16),
+            ));
+            obj.put(DataElement::new(
+                tags::BITS_STORED,
+                VR::US,
+                PrimitiveValue::from(spec.bits_stored),
+            ));
+            obj.put(DataElement::new(
+                tags::HIGH_BIT,
+                VR::US,
+                PrimitiveValue::from(spec.bits_stored - 1),
+            ));
+            obj.put(DataElement::new(
+                tags::PIXEL_REPRESENTATION,
+                VR::US,
+                PrimitiveValue::from(spec.signed as u16),
+            ));
+            if let Some((slope, intercept)) = spec.rescale {
+                let slope = if spec.vary_rescale {
+                    slope * (1.0 + k as f64 * 0.25)
+                } else {
+                    slope
+                };
+                text(&mut obj, tags::RESCALE_INTERCEPT, VR::DS, &ds(&[intercept]));
+                text(&mut obj, tags::RESCALE_SLOPE, VR::DS, &ds(&[slope]));
+                text(&mut obj, tags::RESCALE_TYPE, VR::LO, "HU");
+            }
+            let max = if spec.signed {
+                1i64 << (spec.bits_stored - 1)
+            } else {
+                1i64 << spec.bits_stored
+            };
+            let pixels: Vec<u16> = (0..spec.rows * spec.columns)
+                .map(|p| {
+                    let (y, x) = ((p / spec.columns) as i64, (p % spec.columns) as i64);
+                    let v =
+                        (x * 37 + y * 101 + k as i64 * 1009 + t as i64 * 7919 + index as i64 * 13)
+                            % max;
+                    let v = if spec.signed { v - max / 2 } else { v };
+                    v as u16
+                })
+                .collect();
+            obj.put(DataElement::new(
+                tags::PIXEL_DATA,
+                VR::OW,
+                PrimitiveValue::U16(pixels.into()),
+            ));
+            let meta = FileMetaTableBuilder::new()
+                .media_storage_sop_class_uid(sop_class)
+                .media_storage_sop_instance_uid(sop.as_str())
+                .transfer_syntax("1.2.840.10008.1.2.1")
+                .implementation_class_uid("1.2.826.0.1.3680043.10.5437.99")
+                .build()
+                .expect("file meta");
+            let path = dir.join(format!("{}_{number:03}.dcm", spec.name));
+            obj.with_exact_meta(meta)
+                .write_to_file(&path)
+                .expect("write generated slice");
+            paths.push(path);
+        }
+    }
+    paths
+}
