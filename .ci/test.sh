@@ -50,6 +50,14 @@ tier() {
   summary+=("$line")
 }
 
+native_tier() {
+  # The native tests compare with real peers: dciodvfy, dcmdump, dcm2niix.
+  .ci/toolchain.sh peers
+  # shellcheck disable=SC1091
+  . target/ci/peers.env
+  DCM2NIIX="$DCM2NIIX" "$native_cargo" test
+}
+
 wasm_tier() {
   local args=() f
   if grep -rqs 'wasm_bindgen_test' crate/src; then args+=(--lib); fi
@@ -76,7 +84,7 @@ e2e_tier() {
 
 for t in "$@"; do
   case "$t" in
-    native) tier native "$native_cargo" test ;;
+    native) tier native native_tier ;;
     wasm) tier wasm wasm_tier ;;
     e2e) tier e2e e2e_tier ;;
     *) echo "test.sh: unknown tier '$t' (native, wasm, e2e)" >&2; exit 2 ;;

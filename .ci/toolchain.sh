@@ -24,13 +24,14 @@ cd "$ROOT"
 OUT_DIR="$ROOT/target/ci"
 mkdir -p "$OUT_DIR"
 
-want_wasm=0 want_browser=0
+want_wasm=0 want_browser=0 want_peers=0
 [ $# -eq 0 ] && set -- wasm browser
 for a in "$@"; do
   case "$a" in
     wasm) want_wasm=1 ;;
     browser) want_browser=1 ;;
-    *) echo "toolchain.sh: unknown argument '$a' (expected: wasm, browser)" >&2; exit 2 ;;
+    peers) want_peers=1 ;;
+    *) echo "toolchain.sh: unknown argument '$a' (expected: wasm, browser, peers)" >&2; exit 2 ;;
   esac
 done
 
@@ -66,6 +67,27 @@ apt_ensure() {
 
 env_lines=()
 emit() { env_lines+=("$1=$(printf '%q' "$2")"); }
+
+# ---------------------------------------------------------------- peer tools (tests compare with them)
+# `toolchain.sh peers` (alone): dciodvfy (dicom3tools) and dcmdump (dcmtk) from Debian, and
+# dcm2niix from its PyPI wheel (Debian's 2022 build gives wrong voxels on some inputs) in a
+# venv under target/ci; writes target/ci/peers.env (PATH, DCM2NIIX).
+DCM2NIIX_VERSION=1.0.20260724
+if [ "$want_peers" = 1 ]; then
+  command -v dciodvfy >/dev/null 2>&1 && command -v dcmdump >/dev/null 2>&1 \
+    || apt_ensure dicom3tools dcmtk \
+    || die "dciodvfy and dcmdump are missing: install Debian's dicom3tools and dcmtk"
+  venv="$OUT_DIR/venv"
+  if ! "$venv/bin/dcm2niix" --version 2>&1 | grep -q "$DCM2NIIX_VERSION"; then
+    say "installing dcm2niix $DCM2NIIX_VERSION (PyPI) into $venv"
+    python3 -m venv "$venv" >/dev/null 2>&1 || { apt_ensure python3-venv && python3 -m venv "$venv"; } \
+      || die "cannot create a Python venv in $venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "dcm2niix==$DCM2NIIX_VERSION" \
+      >"$OUT_DIR/pip.log" 2>&1 || { cat "$OUT_DIR/pip.log" >&2; die "pip install dcm2niix failed"; }
+  fi
+  printf 'DCM2NIIX=%q\n' "$venv/bin/dcm2niix" >"$OUT_DIR/peers.env"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- wasm toolchain
 DEBIAN_PKGS=(rustc-web cargo-web rust-web-src lld-19)
