@@ -62,8 +62,10 @@ const STRINGS = {
     includeQuarantined: 'Also export files that are held back by default',
     quarantineHint: 'Held back: images with burned-in text, screenshots, ultrasound, scanned documents, '
       + 'photographs and videos, reports, and (research platform preset) non-primary images.',
-    step3: 'Run the export',
-    run: 'Run',
+    step3: 'Check, then write the export',
+    step3Hint: 'First the files are checked and the export is planned: you see what will be exported, '
+      + 'per patient and visit, before anything is written.',
+    run: 'Check the files',
     cancel: 'Cancel',
     progressLabel: 'Export progress',
     loading: 'Loading the anonymiser…',
@@ -103,9 +105,56 @@ const STRINGS = {
     colOutcome: 'Outcome',
     outcomeExported: 'exported as {path}',
     outcomeOther: '{outcome}: {reason}',
+    saveLegend: 'Saving the export',
+    saveModeLabel: 'Where the zip goes',
+    saveAuto: 'Ask where to save it, and write it there directly (recommended for large exports)',
+    saveLink: 'Prepare it in the browser, then offer a download link',
+    saveModeHint: 'Writing directly to a file keeps memory low however large the export is. Browsers that '
+      + 'cannot do it (e.g. Firefox) always use the download link.',
+    phaseReview: 'Checked: please review the export below, then write it.',
+    reviewTitle: 'Check before writing the export',
+    reviewIntro: 'This is what the export will contain. Check that the series descriptions name no person. '
+      + 'The original patient IDs are shown here only; they are not written in the export.',
+    reviewCounts: '{patients}, {visits}, {series}, {images} to export; {tables}; {skipped} skipped, '
+      + '{quarantined} held back.',
+    descKept: 'Series descriptions are written as shown below: check that none names a person.',
+    descCleaned: 'Series descriptions are written cleaned of names and numbers.',
+    descRemoved: 'Series descriptions are removed from the export.',
+    descReplaced: 'Series descriptions are replaced in the export.',
+    confirm: 'Write the export',
+    reviewBack: 'Cancel',
+    reidDownload: 'Download re-identification table',
+    reidHint: 'Original patient ID ↔ research IDs, for your data controller only. It is never part of the '
+      + 'export: keep it safe, and do not send it with the export.',
+    reviewPatients: 'Patients and visits',
+    reviewPatient: 'Research patient {id}',
+    reviewOriginal: 'original patient ID: {id}',
+    reviewVisit: 'Visit {id}',
+    reviewStudyDate: 'study date {date}',
+    reviewTables: 'Tables',
+    reviewTable: '{name}: {rows}',
+    reviewExcluded: 'Files left out',
+    colSeriesNo: 'No.',
+    colModality: 'Modality',
+    colDescription: 'Series description',
+    colImages: 'Images',
+    colColumn: 'Column',
+    colRule: 'Rule',
+    colReason: 'Reason',
+    colOutputName: 'Written as',
+    dropped: '(dropped)',
+    noDescription: '(none)',
+    saveFailed: 'The file could not be written ({message}); offering a download link instead.',
+    savedStatus: 'Finished in {time}: {exported} exported, {skipped} skipped, out of {inputs}. '
+      + 'The export was saved as “{name}”.',
     footer: 'Works offline once loaded. Close this tab when you have finished to clear the data from memory.',
     files: { one: '{n} file', other: '{n} files' },
     visits: { one: '{n} visit', other: '{n} visits' },
+    patients: { one: '{n} patient', other: '{n} patients' },
+    series: { one: '{n} series', other: '{n} series' },
+    images: { one: '{n} image', other: '{n} images' },
+    tables: { one: '{n} table', other: '{n} tables' },
+    rows: { one: '{n} row', other: '{n} rows' },
     units: { s: '{n} s', min: '{n} min', h: '{n} h' },
     bytes: { B: '{n} B', kB: '{n} kB', MB: '{n} MB', GB: '{n} GB' },
   },
@@ -199,6 +248,11 @@ const el = {
   announce: $('announce'), messages: $('messages'), download: $('download'),
   downloadReport: $('download-report'), report: $('report'), reportCounts: $('report-counts'),
   visits: document.querySelector('#visits tbody'), outcomes: document.querySelector('#file-outcomes tbody'),
+  review: $('review'), reviewCounts: $('review-counts'), reviewDescription: $('review-description'),
+  confirm: $('confirm'), reviewCancel: $('review-cancel'), reid: $('reid'),
+  reviewPatients: $('review-patients'), reviewTables: $('review-tables'),
+  reviewTablesBlock: $('review-tables-block'), reviewExcludedBlock: $('review-excluded-block'),
+  reviewExcluded: document.querySelector('#review-excluded tbody'), saveMode: $('save-mode'),
 };
 
 function setStatus(text) { el.status.textContent = text; }
@@ -374,6 +428,9 @@ function onWorkerMessage(entry, msg) {
     case 'progress':
       if (running) onProgress(msg);
       break;
+    case 'review':
+      if (running) onReview(msg);
+      break;
     case 'done':
       if (running) onDone(msg);
       break;
@@ -412,6 +469,7 @@ function clearResults() {
   el.visits.replaceChildren();
   el.outcomes.replaceChildren();
   el.reportCounts.textContent = '';
+  clearReview();
   el.progress.value = 0;
   el.progress.max = 1;
 }
@@ -420,8 +478,12 @@ function updateControls() {
   const busy = !!running;
   el.run.disabled = busy || !active?.ready;
   el.cancel.disabled = !busy;
+  el.confirm.disabled = running?.phase !== 'review';
+  el.reviewCancel.disabled = running?.phase !== 'review';
+  el.progress.dataset.phase = running?.phase || (el.download.hidden ? 'idle' : 'done');
   for (const input of [el.files, el.folder, el.secret, el.secretToggle]) input.disabled = busy;
   document.getElementById('deid-settings').disabled = busy;
+  document.getElementById('save-settings').disabled = busy;
   el.clear.disabled = busy || selectedItems().length === 0;
   el.dropzone.classList.toggle('disabled', busy);
   document.body.classList.toggle('busy', busy);
@@ -467,6 +529,7 @@ function onProgress(msg) {
   const r = running;
   if (msg.phase !== r.phase) {
     r.phase = msg.phase;
+    el.progress.dataset.phase = msg.phase;
     r.phaseStarted = performance.now();
     announce(t(msg.phase === 'scan' ? 'phaseScan' : 'phaseExport'));
   }
@@ -504,27 +567,31 @@ function renderProgress() {
   }));
 }
 
-function onDone({ zip, report }) {
+function onDone({ zip, size, saved, report }) {
   const r = running;
   running = null;
+  clearReview();
   const seconds = (performance.now() - r.started) / 1000;
   el.progress.max = 1;
   el.progress.value = 1;
   const c = report.counts || {};
-  setStatus(t('doneStatus', {
+  const name = r.savedName || `capture-${r.exportDate}.zip`;
+  setStatus(t(saved ? 'savedStatus' : 'doneStatus', {
     time: fmtDuration(seconds),
     exported: tp('files', c.exported || 0),
     skipped: int.format((c.skipped || 0) + (c.quarantined || 0)),
     inputs: tp('files', c.inputs || 0),
+    name,
   }));
   if (!c.exported) showMessage('warn', t('nothingExported'));
 
-  const name = `capture-${r.exportDate}.zip`;
-  urls.zip = URL.createObjectURL(zip);
-  el.download.href = urls.zip;
-  el.download.download = name;
-  el.download.textContent = t('download', { name, size: fmtSize(zip.size) });
-  el.download.hidden = false;
+  if (zip) {
+    urls.zip = URL.createObjectURL(zip);
+    el.download.href = urls.zip;
+    el.download.download = name;
+    el.download.textContent = t('download', { name, size: fmtSize(size ?? zip.size) });
+    el.download.hidden = false;
+  }
 
   const json = new Blob([JSON.stringify(report, null, 2) + '\n'], { type: 'application/json' });
   urls.report = URL.createObjectURL(json);
@@ -536,7 +603,7 @@ function onDone({ zip, report }) {
   renderReport(report);
   updateControls();
   announce(t('doneAnnounce'));
-  el.download.focus();
+  (zip ? el.download : el.downloadReport).focus();
 }
 
 function onRunError(msg) {
@@ -560,6 +627,208 @@ function cancelRun() {
   announce(t('cancelled'));
   updateControls();
   el.run.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Review: after the scan and the plan, before anything is written.
+let reviewData = null; // the worker's review (holds original IDs: screen and re-identification table only)
+
+function clearReview() {
+  reviewData = null;
+  el.review.hidden = true;
+  el.reviewCounts.textContent = '';
+  for (const k of ['patients', 'visits', 'series', 'images', 'tables', 'skipped', 'quarantined']) {
+    delete el.reviewCounts.dataset[k];
+  }
+  el.reviewPatients.replaceChildren();
+  el.reviewTables.replaceChildren();
+  el.reviewExcluded.replaceChildren();
+}
+
+function table(headers, rows) {
+  const wrap = document.createElement('div');
+  wrap.className = 'table-wrap';
+  const tableEl = document.createElement('table');
+  const thead = tableEl.createTHead().insertRow();
+  for (const [text, cls] of headers) {
+    const th = document.createElement('th');
+    th.scope = 'col';
+    th.textContent = text;
+    if (cls) th.className = cls;
+    thead.append(th);
+  }
+  const tbody = tableEl.createTBody();
+  for (const row of rows) {
+    const tr = tbody.insertRow();
+    for (const [text, cls] of row) cell(tr, text, cls);
+  }
+  wrap.append(tableEl);
+  return wrap;
+}
+
+function onReview({ review, tables, exportBytes }) {
+  const r = running;
+  r.phase = 'review';
+  r.exportTotal = exportBytes;
+  reviewData = review;
+  const c = review.counts || {};
+  Object.assign(el.reviewCounts.dataset, {
+    patients: c.patients, visits: c.visits, series: c.series, images: c.images,
+    tables: c.tables, skipped: c.skipped, quarantined: c.quarantined,
+  });
+  el.reviewCounts.textContent = t('reviewCounts', {
+    patients: tp('patients', c.patients || 0),
+    visits: tp('visits', c.visits || 0),
+    series: tp('series', c.series || 0),
+    images: tp('images', c.images || 0),
+    tables: tp('tables', c.tables || 0),
+    skipped: int.format(c.skipped || 0),
+    quarantined: int.format(c.quarantined || 0),
+  });
+  const descKey = { kept: 'descKept', cleaned: 'descCleaned', removed: 'descRemoved' }[review.descriptionAction]
+    || 'descReplaced';
+  el.reviewDescription.textContent = t(descKey);
+  el.reviewDescription.className = review.descriptionAction === 'kept' ? 'msg msg-warn' : 'msg';
+
+  const frag = document.createDocumentFragment();
+  for (const p of review.patients || []) {
+    const block = document.createElement('div');
+    block.className = 'review-patient';
+    const h = document.createElement('h4');
+    const id = document.createElement('span');
+    id.className = 'id';
+    id.textContent = t('reviewPatient', { id: p.patientResearchId });
+    const orig = document.createElement('span');
+    orig.className = 'original';
+    orig.textContent = ` (${t('reviewOriginal', { id: p.originalPatientId || '—' })})`;
+    h.append(id, orig);
+    block.append(h);
+    for (const v of p.visits || []) {
+      const vh = document.createElement('p');
+      vh.className = 'review-visit';
+      vh.textContent = `${t('reviewVisit', { id: v.scanResearchId })}`
+        + (v.studyDate ? ` · ${t('reviewStudyDate', { date: v.studyDate })}` : '')
+        + ` · ${tp('images', v.images || 0)}`;
+      block.append(vh);
+      block.append(table(
+        [[t('colSeriesNo'), 'num'], [t('colModality')], [t('colDescription')], [t('colImages'), 'num']],
+        (v.series || []).map((se) => [
+          [se.seriesNumber == null ? '' : String(se.seriesNumber), 'num'],
+          [se.modality || ''],
+          [se.description || t('noDescription'), 'description'],
+          [int.format(se.images || 0), 'num'],
+        ]),
+      ));
+    }
+    frag.append(block);
+  }
+  el.reviewPatients.replaceChildren(frag);
+
+  const tfrag = document.createDocumentFragment();
+  for (const tb of tables || []) {
+    const h = document.createElement('h4');
+    h.textContent = t('reviewTable', { name: tb.name, rows: tp('rows', tb.rows || 0) });
+    tfrag.append(h);
+    tfrag.append(table(
+      [[t('colColumn')], [t('colOutputName')], [t('colRule')], [t('colReason')]],
+      (tb.columns || []).map((col) => [
+        [col.name], [col.output ?? t('dropped')], [ruleText(col.rule), 'id'], [col.reason || ''],
+      ]),
+    ));
+  }
+  el.reviewTables.replaceChildren(tfrag);
+  el.reviewTablesBlock.hidden = !(tables || []).length;
+
+  const xfrag = document.createDocumentFragment();
+  for (const x of review.excluded || []) {
+    const tr = document.createElement('tr');
+    tr.className = `outcome-${String(x.outcome).replace(/[^a-z]/g, '')}`;
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = x.name;
+    tr.append(th);
+    cell(tr, x.outcome, 'outcome');
+    cell(tr, x.reason || '');
+    xfrag.append(tr);
+  }
+  el.reviewExcluded.replaceChildren(xfrag);
+  el.reviewExcludedBlock.hidden = !(review.excluded || []).length;
+
+  el.progress.max = Math.max(1, r.scanTotal + exportBytes);
+  el.progress.value = r.scanTotal;
+  setStatus(t('phaseReview'));
+  announce(t('phaseReview'));
+  el.review.hidden = false;
+  updateControls();
+  el.review.focus();
+}
+
+function ruleText(rule) {
+  if (rule == null) return '';
+  if (typeof rule === 'string') return rule;
+  return Object.entries(rule).map(([k, v]) => (v === true || v == null ? k : `${k} ${JSON.stringify(v)}`)).join(', ');
+}
+
+/** 'disk' (File System Access API) or 'link' (Blob + #download). */
+function saveMode() {
+  const forced = new URLSearchParams(location.search).get('save');
+  if (forced === 'link') return 'link';
+  if (typeof window.showSaveFilePicker !== 'function') return 'link';
+  if (el.saveMode.value === 'link') return 'link';
+  // A save dialog cannot be answered by an automated browser: keep the download link there.
+  if (navigator.webdriver && forced !== 'disk') return 'link';
+  return 'disk';
+}
+
+async function confirmRun() {
+  const r = running;
+  if (!r || r.phase !== 'review') return;
+  let handle = null;
+  if (saveMode() === 'disk') {
+    const suggestedName = `capture-${r.exportDate}.zip`;
+    try {
+      // Called first thing in the click handler: the picker needs the user's gesture.
+      handle = await window.showSaveFilePicker({
+        suggestedName,
+        types: [{ description: 'Zip', accept: { 'application/zip': ['.zip'] } }],
+      });
+      r.savedName = handle.name;
+    } catch (err) {
+      if (err?.name === 'AbortError') return; // the user closed the dialog: stay on the review
+      showMessage('warn', t('saveFailed', { message: err?.message || String(err) }));
+      handle = null;
+    }
+    if (running !== r || r.phase !== 'review') return;
+  }
+  r.phase = 'export';
+  r.phaseStarted = performance.now();
+  el.review.hidden = true;
+  active.worker.postMessage({ type: 'confirm', handle });
+  setStatus(t('phaseExport'));
+  announce(t('phaseExport'));
+  updateControls();
+  el.cancel.focus();
+}
+
+/** Original patient ID ↔ research IDs, as CSV, downloaded on the user's explicit request. */
+function downloadReidTable() {
+  if (!reviewData) return;
+  const q = (v) => `"${String(v ?? '').replace(/"/g, '""')}"`;
+  const lines = ['original_patient_id,patient_research_id,scan_research_id,study_date'];
+  for (const p of reviewData.patients || []) {
+    for (const v of p.visits || []) {
+      lines.push([p.originalPatientId, p.patientResearchId, v.scanResearchId, v.studyDate].map(q).join(','));
+    }
+  }
+  const blob = new Blob([lines.join('\r\n') + '\r\n'], { type: 'text/csv' });
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = `reidentification-${running?.exportDate || localDate()}.csv`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -638,6 +907,9 @@ function init() {
   el.secretToggle.addEventListener('click', toggleSecret);
   el.run.addEventListener('click', startRun);
   el.cancel.addEventListener('click', cancelRun);
+  el.confirm.addEventListener('click', confirmRun);
+  el.reviewCancel.addEventListener('click', cancelRun);
+  el.reid.addEventListener('click', downloadReidTable);
   setupDropzone();
   window.addEventListener('beforeunload', (ev) => {
     if (running) { ev.preventDefault(); ev.returnValue = t('leaveWarning'); }

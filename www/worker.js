@@ -1,16 +1,24 @@
 // Module Web Worker that owns the wasm anonymiser. The UI thread (app.js) never runs wasm.
 //
-// Protocol (see also the report of the "www" helper / CONTRACT.md):
+// Protocol:
 //   worker → main  {type:'ready'}                         wasm initialised, 'run' may be sent
 //   main → worker  {type:'run', files: File[], names: string[], secret: string,
-//                   exportDate: 'YYYYMMDD', settings: {format: 'dicom'}}
+//                   exportDate: 'YYYYMMDD', settings: object}
 //   worker → main  {type:'progress', phase:'scan'|'export', filesDone, filesTotal,
 //                   bytesDone, bytesTotal, file}           after each file (file = name just handled)
-//   worker → main  {type:'done', zip: Blob, report: object}
+//   worker → main  {type:'review', review: object, tables: object[], exportFiles, exportBytes}
+//                   after the scan and the plan; the job stays alive until 'confirm'
+//                   (review = WebJob.review(), tables = WebJob.tableReview(); both hold original
+//                   identifiers for the screen only)
+//   main → worker  {type:'confirm', handle?: FileSystemFileHandle}
+//                   writes the zip: straight into the file of `handle` when given (File System
+//                   Access API, chunk by chunk), else into a Blob of parts
+//   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, report: object}
 //   worker → main  {type:'error', message: string, file: string|null, fatal: boolean}
+// Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
 // Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file
-// plus the zip parts, which live in Blobs (the browser may keep them on disk).
+// plus the zip parts, which live in Blobs (the browser may keep them on disk) or on disk.
 
 import init, { WebJob } from './pkg/capture.js';
 import wasmB64 from './pkg/capture_wasm.js';
@@ -72,10 +80,39 @@ async function readFile(file) {
   return new Uint8Array(await file.arrayBuffer());
 }
 
+let confirmed = null; // resolve function of the pending review, set while waiting
+
+function waitForConfirm() {
+  return new Promise((resolve) => { confirmed = resolve; });
+}
+
+// Where the zip goes: a file on disk (FileSystemWritableFileStream) or a list of Blob parts.
+async function openSink(handle) {
+  if (handle) {
+    const writable = await handle.createWritable();
+    let size = 0;
+    return {
+      async write(chunk) { size += chunk.length; await writable.write(chunk); },
+      async close() { await writable.close(); return { zip: null, size, saved: true }; },
+      async abort() { try { await writable.abort(); } catch { /* already closed */ } },
+    };
+  }
+  const parts = [];
+  return {
+    async write(chunk) { parts.push(new Blob([chunk])); },
+    async close() {
+      const zip = new Blob(parts, { type: 'application/zip' });
+      return { zip, size: zip.size, saved: false };
+    },
+    async abort() { parts.length = 0; },
+  };
+}
+
 async function run({ files, names, secret, exportDate, settings }) {
   const filesTotal = files.length;
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   const job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
+  let sink = null;
   try {
     // Pass 1: scan every file. scanned[i] = index in `files` of the i-th scanned input,
     // which is the input index the wasm uses in its plan.
@@ -102,28 +139,42 @@ async function run({ files, names, secret, exportDate, settings }) {
     }
     currentFile = null;
 
-    // Pass 2: export the planned inputs in output order.
+    // The plan, then the review: the user checks it before anything is written.
+    const tables = toPlain(job.tableReview());
     const plan = toPlain(job.plan());
-    const planFiles = plan.map((p) => files[scanned[p.input]]);
-    const exportTotal = planFiles.reduce((n, f) => n + f.size, 0);
-    const parts = [];
+    const review = toPlain(job.review());
+    for (const u of unreadable) {
+      review.excluded.push({ input: null, name: u.name, size: u.size, outcome: 'skipped', reason: u.reason });
+      review.counts.inputs += 1;
+      review.counts.skipped += 1;
+    }
+    const exportFiles = new Set(plan.map((p) => p.input)).size;
+    const exportTotal = plan.reduce((n, p) => n + files[scanned[p.input]].size, 0);
+    self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
+    const { handle } = await waitForConfirm();
+
+    // Pass 2: export the planned inputs in output order.
+    sink = await openSink(handle);
     let exportDone = 0;
     for (let k = 0; k < plan.length; k++) {
       const idx = scanned[plan[k].input];
       currentFile = names[idx];
       const bytes = await readFile(files[idx]);
       const chunk = job.export(plan[k].input, bytes);
-      if (chunk && chunk.length) parts.push(new Blob([chunk]));
+      if (chunk && chunk.length) await sink.write(chunk);
       exportDone += files[idx].size;
       self.postMessage({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
         bytesDone: exportDone, bytesTotal: exportTotal, file: names[idx] });
     }
     currentFile = null;
-    parts.push(new Blob([job.finish()]));
+    await sink.write(job.finish());
+    const out = await sink.close();
+    sink = null;
     const report = toPlain(job.report());
     mergeUnreadable(report, unreadable);
-    self.postMessage({ type: 'done', zip: new Blob(parts, { type: 'application/zip' }), report });
+    self.postMessage({ type: 'done', ...out, report });
   } finally {
+    if (sink) await sink.abort();
     try { job.free(); } catch { /* already freed or wasm trapped */ }
   }
 }
@@ -148,6 +199,14 @@ ready.then(
 
 self.addEventListener('message', async (ev) => {
   const msg = ev.data || {};
+  if (msg.type === 'confirm') {
+    if (confirmed) {
+      const resolve = confirmed;
+      confirmed = null;
+      resolve({ handle: msg.handle || null });
+    }
+    return;
+  }
   if (msg.type !== 'run') return;
   if (busy) {
     self.postMessage({ type: 'error', message: 'An export is already running', file: null, fatal: false });

@@ -212,6 +212,9 @@ pub struct Summary {
     /// BurnedInAnnotation (0028,0301) is YES: the pixels may show identifying text.
     pub burned_in: bool,
     pub image_type: Vec<String>,
+    /// Modality and SeriesDescription, for the review before the export.
+    pub modality: Option<String>,
+    pub series_description: Option<String>,
     /// Position of the slice along its normal (ImagePositionPatient · normal of
     /// ImageOrientationPatient): the order of slices in space.
     pub slice_position: Option<f64>,
@@ -236,6 +239,8 @@ impl Summary {
             image_type: text(ds, tags::IMAGE_TYPE)
                 .map(|v| v.split('\\').map(|p| p.trim().to_ascii_uppercase()).collect())
                 .unwrap_or_default(),
+            modality: text(ds, tags::MODALITY),
+            series_description: text(ds, tags::SERIES_DESCRIPTION),
             slice_position: slice_position(ds),
         }
     }

@@ -74,6 +74,15 @@ impl WebJob {
         to_js(&self.job.report())
     }
 
+    /// After `plan`, before the first `export`: what the user reviews before the zip is
+    /// written, `{counts, descriptionAction, patients: [{patientResearchId, originalPatientId,
+    /// visits: [{scanResearchId, studyDate, images, series: [{seriesNumber, modality,
+    /// description, images}]}]}], excluded: [{input, name, size, outcome, reason}]}`.
+    /// It holds original identifiers (for the screen and the re-identification table only).
+    pub fn review(&self) -> Result<JsValue, JsError> {
+        to_js(&self.job.review().map_err(js_error)?)
+    }
+
     /// After the scans, before `plan`: the rules each EHR table would get, for the user to
     /// confirm. `[{input, name, table, encoding, delimiter, rows, malformedRows: [{line, fields,
     /// expected}], columns: [{name, output, rule, origin, reason, quasiIdentifier, samples}],

@@ -25,7 +25,7 @@ fn page_exports_offline_and_matches_cli() {
     let browser = Browser::start();
     let s = &browser.session;
 
-    s.goto(&server.url()).unwrap_or_else(|e| panic!("open {}: {e}", server.url()));
+    s.goto(&page_url(&server.url())).unwrap_or_else(|e| panic!("open {}: {e}", server.url()));
     browser.wait_enabled("#run", Duration::from_secs(60));
     let load_requests = browser.network_requests(); // drains the log up to "loaded"
     assert!(!load_requests.is_empty(), "the performance log saw no request while loading the page");
@@ -51,6 +51,7 @@ fn page_exports_offline_and_matches_cli() {
     let after_load = browser.network_requests();
 
     s.find("#run").unwrap().click().unwrap();
+    let review = browser.confirm_review(Duration::from_secs(120));
     let href = browser.wait_download_link(Duration::from_secs(120));
     let name = s.find("#download").unwrap().attribute("download").unwrap().unwrap_or_default();
     assert!(name.ends_with(".zip"), "#download's download attribute {name:?} does not end in .zip");
@@ -87,6 +88,22 @@ fn page_exports_offline_and_matches_cli() {
     assert_no_identifiers(&zip_bytes, &entries, &inputs);
 
     // Deterministic: the CLI gives the very same bytes.
-    let cli = run_cli(&inputs, &date);
-    assert_same_zip(&zip_bytes, &cli, "acceptance");
+    let cli = cli::export(&inputs, &date, &["--format", "dicom"]);
+    assert_same_zip(&zip_bytes, &cli.zip, "acceptance");
+
+    // The review announced what the export then did (the CLI's report says the same).
+    let report: serde_json::Value = serde_json::from_str(&cli.report).expect("the CLI's report is JSON");
+    let counts = &report["counts"];
+    let visits = report["visits"].as_array().expect("report.visits");
+    let series: u64 = visits.iter().map(|v| v["series"].as_u64().unwrap()).sum();
+    let mut patients: Vec<&str> = visits.iter().map(|v| v["patientResearchId"].as_str().unwrap()).collect();
+    patients.sort();
+    patients.dedup();
+    let expected = serde_json::json!({
+        "patients": patients.len(), "visits": visits.len(), "series": series,
+        "images": counts["exported"], "tables": 0,
+        "skipped": counts["skipped"], "quarantined": counts["quarantined"],
+    });
+    assert_eq!(review, expected, "the review's counts differ from what the export did");
+    assert!(review["skipped"].as_u64() >= Some(1), "notes.txt should be counted as skipped in the review");
 }

@@ -10,17 +10,20 @@ use serde_json::json;
 use std::time::Duration;
 use webdriver::server::Server;
 
-/// Copies of a few small files: enough work that Cancel lands while the export runs.
+/// Copies of a few small files, each a distinct instance (otherwise all but one would be
+/// dropped as duplicates before the export): enough work that Cancel lands while the zip is
+/// being written.
 const COPIES: usize = 300;
 const SOURCES: &[&str] = &["CT_small.dcm", "MR_small.dcm", "liver_1frame.dcm"];
 
-/// Installed in the page: clicks #run, then clicks #cancel as soon as #progress shows partial
-/// progress. Resolves with what happened.
+/// Installed in the page: clicks #run, then #confirm once the review is shown, then clicks
+/// #cancel as soon as #progress shows partial progress of the export (writing the zip).
+/// Resolves with what happened.
 const CLICK_RUN_THEN_CANCEL: &str = r#"
 const done = arguments[arguments.length - 1];
 const $ = (id) => document.getElementById(id);
-const progress = $('progress'), download = $('download');
-let finished = false;
+const progress = $('progress'), download = $('download'), confirm = $('confirm');
+let finished = false, confirmed = false, reviewed = 0;
 const check = () => {
   if (finished) return;
   if ((download.getAttribute('href') || '').startsWith('blob:')) {
@@ -28,8 +31,12 @@ const check = () => {
     done({cancelled: false, value: progress.value, max: progress.max});
     return;
   }
+  if (!confirmed) {
+    if (!confirm.disabled) { confirmed = true; reviewed = progress.value; confirm.click(); }
+    return;
+  }
   const max = progress.max, value = progress.value;
-  if (value > 0 && value < max) {
+  if (progress.dataset.phase === 'export' && value > reviewed && value < max) {
     finished = true; observer.disconnect(); clearInterval(timer);
     $('cancel').click();
     done({cancelled: true, value, max});
@@ -51,7 +58,7 @@ fn cancel_then_export_again_without_reload() {
         let src = capture_tests::fixtures::pydicom_file(SOURCES[i % SOURCES.len()])
             .unwrap_or_else(|e| panic!("test inputs: {e}"));
         let dst = inputs_dir.path().join(format!("copy{i:04}.dcm"));
-        std::fs::copy(src, &dst).unwrap();
+        distinct_copy(&src, &dst, i);
         inputs.push(dst.canonicalize().unwrap());
     }
     let date = today();
@@ -59,7 +66,7 @@ fn cancel_then_export_again_without_reload() {
     let server = Server::start(&dist, 0).expect("start the static server");
     let browser = Browser::start();
     let s = &browser.session;
-    s.goto(&server.url()).unwrap_or_else(|e| panic!("open {}: {e}", server.url()));
+    s.goto(&page_url(&server.url())).unwrap_or_else(|e| panic!("open {}: {e}", server.url()));
     browser.wait_enabled("#run", Duration::from_secs(60));
     let load_count = server.request_count();
 
@@ -90,6 +97,10 @@ fn cancel_then_export_again_without_reload() {
         .unwrap();
     assert_eq!(still_selected.as_u64(), Some(COPIES as u64), "#files lost its selection after Cancel");
     s.find("#run").unwrap().click().unwrap();
+    let review = browser.confirm_review(Duration::from_secs(180));
+    let n = |k: &str| review[k].as_u64().unwrap_or_else(|| panic!("review count {k} missing: {review}"));
+    assert_eq!(n("images") + n("skipped") + n("quarantined"), COPIES as u64, "review counts: {review}");
+    assert!(n("images") >= 100, "distinct copies should all be exported: {review}");
     browser.wait_download_link(Duration::from_secs(180));
     s.find("#download").unwrap().click().unwrap();
     let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));

@@ -39,6 +39,11 @@ pub fn today() -> String {
     chrono::Local::now().format("%Y%m%d").to_string()
 }
 
+/// The page's URL (`Server::url()`) in download-link mode: a save dialog cannot be driven by a test.
+pub fn page_url(server_url: &str) -> String {
+    format!("{server_url}?save=link")
+}
+
 /// A headless Chromium driven through a chromedriver started for it; everything is torn down on
 /// drop (session first, then chromedriver, then the temporary folders).
 pub struct Browser {
@@ -65,6 +70,34 @@ impl Browser {
             Ok(s.find(css)?.is_enabled()?.then_some(()))
         })
         .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// After `#run`: waits for the review (`#confirm` enabled), returns its counts (the data
+    /// attributes of `#review-counts`: patients, visits, series, images, tables, skipped,
+    /// quarantined), then clicks `#confirm` to write the zip.
+    pub fn confirm_review(&self, timeout: Duration) -> Value {
+        self.wait_enabled_or_report("#confirm", timeout);
+        let counts = self
+            .session
+            .execute(
+                "const d = document.getElementById('review-counts').dataset; const o = {};                  for (const k of Object.keys(d)) o[k] = Number(d[k]); return o;",
+                vec![],
+            )
+            .unwrap();
+        self.session.find("#confirm").unwrap().click().unwrap();
+        counts
+    }
+
+    /// Like `wait_enabled`, but shows the messages and the browser console when it times out.
+    pub fn wait_enabled_or_report(&self, css: &str, timeout: Duration) {
+        let s = &self.session;
+        s.wait_for(&format!("{css} to be enabled"), timeout, || Ok(s.find(css)?.is_enabled()?.then_some(())))
+            .unwrap_or_else(|e| {
+                let status = s.find("#status").and_then(|r| r.text()).unwrap_or_default();
+                let messages = s.find("#messages").and_then(|r| r.text()).unwrap_or_default();
+                let logs = s.log("browser").unwrap_or_default();
+                panic!("{e}\n#status: {status}\n#messages: {messages}\nbrowser console: {logs:#?}")
+            });
     }
 
     /// Waits until `#download` has a `blob:` href; returns it.
@@ -174,4 +207,34 @@ pub fn assert_same_zip(page: &[u8], cli: &[u8], what: &str) {
         names(page),
         names(cli)
     );
+}
+
+/// Writes `src` to `dst` as a distinct instance number `n`: the last component of its SOP
+/// Instance UID (in the file meta and the data set) becomes `9` followed by `n`, same length,
+/// so that copies are not dropped as duplicates of one another. Panics if the UID's last
+/// component is too short for `n`.
+pub fn distinct_copy(src: &std::path::Path, dst: &std::path::Path, n: usize) {
+    let object = dicom_object::open_file(src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let uid = capture_tests::scan::element_text(&object, dicom_dictionary_std::tags::SOP_INSTANCE_UID)
+        .unwrap_or_else(|| panic!("{} has no SOP Instance UID", src.display()));
+    let (stem, last) = uid.rsplit_once('.').expect("a UID has components");
+    let digits = last.len() - 1;
+    assert!(digits >= 1 && n < 10usize.pow(digits as u32), "UID {uid}: too short for copy {n}");
+    let new = format!("{stem}.9{n:0digits$}");
+    assert_eq!(new.len(), uid.len());
+    let mut bytes = std::fs::read(src).unwrap();
+    let (old, new) = (uid.as_bytes(), new.as_bytes());
+    let mut i = 0;
+    let mut replaced = 0;
+    while i + old.len() <= bytes.len() {
+        if &bytes[i..i + old.len()] == old {
+            bytes[i..i + old.len()].copy_from_slice(new);
+            replaced += 1;
+            i += old.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(replaced >= 1, "UID {uid} not found in the bytes of {}", src.display());
+    std::fs::write(dst, bytes).unwrap();
 }

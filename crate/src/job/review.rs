@@ -1,0 +1,176 @@
+//! What the user checks before the zip is written: per research patient, each visit with
+//! its scan_research_id and series (modality, description as it will be written, image
+//! count), and every input left out with the reason. It holds original identifiers
+//! (PatientID, StudyDate, file names) for the screen and the hospital's re-identification
+//! table: it never goes into the zip.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{visit_key, Job, Stage};
+use crate::error::JobError;
+use crate::profile::{Action, Code};
+use crate::report::Outcome;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReviewCounts {
+    pub inputs: usize,
+    /// DICOM instances planned (one per input, whatever the format).
+    pub images: usize,
+    pub tables: usize,
+    pub skipped: usize,
+    pub quarantined: usize,
+    pub patients: usize,
+    pub visits: usize,
+    pub series: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeriesReview {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub series_number: Option<i64>,
+    pub modality: String,
+    /// SeriesDescription as read; `descriptionAction` says what the export does with it.
+    pub description: String,
+    pub images: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VisitReview {
+    pub scan_research_id: String,
+    /// The original StudyDate (screen and re-identification table only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study_date: Option<String>,
+    pub images: usize,
+    pub series: Vec<SeriesReview>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientReview {
+    pub patient_research_id: String,
+    /// The original PatientID (screen and re-identification table only).
+    pub original_patient_id: String,
+    pub visits: Vec<VisitReview>,
+}
+
+/// An input that will not be exported, and why.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Excluded {
+    pub input: usize,
+    pub name: String,
+    pub size: u64,
+    /// `skipped` or `quarantined`.
+    pub outcome: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Review {
+    pub counts: ReviewCounts,
+    /// What the export does with SeriesDescription under the settings: `kept`, `cleaned`,
+    /// `removed` or `replaced`.
+    pub description_action: &'static str,
+    pub patients: Vec<PatientReview>,
+    pub excluded: Vec<Excluded>,
+}
+
+impl Job {
+    /// The review of the plan: call after [`Job::plan`], before the first `export`.
+    pub fn review(&self) -> Result<Review, JobError> {
+        if matches!(self.stage, Stage::Scanning) {
+            return Err(JobError::Sequence("review() needs plan() first"));
+        }
+        let mut counts = ReviewCounts { inputs: self.inputs.len(), ..ReviewCounts::default() };
+        let mut excluded = Vec::new();
+        // (original patient, visit key) -> (series number, series UID) -> series
+        let mut tree: BTreeMap<(String, String), BTreeMap<(i64, String), SeriesReview>> = BTreeMap::new();
+        let mut dates: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+        for (i, input) in self.inputs.iter().enumerate() {
+            let (outcome, reason) = match &input.outcome {
+                Outcome::Skipped { reason } => ("skipped", reason),
+                Outcome::Quarantined { reason } => ("quarantined", reason),
+                Outcome::Pending | Outcome::Exported { .. } => {
+                    let Some(s) = &input.summary else {
+                        counts.tables += 1;
+                        continue;
+                    };
+                    counts.images += 1;
+                    let key = visit_key(s, self.settings.visit_by);
+                    dates.entry(key.clone()).or_insert_with(|| s.study_date.clone());
+                    let series = tree
+                        .entry(key)
+                        .or_default()
+                        .entry((s.series_number.unwrap_or(i64::MAX), s.series_uid.clone()))
+                        .or_insert_with(|| SeriesReview {
+                            series_number: s.series_number,
+                            modality: s.modality.clone().unwrap_or_default(),
+                            description: s.series_description.clone().unwrap_or_default(),
+                            images: 0,
+                        });
+                    series.images += 1;
+                    continue;
+                }
+            };
+            if outcome == "skipped" {
+                counts.skipped += 1;
+            } else {
+                counts.quarantined += 1;
+            }
+            excluded.push(Excluded { input: i, name: input.name.clone(), size: input.size, outcome, reason: reason.clone() });
+        }
+        let mut patients: BTreeMap<String, PatientReview> = BTreeMap::new();
+        for (key, series) in tree {
+            let Some(visit) = self.visits.get(&key) else { continue };
+            counts.visits += 1;
+            counts.series += series.len();
+            let study_date = dates.remove(&key).flatten();
+            let patient = patients.entry(visit.patient.clone()).or_insert_with(|| PatientReview {
+                patient_research_id: visit.patient.clone(),
+                original_patient_id: key.0.clone(),
+                visits: Vec::new(),
+            });
+            let series: Vec<SeriesReview> = series.into_values().collect();
+            patient.visits.push(VisitReview {
+                scan_research_id: visit.visit.clone(),
+                study_date,
+                images: series.iter().map(|s| s.images).sum(),
+                series,
+            });
+        }
+        counts.patients = patients.len();
+        let description_action = match self.policy.action(dicom_dictionary_std::tags::SERIES_DESCRIPTION) {
+            Action::Code(Code::K) => "kept",
+            Action::Code(Code::C) => "cleaned",
+            Action::Code(Code::X | Code::Z | Code::XZ) => "removed",
+            _ => "replaced",
+        };
+        Ok(Review { counts, description_action, patients: patients.into_values().collect(), excluded })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::job::{Job, Settings};
+
+    #[test]
+    fn review_needs_the_plan_and_lists_every_input_left_out() {
+        let mut job = Job::new(Settings::default(), b"secret", "20261124").unwrap();
+        job.scan("notes.txt", b"not a dicom file, not a table either");
+        assert!(job.review().is_err());
+        job.plan().unwrap();
+        let review = job.review().unwrap();
+        assert_eq!(review.counts.inputs, 1);
+        assert_eq!(review.counts.skipped, 1);
+        assert_eq!(review.excluded[0].name, "notes.txt");
+        assert_eq!(review.excluded[0].outcome, "skipped");
+        assert!(review.patients.is_empty());
+        assert_eq!(review.description_action, "kept"); // the mip preset keeps it
+    }
+}
