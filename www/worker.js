@@ -19,8 +19,10 @@
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
 // Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file
 // plus the zip parts, which live in Blobs (the browser may keep them on disk) or on disk.
+// Input zips (recognised by content) are read through File.slice: their central directory, then
+// one entry at a time (at most 2 GiB each, crate/src/unzip.rs), never the whole zip.
 
-import init, { WebJob } from './pkg/capture.js';
+import init, { WebJob, WebZip } from './pkg/capture.js';
 import wasmB64 from './pkg/capture_wasm.js';
 
 let currentFile = null;
@@ -80,6 +82,52 @@ async function readFile(file) {
   return new Uint8Array(await file.arrayBuffer());
 }
 
+// A zip archive is recognised by content (a local file header or an empty archive's end
+// record at the start, and no DICOM preamble), not by its name.
+async function isZip(file) {
+  if (file.size < 22) return false;
+  const head = new Uint8Array(await file.slice(0, 132).arrayBuffer());
+  const at = (i, text) => [...text].every((c, k) => head[i + k] === c.charCodeAt(0));
+  if (head.length >= 132 && at(128, 'DICM')) return false;
+  return at(0, 'PK\x03\x04') || at(0, 'PK\x05\x06');
+}
+
+// Opens a zip without reading it whole: the wasm asks for the slices it needs (the central
+// directory, then one entry at a time), read synchronously with FileReaderSync.
+function openZip(file) {
+  const reader = new FileReaderSync();
+  return new WebZip(file.size, (pos, len) => new Uint8Array(reader.readAsArrayBuffer(file.slice(pos, pos + len))));
+}
+
+// The inputs of a run: each plain file, and each entry of each zip (named `<zip>/<entry path>`).
+// Entries the zip reader refuses (unsafe paths, encrypted) are reported as skipped.
+async function expandInputs(files, names, zips, unreadable) {
+  const inputs = [];
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i];
+    let zip = null;
+    try {
+      if (await isZip(file)) zip = openZip(file);
+    } catch (err) {
+      zip = null; // not a readable zip after all: the anonymiser reports it as not DICOM
+    }
+    if (!zip) {
+      inputs.push({ name: names[i], size: file.size, read: () => readFile(file) });
+      continue;
+    }
+    zips.push(zip);
+    for (const entry of toPlain(zip.entries())) {
+      const name = `${names[i]}/${entry.name}`;
+      if (entry.ignored) {
+        unreadable.push({ name, size: entry.size, outcome: 'skipped', reason: 'ignored: ' + entry.ignored });
+        continue;
+      }
+      inputs.push({ name, size: entry.size, read: async () => zip.read(entry.index) });
+    }
+  }
+  return inputs;
+}
+
 let confirmed = null; // resolve function of the pending review, set while waiting
 
 function waitForConfirm() {
@@ -109,33 +157,36 @@ async function openSink(handle) {
 }
 
 async function run({ files, names, secret, exportDate, settings }) {
-  const filesTotal = files.length;
-  const bytesTotal = files.reduce((n, f) => n + f.size, 0);
-  const job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
+  const zips = [];
+  const unreadable = [];
+  let job = null;
   let sink = null;
   try {
-    // Pass 1: scan every file. scanned[i] = index in `files` of the i-th scanned input,
+    const inputs = await expandInputs(files, names, zips, unreadable);
+    const filesTotal = inputs.length;
+    const bytesTotal = inputs.reduce((n, f) => n + f.size, 0);
+    job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
+    // Pass 1: scan every input. scanned[i] = index in `inputs` of the i-th scanned input,
     // which is the input index the wasm uses in its plan.
     const scanned = [];
-    const unreadable = [];
     let bytesDone = 0;
     for (let i = 0; i < filesTotal; i++) {
-      currentFile = names[i];
+      currentFile = inputs[i].name;
       let bytes = null;
       try {
-        bytes = await readFile(files[i]);
+        bytes = await inputs[i].read();
       } catch (err) {
-        unreadable.push({ name: names[i], size: files[i].size, outcome: 'skipped',
+        unreadable.push({ name: inputs[i].name, size: inputs[i].size, outcome: 'skipped',
           reason: 'could not read the file: ' + messageOf(err) });
       }
       if (bytes) {
-        job.scan(names[i], bytes);
+        job.scan(inputs[i].name, bytes);
         scanned.push(i);
       }
       bytes = null;
-      bytesDone += files[i].size;
+      bytesDone += inputs[i].size;
       self.postMessage({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
-        bytesDone, bytesTotal, file: names[i] });
+        bytesDone, bytesTotal, file: inputs[i].name });
     }
     currentFile = null;
 
@@ -149,7 +200,7 @@ async function run({ files, names, secret, exportDate, settings }) {
       review.counts.skipped += 1;
     }
     const exportFiles = new Set(plan.map((p) => p.input)).size;
-    const exportTotal = plan.reduce((n, p) => n + files[scanned[p.input]].size, 0);
+    const exportTotal = plan.reduce((n, p) => n + inputs[scanned[p.input]].size, 0);
     self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
     const { handle } = await waitForConfirm();
 
@@ -157,14 +208,14 @@ async function run({ files, names, secret, exportDate, settings }) {
     sink = await openSink(handle);
     let exportDone = 0;
     for (let k = 0; k < plan.length; k++) {
-      const idx = scanned[plan[k].input];
-      currentFile = names[idx];
-      const bytes = await readFile(files[idx]);
+      const input = inputs[scanned[plan[k].input]];
+      currentFile = input.name;
+      const bytes = await input.read();
       const chunk = job.export(plan[k].input, bytes);
       if (chunk && chunk.length) await sink.write(chunk);
-      exportDone += files[idx].size;
+      exportDone += input.size;
       self.postMessage({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
-        bytesDone: exportDone, bytesTotal: exportTotal, file: names[idx] });
+        bytesDone: exportDone, bytesTotal: exportTotal, file: input.name });
     }
     currentFile = null;
     await sink.write(job.finish());
@@ -175,7 +226,8 @@ async function run({ files, names, secret, exportDate, settings }) {
     self.postMessage({ type: 'done', ...out, report });
   } finally {
     if (sink) await sink.abort();
-    try { job.free(); } catch { /* already freed or wasm trapped */ }
+    for (const z of zips) { try { z.free(); } catch { /* wasm trapped */ } }
+    try { job?.free(); } catch { /* already freed or wasm trapped */ }
   }
 }
 

@@ -14,6 +14,7 @@ pub mod profile;
 pub mod pseudonym;
 pub mod report;
 pub mod table;
+pub mod unzip;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

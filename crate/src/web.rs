@@ -100,3 +100,72 @@ impl WebJob {
         Ok(())
     }
 }
+
+/// A file read synchronously through `read(position, length) → Uint8Array` (in the worker:
+/// `FileReaderSync` over `File.slice`), so that a zip is read piece by piece, never whole.
+struct JsReader {
+    read: js_sys::Function,
+    size: u64,
+    pos: u64,
+}
+
+impl std::io::Read for JsReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let len = (buf.len() as u64).min(self.size.saturating_sub(self.pos));
+        if len == 0 {
+            return Ok(0);
+        }
+        let out = self
+            .read
+            .call2(&JsValue::NULL, &JsValue::from_f64(self.pos as f64), &JsValue::from_f64(len as f64))
+            .map_err(|e| std::io::Error::other(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
+        let array = js_sys::Uint8Array::new(&out);
+        let n = (array.length() as usize).min(len as usize);
+        if n == 0 {
+            return Err(std::io::Error::other("the zip file could not be read"));
+        }
+        array.subarray(0, n as u32).copy_to(&mut buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for JsReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            std::io::SeekFrom::Start(p) => Some(p),
+            std::io::SeekFrom::End(d) => self.size.checked_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| std::io::Error::other("seek before the start of the zip"))?;
+        Ok(self.pos)
+    }
+}
+
+/// An input zip (a PACS export), read entry by entry; see [`crate::unzip`].
+#[wasm_bindgen]
+pub struct WebZip {
+    input: crate::unzip::ZipInput<std::io::BufReader<JsReader>>,
+}
+
+#[wasm_bindgen]
+impl WebZip {
+    /// `size`: the zip file's size; `read(position, length)`: its bytes, synchronously.
+    /// Reads the central directory only.
+    #[wasm_bindgen(constructor)]
+    pub fn new(size: f64, read: js_sys::Function) -> Result<WebZip, JsError> {
+        let reader = JsReader { read, size: size as u64, pos: 0 };
+        let input = crate::unzip::ZipInput::open(std::io::BufReader::with_capacity(1 << 18, reader)).map_err(js_error)?;
+        Ok(WebZip { input })
+    }
+
+    /// The file entries: `[{index, name, size, ignored?}]` (`ignored`: why it is not read).
+    pub fn entries(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.input.entries())
+    }
+
+    /// One entry's bytes (only this entry is in memory).
+    pub fn read(&mut self, index: usize) -> Result<Vec<u8>, JsError> {
+        self.input.read(index).map_err(js_error)
+    }
+}
