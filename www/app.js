@@ -105,6 +105,21 @@ const STRINGS = {
     colOutcome: 'Outcome',
     outcomeExported: 'exported as {path}',
     outcomeOther: '{outcome}: {reason}',
+    secretWarning: 'Use the same secret for every export of your site: exports made with a different secret '
+      + 'will not link (the same patient gets different research IDs).',
+    secretFileLabel: 'Or load the site key file',
+    secretGenerate: 'Create a key file for a new site',
+    secretGenerated: 'A new key file was created and downloaded ({name}). Keep it safe (like a password) and '
+      + 'use it for every export of your site; without it, later exports will not link to this one.',
+    secretLoaded: 'Key file “{name}” loaded.',
+    secretFileFailed: 'The key file could not be read: {message}',
+    secretRemember: 'Remember the secret on this computer',
+    secretRememberHint: 'Off by default. When on, the secret is kept in this browser’s storage for this page, '
+      + 'where anyone using this computer account could read it.',
+    settingsExport: 'Save settings to a file',
+    settingsImport: 'Load settings from a file',
+    settingsLoaded: 'Settings loaded from “{name}”.',
+    settingsFailed: 'The settings file could not be read: {message}',
     saveLegend: 'Saving the export',
     saveModeLabel: 'Where the zip goes',
     saveAuto: 'Ask where to save it, and write it there directly (recommended for large exports)',
@@ -481,7 +496,8 @@ function updateControls() {
   el.confirm.disabled = running?.phase !== 'review';
   el.reviewCancel.disabled = running?.phase !== 'review';
   el.progress.dataset.phase = running?.phase || (el.download.hidden ? 'idle' : 'done');
-  for (const input of [el.files, el.folder, el.secret, el.secretToggle]) input.disabled = busy;
+  for (const input of [el.files, el.folder, el.secret, el.secretToggle, $('secret-file'), $('secret-generate'),
+    $('secret-remember'), $('settings-export'), $('settings-import')]) input.disabled = busy;
   document.getElementById('deid-settings').disabled = busy;
   document.getElementById('save-settings').disabled = busy;
   el.clear.disabled = busy || selectedItems().length === 0;
@@ -890,6 +906,140 @@ function renderReport(report) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The site secret: passphrase, key file, new key file, optional memory in this browser.
+const STORE_SECRET = 'capture.secret';
+const STORE_SETTINGS = 'capture.settings';
+
+function storage() {
+  try { return window.localStorage; } catch { return null; }
+}
+
+/** 256 random bits as RFC 4648 base32 (52 characters, no padding). */
+function newKey() {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let bits = 0, value = 0, out = '';
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) { out += alphabet[(value >>> (bits - 5)) & 31]; bits -= 5; }
+  }
+  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+  return out;
+}
+
+function downloadText(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function setSecret(value) {
+  el.secret.value = value;
+  rememberSecret();
+}
+
+function rememberSecret() {
+  const store = storage();
+  if (!store) return;
+  if ($('secret-remember').checked && el.secret.value) store.setItem(STORE_SECRET, el.secret.value);
+  else store.removeItem(STORE_SECRET);
+}
+
+function generateKeyFile() {
+  const key = newKey();
+  const name = `site-key-${localDate()}.key`;
+  downloadText(name, key + '\n', 'text/plain');
+  setSecret(key);
+  showMessage('warn', t('secretGenerated', { name }));
+}
+
+async function loadKeyFile() {
+  const file = $('secret-file').files[0];
+  if (!file) return;
+  try {
+    // As the CLI's --secret-file: the file's text, trailing line breaks ignored.
+    setSecret((await file.text()).replace(/[\r\n]+$/, ''));
+    showMessage('info', t('secretLoaded', { name: file.name }));
+  } catch (err) {
+    showMessage('error', t('secretFileFailed', { message: err?.message || String(err) }));
+  }
+  $('secret-file').value = '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings: remembered in this browser, saved to and loaded from one JSON file.
+function settingControls() {
+  return [...document.querySelectorAll('#deid-settings select, #deid-settings input, #save-mode, input[name="format"]')];
+}
+
+function currentSettings() {
+  const out = { version: 1 };
+  for (const c of settingControls()) {
+    if (c.type === 'radio') { if (c.checked) out[c.name] = c.value; }
+    else if (c.type === 'checkbox') out[c.id] = c.checked;
+    else out[c.id] = c.value;
+  }
+  return out;
+}
+
+function applySettings(settings) {
+  for (const c of settingControls()) {
+    if (c.type === 'radio') {
+      if (c.name in settings) c.checked = settings[c.name] === c.value && !c.disabled;
+    } else if (c.type === 'checkbox') {
+      if (typeof settings[c.id] === 'boolean') c.checked = settings[c.id];
+    } else if (typeof settings[c.id] === 'string' && [...(c.options || [])].some((o) => o.value === settings[c.id])) {
+      c.value = settings[c.id];
+    }
+  }
+  if (!document.querySelector('input[name="format"]:checked')) $('format-dicom').checked = true;
+}
+
+function storeSettings() {
+  storage()?.setItem(STORE_SETTINGS, JSON.stringify(currentSettings()));
+}
+
+function exportSettings() {
+  downloadText('capture-settings.json', JSON.stringify(currentSettings(), null, 2) + '\n', 'application/json');
+}
+
+async function importSettings() {
+  const input = $('settings-import');
+  const file = input.files[0];
+  if (!file) return;
+  try {
+    const settings = JSON.parse(await file.text());
+    if (!settings || typeof settings !== 'object') throw new Error('not a settings object');
+    applySettings(settings);
+    storeSettings();
+    showMessage('info', t('settingsLoaded', { name: file.name }));
+  } catch (err) {
+    showMessage('error', t('settingsFailed', { message: err?.message || String(err) }));
+  }
+  input.value = '';
+}
+
+function restoreStored() {
+  const store = storage();
+  if (!store) return;
+  try {
+    const settings = JSON.parse(store.getItem(STORE_SETTINGS) || 'null');
+    if (settings) applySettings(settings);
+  } catch { /* ignore a damaged entry */ }
+  const secret = store.getItem(STORE_SECRET);
+  if (secret) {
+    el.secret.value = secret;
+    $('secret-remember').checked = true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Wiring.
 function toggleSecret() {
   const show = el.secret.type === 'password';
@@ -910,6 +1060,14 @@ function init() {
   el.confirm.addEventListener('click', confirmRun);
   el.reviewCancel.addEventListener('click', cancelRun);
   el.reid.addEventListener('click', downloadReidTable);
+  $('secret-generate').addEventListener('click', generateKeyFile);
+  $('secret-file').addEventListener('change', loadKeyFile);
+  $('secret-remember').addEventListener('change', rememberSecret);
+  el.secret.addEventListener('change', rememberSecret);
+  for (const c of settingControls()) c.addEventListener('change', storeSettings);
+  $('settings-export').addEventListener('click', exportSettings);
+  $('settings-import').addEventListener('change', importSettings);
+  restoreStored();
   setupDropzone();
   window.addEventListener('beforeunload', (ev) => {
     if (running) { ev.preventDefault(); ev.returnValue = t('leaveWarning'); }
