@@ -51,9 +51,17 @@ fn normalise(line: &str) -> String {
         rest = &rest[start + len + 1..];
     }
     out.push_str(rest);
-    // Bare UIDs outside angle brackets.
-    out.split(' ')
-        .map(|w| if w.matches('.').count() >= 2 && w.bytes().all(|b| b.is_ascii_digit() || b == b'.') { "<uid>" } else { w })
+    // Bare UIDs outside angle brackets (invalid ones like `0` too: the input's `0` becomes a
+    // 2.25 UID in the output, and the error about the reference stays the same).
+    let words: Vec<&str> = out.split(' ').collect();
+    words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let numeric = !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            let after_uid = i > 0 && words[i - 1].ends_with("UID");
+            if numeric && (w.matches('.').count() >= 2 || after_uid) { "<uid>" } else { w }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -140,9 +148,6 @@ fn inputs_by_output_uid() -> HashMap<String, PathBuf> {
 }
 
 #[test]
-#[ignore = "core bug: (60xx,3000) Overlay Data removed but the Overlay Plane module kept (examples_overlay.dcm); \
-            SR evidence sequences removed while ContentSequence still references images (reportsi.dcm); \
-            mip empties Type 1 ContentTime of enhanced multi-frame objects (liver_1frame.dcm)"]
 fn exported_pydicom_files_validate_and_read() {
     let inputs = inputs_by_output_uid();
     let work = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 
-use super::{private, simple, Action, Code, Opt, Policy, Preset};
+use super::{private, row, simple, Action, Code, Opt, Policy, Preset};
 use crate::dates::{Date, DatePolicy};
 use crate::error::{with_sources, FileError};
 use crate::instance::{text, Object};
@@ -195,8 +195,15 @@ impl Walk<'_> {
             return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
         }
         let kept_private = self.kept_private(&dataset);
+        // Overlay Data is removed unless Clean Graphics keeps it; the rest of its Overlay
+        // Plane module then goes too, or the file would hold an overlay without its bits.
+        let overlay_data = row(Tag(0x6000, 0x3000)).map(|r| self.subject.policy.resolve(r));
+        let drop_overlays = overlay_data == Some(Code::X);
         let mut out = Vec::new();
         for element in dataset {
+            if drop_overlays && is_overlay(element.tag()) {
+                continue;
+            }
             if element.tag().group() % 2 == 1 {
                 if kept_private.contains(&element.tag()) {
                     out.push(element);
@@ -330,6 +337,8 @@ impl Walk<'_> {
             }),
             VR::TM => match policy {
                 DatePolicy::Keep | DatePolicy::Shift => self.keep(element, depth)?,
+                // Times go; a dummy where the attribute may be Type 1 (its row allows D).
+                DatePolicy::Month | DatePolicy::Remove if row_allows_dummy(tag) => Some(DataElement::new(tag, vr, dummy(vr))),
                 DatePolicy::Month | DatePolicy::Remove => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
             },
             VR::UI => Some(remap_uids(element, self.subject.keyring)),
@@ -339,6 +348,17 @@ impl Walk<'_> {
             _ => Some(DataElement::new(tag, vr, dummy(vr))),
         })
     }
+}
+
+/// Whether the Basic Profile action of the tag's row includes D: the attribute may be
+/// required (Type 1), so an emptied value would make the file invalid.
+fn row_allows_dummy(tag: Tag) -> bool {
+    row(tag).is_some_and(|r| matches!(r.2, Code::D | Code::XD | Code::ZD | Code::XZD))
+}
+
+/// Whether the element belongs to an overlay group (60xx, even).
+fn is_overlay(tag: Tag) -> bool {
+    tag.group() & 0xFF01 == 0x6000
 }
 
 /// The values of a primitive element as strings, padding removed.
@@ -497,6 +517,8 @@ fn un_sequence_items(bytes: &[u8]) -> Option<Vec<InMemDicomObject>> {
         match (word(0), word(2)) {
             (0xFFFE, 0xE0DD) => return Some(items),
             (0xFFFE, 0xE000) if length <= rest.len() - 8 => {
+                // The parser recurses once per level: hostile nesting is refused first.
+                crate::instance::check_data_set(&rest[8..8 + length], 0, false, false).ok()?;
                 let item = InMemDicomObject::read_dataset_with_ts(&rest[8..8 + length], &ts).ok()?;
                 items.push(item);
                 rest = &rest[8 + length..];
