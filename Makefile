@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 NATIVE_CARGO ?= cargo
 export NATIVE_CARGO
 
-.PHONY: all toolchain wasm dist build serve test test-native test-wasm test-e2e clean
+.PHONY: all toolchain wasm dist build serve test test-native test-wasm test-e2e bench fuzz clean
 
 # all: same as dist.
 all: dist
@@ -47,6 +47,24 @@ test-wasm:
 # test-e2e: build dist/ and run the webdriver crate's end-to-end tests against it.
 test-e2e:
 	@.ci/test.sh e2e
+
+# bench: this project (CLI and page) against its peers on two generated studies; prints the table
+# and writes target/bench/results.md (BENCH_QUICK=1: small studies, one run). See webdriver/bench/.
+bench:
+	@webdriver/bench/run.sh
+
+# fuzz: each cargo-fuzz target of crate/fuzz for FUZZ_SECONDS (default 60) on seeds from pydicom's
+#       files (crate/fuzz/seed.sh); needs rustup's nightly and cargo-fuzz (installed when missing).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= dicom_export table_export nifti_export
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	@[[ -f target/fixtures/pydicom/test_files/CT_small.dcm ]] || $(NATIVE_CARGO) test -q -p capture-tests --test hostile truncated_at_every_tag_boundary
+	@crate/fuzz/seed.sh
+	@cd crate/fuzz && for t in $(FUZZ_TARGETS); do \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
 
 # clean: remove build outputs (target/, dist/, www/pkg/).
 clean:

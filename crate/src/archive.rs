@@ -70,6 +70,9 @@ impl Archive {
             .last_modified_time(self.modified)
             .unix_permissions(0o644)
             .large_file(bytes.len() as u64 >= u32::MAX as u64);
+        // Room for the whole entry up front: `take` hands the buffer away after each entry, and
+        // growing a fresh one by doubling would copy a large entry several times.
+        self.sink.0.borrow_mut().reserve(bytes.len() + 2 * path.len() + 128);
         self.writer.start_file(path, options).map_err(archive_error)?;
         self.writer.write_all(bytes).map_err(archive_error)?;
         Ok(self.take())

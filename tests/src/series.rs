@@ -80,6 +80,40 @@ impl Spec {
     }
 }
 
+/// The benchmark studies (`make bench`): `ct600`, one axial CT series of 600 slices of 512×512
+/// signed 16-bit (about 315 MB); `mr4d`, 100 volumes of 64×64×30 (3,000 files, about 30 MB).
+/// `quick` shrinks them (80 CT slices, 10 MR volumes) for developing the harness.
+pub fn bench_specs(quick: bool) -> Vec<Spec> {
+    let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    vec![
+        Spec {
+            rows: 512,
+            columns: 512,
+            origin: [-249.51, -410.51, -37.5],
+            spacing: [0.9766, 0.9766],
+            gap: 0.625,
+            slices: if quick { 80 } else { 600 },
+            modality: "CT",
+            bits_stored: 16,
+            signed: true,
+            rescale: Some((1.0, -1024.0)),
+            series_number: 2,
+            ..Spec::base("ct600", axial)
+        },
+        Spec {
+            rows: 64,
+            columns: 64,
+            origin: [-120.0, -110.0, -40.0],
+            spacing: [3.75, 3.75],
+            gap: 4.0,
+            slices: 30,
+            volumes: if quick { 10 } else { 100 },
+            series_number: 5,
+            ..Spec::base("mr4d", axial)
+        },
+    ]
+}
+
 /// The generated series the NIfTI tests compare with dcm2niix.
 pub fn specs() -> Vec<Spec> {
     let c = std::f64::consts::FRAC_1_SQRT_2;
@@ -198,11 +232,13 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             text(&mut obj, tags::SERIES_DATE, VR::DA, "20190317");
             text(&mut obj, tags::ACQUISITION_DATE, VR::DA, "20190317");
             text(&mut obj, tags::STUDY_TIME, VR::TM, "101112.125");
+            // 10:13:14.375 + t seconds (valid TM for any number of volumes).
+            let second = 10 * 3600 + 13 * 60 + 14 + t;
             text(
                 &mut obj,
                 tags::ACQUISITION_TIME,
                 VR::TM,
-                &format!("1013{:02}.375", 14 + t),
+                &format!("{:02}{:02}{:02}.375", second / 3600 % 24, second / 60 % 60, second % 60),
             );
             text(&mut obj, tags::CONTENT_TIME, VR::TM, "101314.375");
             text(&mut obj, tags::ACCESSION_NUMBER, VR::SH, "ACCNIFTI0043");
