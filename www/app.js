@@ -121,6 +121,12 @@ const STRINGS = {
     settingsLoaded: 'Settings loaded from “{name}”.',
     settingsFailed: 'The settings file could not be read: {message}',
     saveLegend: 'Saving the export',
+    layoutLegend: 'Folders in the export',
+    readyMarker: 'Add a “.ready” file to each daily folder',
+    readyMarkerHint: 'The research platform starts reading a folder once this file is there. It is written '
+      + 'last, after all the other files of the folder.',
+    yearFolder: 'Add a folder for the year above each daily folder',
+    yearFolderHint: 'For example DICOM/2026/20261124/… instead of DICOM/20261124/….',
     saveModeLabel: 'Where the zip goes',
     saveAuto: 'Ask where to save it, and write it there directly (recommended for large exports)',
     saveLink: 'Prepare it in the browser, then offer a download link',
@@ -242,6 +248,8 @@ function deidSettings(format) {
     options: [...document.querySelectorAll('input[name="option"]:checked')].map((o) => o.value),
     visitBy: document.getElementById('visit-by').value,
     includeQuarantined: document.getElementById('include-quarantined').checked,
+    readyMarker: document.getElementById('ready-marker').checked,
+    yearFolder: document.getElementById('year-folder').checked,
   };
   const dates = document.getElementById('dates').value;
   if (dates) settings.dates = dates;
@@ -500,6 +508,7 @@ function updateControls() {
     $('secret-remember'), $('settings-export'), $('settings-import')]) input.disabled = busy;
   document.getElementById('deid-settings').disabled = busy;
   document.getElementById('save-settings').disabled = busy;
+  document.getElementById('layout-settings').disabled = busy;
   el.clear.disabled = busy || selectedItems().length === 0;
   el.dropzone.classList.toggle('disabled', busy);
   document.body.classList.toggle('busy', busy);
@@ -975,7 +984,7 @@ async function loadKeyFile() {
 // ---------------------------------------------------------------------------------------------
 // Settings: remembered in this browser, saved to and loaded from one JSON file.
 function settingControls() {
-  return [...document.querySelectorAll('#deid-settings select, #deid-settings input, #save-mode, input[name="format"]')];
+  return [...document.querySelectorAll('#deid-settings select, #deid-settings input, #layout-settings input, #save-mode, input[name="format"]')];
 }
 
 function currentSettings() {

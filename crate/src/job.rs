@@ -70,6 +70,11 @@ pub struct Settings {
     pub include_quarantined: bool,
     /// EHR tables: saved rule profiles and output options.
     pub ehr: table::TableSettings,
+    /// Layout: an empty `.ready` file in each daily folder, written after all its other
+    /// entries (the platform's ingestion waits for it).
+    pub ready_marker: bool,
+    /// Layout: a yearly level above the daily folder, `<YYYY>/<YYYYMMDD>`.
+    pub year_folder: bool,
 }
 
 impl Settings {
@@ -122,6 +127,8 @@ pub struct Job {
     /// NIfTI: the header of each DICOM input (scan), then the volumes being filled (plan).
     slices: BTreeMap<usize, nifti::Slice>,
     nifti: Option<nifti::Converter>,
+    /// With `ready_marker`: the daily folder that has entries written and still lacks its marker.
+    unmarked: Option<String>,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -149,6 +156,7 @@ impl Job {
             tables: Tables::default(),
             slices: BTreeMap::new(),
             nifti: None,
+            unmarked: None,
         })
     }
 
@@ -213,7 +221,7 @@ impl Job {
             tree.entry(visit_key(s, self.settings.visit_by)).or_default().entry(series_key).or_default().push(i);
         }
         let mut plan = Vec::new();
-        let date = self.export_date.to_da();
+        let date = self.day_folder();
         for ((patient_id, key), series) in tree {
             let visit = Visit {
                 patient: self.keyring.patient(&patient_id),
@@ -349,10 +357,50 @@ impl Job {
         }
     }
 
+    /// The daily folder under each root: `YYYYMMDD`, or `YYYY/YYYYMMDD` with `year_folder`.
+    fn day_folder(&self) -> String {
+        let date = self.export_date.to_da();
+        if self.settings.year_folder { format!("{}/{date}", &date[..4]) } else { date }
+    }
+
     /// Second pass over one planned input: de-identifies it and appends it to the
     /// archive. Returns the zip bytes to append to the output (empty when the file
     /// turned out unusable: it is then reported as skipped and the export goes on).
+    /// With `ready_marker`, the `.ready` file of a daily folder is written once the plan
+    /// has moved past that folder (entries are in path order), or by `finish`.
     pub fn export(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
+        if !self.settings.ready_marker {
+            return self.export_entry(input, bytes);
+        }
+        let Stage::Exporting { plan, .. } = &self.stage else {
+            return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
+        };
+        let day = self.day_folder();
+        let folder = plan
+            .get(&input)
+            .and_then(VecDeque::front)
+            .map(|p| format!("{}/{day}/", p.split('/').next().unwrap_or_default()));
+        let mut chunk = match (&self.unmarked, &folder) {
+            (Some(done), Some(next)) if done != next => self.write_ready_marker()?,
+            _ => Vec::new(),
+        };
+        let written = self.export_entry(input, bytes)?;
+        if !written.is_empty() {
+            self.unmarked = folder;
+        }
+        chunk.extend(written);
+        Ok(chunk)
+    }
+
+    /// The `.ready` entry of the daily folder whose entries are all written, if any.
+    fn write_ready_marker(&mut self) -> Result<Vec<u8>, JobError> {
+        let (Some(folder), Stage::Exporting { archive, .. }) = (self.unmarked.take(), &mut self.stage) else {
+            return Ok(Vec::new());
+        };
+        Ok(archive.add(&format!("{folder}.ready"), b"", Packing::Stored)?)
+    }
+
+    fn export_entry(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
         let Stage::Exporting { archive, plan } = &mut self.stage else {
             return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
         };
@@ -423,6 +471,7 @@ impl Job {
         let Stage::Exporting { .. } = self.stage else {
             return Err(JobError::Sequence("finish() needs plan() first, and comes once"));
         };
+        let marker = self.write_ready_marker()?;
         let Stage::Exporting { archive, .. } = std::mem::replace(&mut self.stage, Stage::Finished) else {
             unreachable!("checked above")
         };
@@ -431,7 +480,9 @@ impl Job {
                 input.outcome = Outcome::Skipped { reason: "not exported: the export ended before this file".into() };
             }
         }
-        archive.finish()
+        let mut end = marker;
+        end.extend(archive.finish()?);
+        Ok(end)
     }
 
     /// The report as it stands (complete after `finish`).

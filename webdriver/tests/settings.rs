@@ -60,12 +60,15 @@ fn key_file_remember_and_settings_survive_a_reload() {
     )
     .unwrap();
     s.find("#opt-retain-uids").unwrap().click().unwrap();
+    s.find("#ready-marker").unwrap().click().unwrap();
     s.goto(&url).unwrap();
     browser.wait_enabled("#run", Duration::from_secs(60));
     assert_eq!(value("#secret", "value"), json!("OTHERSITEKEY234567"));
     assert_eq!(value("#secret-remember", "checked"), json!(true));
     assert_eq!(value("#preset", "value"), json!("basic"));
     assert_eq!(value("#opt-retain-uids", "checked"), json!(true));
+    assert_eq!(value("#ready-marker", "checked"), json!(true));
+    assert_eq!(value("#year-folder", "checked"), json!(false));
 
     // Forgetting it removes it from the browser's storage.
     s.find("#secret-remember").unwrap().click().unwrap();

@@ -107,6 +107,13 @@ struct ExportArgs {
     /// cut to the header, and list their lines in the report).
     #[arg(long)]
     ehr_skip_malformed: bool,
+    /// Write an empty `.ready` file in each daily folder, after all its other files (the
+    /// platform's ingestion waits for it).
+    #[arg(long)]
+    ready_marker: bool,
+    /// Add a yearly level above the daily folder: DICOM/<YYYY>/<YYYYMMDD>/...
+    #[arg(long)]
+    year_folder: bool,
     /// Input files and folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -205,6 +212,8 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         },
         include_quarantined: args.include_quarantined,
         ehr: ehr_settings(args)?,
+        ready_marker: args.ready_marker,
+        year_folder: args.year_folder,
     };
     let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 
