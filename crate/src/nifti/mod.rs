@@ -39,6 +39,38 @@ const NATIVE_TS: &[&str] = &[
     "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
 ];
 
+/// JPEG Extended (process 2 & 4): jpeg-decoder reads its 8-bit form only.
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
+/// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
+/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder).
+/// Not JPEG 2000 (dicom-pixeldata's openjp2 calls the C allocator, absent on wasm32),
+/// JPEG-LS (CharLS is C++), 12-bit lossy JPEG or JPEG XL.
+fn undecodable(ts: &str, bits_stored: u16) -> Option<String> {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    if NATIVE_TS.contains(&ts) {
+        return None;
+    }
+    let entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(ts);
+    let name = entry.map(|t| t.name().trim().to_string());
+    let named = match &name {
+        Some(n) => format!("{ts} ({n})"),
+        None => ts.to_string(),
+    };
+    if ts == JPEG_EXTENDED && bits_stored > 8 {
+        return Some(format!(
+            "unsupported transfer syntax {named}: no decoder here for {bits_stored}-bit lossy JPEG"
+        ));
+    }
+    match entry {
+        Some(t) if t.can_decode_all() => None,
+        _ => Some(format!(
+            "unsupported transfer syntax {named}: no decoder here for its pixel data"
+        )),
+    }
+}
+
 fn numbers(ds: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
     ds.element_opt(tag).ok()??.to_multi_float64().ok()
 }
@@ -149,11 +181,8 @@ impl Slice {
 
     /// Why this image cannot go into a NIfTI volume, if it cannot.
     fn unsupported(&self) -> Option<String> {
-        if !NATIVE_TS.contains(&self.transfer_syntax.as_str()) {
-            return Some(format!(
-                "unsupported transfer syntax {} (compressed pixel data is not decoded yet)",
-                self.transfer_syntax
-            ));
+        if let Some(why) = undecodable(&self.transfer_syntax, self.bits_stored) {
+            return Some(why);
         }
         if self.rows == 0 || self.columns == 0 {
             return Some("no image (Rows/Columns missing)".into());
@@ -626,11 +655,21 @@ fn place_slice(
     let element = object
         .element(tags::PIXEL_DATA)
         .map_err(|_| "no pixel data".to_string())?;
-    let value = element
-        .value()
-        .primitive()
-        .ok_or_else(|| "pixel data is encapsulated (compressed)".to_string())?;
-    let bytes = value.to_bytes();
+    let decoded;
+    let (value, bytes) = match element.value().primitive() {
+        Some(value) => (Some(value), value.to_bytes()),
+        None => {
+            // Encapsulated: decoded to native little-endian samples.
+            use dicom_pixeldata::PixelDecoder;
+            decoded = object.decode_pixel_data_frame(0).map_err(|e| {
+                format!(
+                    "pixel data in {} could not be decoded: {e}",
+                    object.meta().transfer_syntax().trim_end_matches(['\0', ' '])
+                )
+            })?;
+            (None, std::borrow::Cow::Borrowed(decoded.data()))
+        }
+    };
     let [columns, rows, _, _] = header.dim;
     let ds: &InMemDicomObject = object;
     let bits = text(ds, tags::BITS_ALLOCATED)
@@ -650,8 +689,9 @@ fn place_slice(
     let big_endian_words =
         object.meta().transfer_syntax().trim_end_matches('\0') == "1.2.840.10008.1.2.2";
     let (big_endian, swap_halves) = match value {
-        dicom_core::PrimitiveValue::U8(_) => (big_endian_words && in_bpp > 1, false),
-        _ => (false, big_endian_words && in_bpp == 4),
+        None => (false, false),
+        Some(dicom_core::PrimitiveValue::U8(_)) => (big_endian_words && in_bpp > 1, false),
+        Some(_) => (false, big_endian_words && in_bpp == 4),
     };
     let out_bpp = header.datatype.bytes();
     let row_out = columns * out_bpp;
