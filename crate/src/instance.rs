@@ -84,6 +84,12 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
         DEFLATED_EXPLICIT_VR_LE => return Ok(()), // compressed: lengths are checked as it inflates
         _ => (true, false),
     };
+    check_data_set(data, pos, explicit, big_endian)
+}
+
+/// The data set part of [`check_lengths`], from `pos`; also for the items of a sequence
+/// written as UN (implicit VR little endian), which the file's walk sees as one value.
+pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_endian: bool) -> Result<(), String> {
     // Open sequences and items: `Some(end)` when their length is defined, `None` when a
     // delimiter closes them.
     let mut open: Vec<Option<usize>> = Vec::new();
@@ -126,6 +132,11 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
             pos += length;
         }
     }
+    if open.contains(&None) {
+        // The parser would take the end of the file for the missing delimiters and export
+        // what it got (an image without its last fragments): a cut transfer.
+        return Err("a sequence, item or pixel data of undefined length has no end delimiter: the file is truncated".into());
+    }
     Ok(())
 }
 
@@ -158,11 +169,13 @@ fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(Tag, us
     if tag.group() == 0xFFFE || !explicit {
         return Some((tag, u32_at(4), 8));
     }
+    // As the parser reads them: the VRs of PS3.5 Table 7.1-2 have a 16-bit length; any other,
+    // unknown ones included (read as UN), a 32-bit length after two reserved bytes. Checking
+    // an unknown VR's length as 16-bit would let the parser reserve gigabytes.
     match &b[4..6] {
-        b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV" => {
-            (b.len() >= 12).then(|| (tag, u32_at(8), 12))
-        }
-        _ => Some((tag, u16_at(6) as usize, 8)),
+        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN" | b"SH"
+        | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US" => Some((tag, u16_at(6) as usize, 8)),
+        _ => (b.len() >= 12).then(|| (tag, u32_at(8), 12)),
     }
 }
 
