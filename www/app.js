@@ -163,12 +163,31 @@ const STRINGS = {
     colRule: 'Rule',
     colReason: 'Reason',
     colOutputName: 'Written as',
+    colExamples: 'Examples (shown here only)',
+    ruleFor: 'Rule for column {column} of {table}',
+    ruleKeep: 'keep — copied unchanged',
+    ruleDrop: 'drop — left out',
+    rulePatientId: 'patient-id — replaced by the research patient ID',
+    ruleVisit: 'visit — replaced by the scan research ID',
+    ruleDate: 'date — follows the date setting',
+    ruleBirthDate: 'birth-date — year only',
+    tablesRulesHint: 'Check the rule of each column: “drop” leaves it out, “keep” copies it as it is. '
+      + 'Columns that name or locate a person must not be kept.',
+    reportTablesTitle: 'Tables and linkage',
+    linkage: 'Patients in the tables and the images: {both}; in the tables only: {tablesOnly}; '
+      + 'in the images only: {imagesOnly}.',
+    linkageVisits: '{matched} of {values} visit values match a visit of the images.',
+    reportTable: '{name}: {rows}, written as {path}',
+    notExported: '(not exported)',
+    kWarning: 'Warning: some combination of the values of {columns} occurs in only {k} row(s) (fewer than '
+      + '{min}). Those patients might be recognised: consider dropping or coarsening one of these columns.',
     dropped: '(dropped)',
     noDescription: '(none)',
     saveFailed: 'The file could not be written ({message}); offering a download link instead.',
     savedStatus: 'Finished in {time}: {exported} exported, {skipped} skipped, out of {inputs}. '
       + 'The export was saved as “{name}”.',
     footer: 'Works offline once loaded. Close this tab when you have finished to clear the data from memory.',
+    languageLabel: 'Language',
     files: { one: '{n} file', other: '{n} files' },
     visits: { one: '{n} visit', other: '{n} visits' },
     patients: { one: '{n} patient', other: '{n} patients' },
@@ -179,16 +198,225 @@ const STRINGS = {
     units: { s: '{n} s', min: '{n} min', h: '{n} h' },
     bytes: { B: '{n} B', kB: '{n} kB', MB: '{n} MB', GB: '{n} GB' },
   },
+  fr: {
+    title: 'Data Capture — anonymisation',
+    skipLink: 'Aller au contenu principal',
+    heading: 'Data Capture — anonymisation',
+    intro: 'Préparez des fichiers DICOM anonymisés pour la recherche : choisissez les fichiers, saisissez le '
+      + 'secret de votre site, puis téléchargez un seul fichier zip classé par date d’export et par visite.',
+    privacy: 'Tout se passe dans ce navigateur : aucun fichier, mot de passe ou résultat n’est envoyé sur le '
+      + 'réseau. Rien ne quitte cet ordinateur, et la page continue de fonctionner si le réseau est coupé '
+      + 'après son chargement.',
+    step1: 'Choisir les fichiers',
+    dropHint: 'Glissez-déposez ici des fichiers ou des dossiers, ou utilisez les boutons ci-dessous. Les fichiers '
+      + 'qui ne sont pas des images DICOM sont indiqués dans le rapport et ne sont pas exportés.',
+    filesLabel: 'Fichiers',
+    folderLabel: 'Un dossier entier',
+    clear: 'Vider la sélection',
+    selNone: 'Aucun fichier choisi pour l’instant.',
+    selSome: '{files} choisis ({size}).',
+    dropFailed: 'Certains éléments déposés n’ont pas pu être lus et n’ont pas été ajoutés : {message}',
+    step2: 'Secret du site et réglages',
+    secretLabel: 'Secret du site (phrase de passe)',
+    showSecret: 'Afficher la phrase de passe',
+    secretHint: 'Utilisez la même phrase de passe pour tous les exports de votre site : un même patient reçoit '
+      + 'alors toujours le même identifiant de recherche. Si vous la laissez vide, un secret au hasard est '
+      + 'utilisé et les identifiants ne correspondront à ceux d’aucun autre export.',
+    formatLegend: 'Format des fichiers exportés',
+    formatDicom: 'DICOM',
+    formatNifti: 'NIfTI',
+    formatBoth: 'DICOM et NIfTI',
+    comingSoon: '(bientôt disponible)',
+    deidLegend: 'Anonymisation',
+    presetLabel: 'Profil',
+    presetMip: 'Plateforme de recherche (recommandé)',
+    presetBasic: 'Profil de base DICOM',
+    presetHint: 'Le profil de la plateforme de recherche garde les descriptions de séries et les noms de protocole '
+      + '(vérifiez qu’ils ne nomment personne), le sexe, l’âge, la taille et le poids du patient, et l’appareil ; '
+      + 'il réduit la date de naissance à l’année et les autres dates au mois, et n’exporte que les images '
+      + 'primaires.',
+    datesLabel: 'Dates',
+    datesDefault: 'Selon le profil',
+    datesMonth: 'Réduire au mois',
+    datesShift: 'Décaler d’un écart propre à chaque patient (garde les intervalles)',
+    datesKeep: 'Garder telles quelles',
+    datesRemove: 'Supprimer',
+    visitByLabel: 'Une visite de recherche, c’est',
+    visitByDate: 'un patient sur une journée',
+    visitByStudy: 'un examen (étude)',
+    optionsLegend: 'Options supplémentaires (DICOM PS3.15 annexe E)',
+    optRetainSafePrivate: 'Garder les attributs privés sans risque (valeurs de diffusion et de TEP)',
+    optRetainUids: 'Garder les UID d’origine',
+    optRetainDevice: 'Garder l’identité de l’appareil',
+    optRetainInstitution: 'Garder l’identité de l’établissement',
+    optRetainPatientChars: 'Garder les caractéristiques du patient (sexe, âge, taille, poids)',
+    optCleanDescriptors: 'Garder les descriptions, nettoyées des noms et des numéros',
+    optCleanStructured: 'Garder le contenu structuré, nettoyé',
+    optCleanGraphics: 'Garder les superpositions et graphiques (j’ai vérifié qu’ils ne montrent aucune identité)',
+    includeQuarantined: 'Exporter aussi les fichiers mis de côté par défaut',
+    quarantineHint: 'Mis de côté : images avec du texte incrusté, captures d’écran, échographies, documents scannés, '
+      + 'photos et vidéos, comptes rendus et (profil de la plateforme) images non primaires.',
+    step3: 'Vérifier, puis écrire l’export',
+    step3Hint: 'Les fichiers sont d’abord vérifiés et l’export est préparé : vous voyez ce qui sera exporté, '
+      + 'par patient et par visite, avant que quoi que ce soit ne soit écrit.',
+    run: 'Vérifier les fichiers',
+    cancel: 'Annuler',
+    progressLabel: 'Avancement de l’export',
+    loading: 'Chargement de l’outil d’anonymisation…',
+    readyStatus: 'Prêt.',
+    noFiles: 'Veuillez d’abord choisir au moins un fichier.',
+    randomSecret: 'Aucune phrase de passe n’a été saisie : un secret au hasard a été utilisé pour cet export. '
+      + 'Ses identifiants de recherche ne correspondront à ceux d’aucun autre export, et il ne pourra pas être '
+      + 'refait à l’identique.',
+    starting: 'Démarrage…',
+    phaseScan: 'Étape 1 sur 2, vérification des fichiers',
+    phaseExport: 'Étape 2 sur 2, écriture de l’export',
+    progressLine: '{phase} : {filesDone} sur {files} · {mbDone} sur {mbTotal} Mo · {rate} Mo/s · {left}',
+    timeLeft: 'encore environ {time}',
+    estimating: 'estimation du temps restant…',
+    doneStatus: 'Terminé en {time} : {exported} exportés, {skipped} écartés, sur {inputs}.',
+    doneAnnounce: 'L’export est prêt à être téléchargé.',
+    nothingExported: 'Aucun fichier n’a pu être exporté. Le rapport ci-dessous donne la raison pour chaque fichier.',
+    cancelled: 'Export annulé. Rien n’a été enregistré.',
+    failedStatus: 'L’export s’est arrêté à cause d’une erreur. Rien n’a été enregistré.',
+    fileError: 'Erreur pendant le traitement de « {file} » : {message}',
+    generalError: 'Erreur : {message}',
+    startFailed: 'L’outil d’anonymisation n’a pas pu démarrer ({message}). Veuillez recharger la page.',
+    loadFailed: 'les fichiers du programme n’ont pas pu être chargés',
+    download: 'Télécharger l’export ({name}, {size})',
+    downloadReport: 'Télécharger le rapport (JSON)',
+    leaveWarning: 'Un export est en cours. Quitter la page l’annulera.',
+    reportTitle: 'Rapport',
+    reportCounts: '{inputs} vérifiés : {exported} exportés en {visits}, {skipped} écartés, {quarantined} mis de côté.',
+    visitsTitle: 'Visites',
+    noVisits: 'Aucune visite n’a été exportée.',
+    colPatient: 'Identifiant patient de recherche',
+    colScan: 'Identifiant de recherche de l’examen',
+    colSeries: 'Séries',
+    colFiles: 'Fichiers',
+    filesTitle: 'Tous les fichiers d’entrée',
+    colInput: 'Fichier d’entrée',
+    colSize: 'Taille',
+    colOutcome: 'Résultat',
+    outcomeExported: 'exporté sous {path}',
+    outcomeOther: '{outcome} : {reason}',
+    secretWarning: 'Utilisez le même secret pour tous les exports de votre site : des exports faits avec un autre '
+      + 'secret ne pourront pas être reliés (le même patient aura d’autres identifiants de recherche).',
+    secretFileLabel: 'Ou charger le fichier clé du site',
+    secretGenerate: 'Créer un fichier clé pour un nouveau site',
+    secretGenerated: 'Un nouveau fichier clé a été créé et téléchargé ({name}). Conservez-le en lieu sûr (comme '
+      + 'un mot de passe) et utilisez-le pour tous les exports de votre site ; sans lui, les exports suivants ne '
+      + 'pourront pas être reliés à celui-ci.',
+    secretLoaded: 'Fichier clé « {name} » chargé.',
+    secretFileFailed: 'Le fichier clé n’a pas pu être lu : {message}',
+    secretRemember: 'Mémoriser le secret sur cet ordinateur',
+    secretRememberHint: 'Désactivé par défaut. Si activé, le secret est gardé dans ce navigateur pour cette page, '
+      + 'où toute personne utilisant ce compte de l’ordinateur pourrait le lire.',
+    settingsExport: 'Enregistrer les réglages dans un fichier',
+    settingsImport: 'Charger les réglages depuis un fichier',
+    settingsLoaded: 'Réglages chargés depuis « {name} ».',
+    settingsFailed: 'Le fichier de réglages n’a pas pu être lu : {message}',
+    saveLegend: 'Enregistrement de l’export',
+    layoutLegend: 'Dossiers de l’export',
+    readyMarker: 'Ajouter un fichier « .ready » dans chaque dossier du jour',
+    readyMarkerHint: 'La plateforme de recherche commence à lire un dossier dès que ce fichier s’y trouve. Il est '
+      + 'écrit en dernier, après tous les autres fichiers du dossier.',
+    yearFolder: 'Ajouter un dossier pour l’année au-dessus de chaque dossier du jour',
+    yearFolderHint: 'Par exemple DICOM/2026/20261124/… au lieu de DICOM/20261124/….',
+    saveModeLabel: 'Où va le fichier zip',
+    saveAuto: 'Demander où l’enregistrer, et l’écrire directement à cet endroit (conseillé pour les gros exports)',
+    saveLink: 'Le préparer dans le navigateur, puis proposer un lien de téléchargement',
+    saveModeHint: 'Écrire directement dans un fichier garde la mémoire basse, quelle que soit la taille de l’export. '
+      + 'Les navigateurs qui ne le permettent pas (par exemple Firefox) utilisent toujours le lien de téléchargement.',
+    phaseReview: 'Vérification terminée : relisez l’export ci-dessous, puis écrivez-le.',
+    reviewTitle: 'À vérifier avant d’écrire l’export',
+    reviewIntro: 'Voici ce que contiendra l’export. Vérifiez que les descriptions de séries ne nomment personne. '
+      + 'Les identifiants patients d’origine ne sont affichés qu’ici ; ils ne sont pas écrits dans l’export.',
+    reviewCounts: '{patients}, {visits}, {series}, {images} à exporter ; {tables} ; {skipped} écartés, '
+      + '{quarantined} mis de côté.',
+    descKept: 'Les descriptions de séries sont écrites telles qu’affichées ci-dessous : vérifiez qu’aucune ne nomme '
+      + 'une personne.',
+    descCleaned: 'Les descriptions de séries sont écrites nettoyées des noms et des numéros.',
+    descRemoved: 'Les descriptions de séries sont retirées de l’export.',
+    descReplaced: 'Les descriptions de séries sont remplacées dans l’export.',
+    confirm: 'Écrire l’export',
+    reviewBack: 'Annuler',
+    reidDownload: 'Télécharger la table de réidentification',
+    reidHint: 'Identifiant patient d’origine ↔ identifiants de recherche, uniquement pour votre responsable des '
+      + 'données. Elle ne fait jamais partie de l’export : gardez-la en lieu sûr et ne l’envoyez pas avec l’export.',
+    reviewPatients: 'Patients et visites',
+    reviewPatient: 'Patient de recherche {id}',
+    reviewOriginal: 'identifiant patient d’origine : {id}',
+    reviewVisit: 'Visite {id}',
+    reviewStudyDate: 'date de l’examen {date}',
+    reviewTables: 'Tableaux',
+    reviewTable: '{name} : {rows}',
+    reviewExcluded: 'Fichiers écartés',
+    colSeriesNo: 'N°',
+    colModality: 'Modalité',
+    colDescription: 'Description de la série',
+    colImages: 'Images',
+    colColumn: 'Colonne',
+    colRule: 'Règle',
+    colReason: 'Raison',
+    colOutputName: 'Écrite sous',
+    colExamples: 'Exemples (affichés ici seulement)',
+    ruleFor: 'Règle pour la colonne {column} de {table}',
+    ruleKeep: 'keep — copiée telle quelle',
+    ruleDrop: 'drop — retirée',
+    rulePatientId: 'patient-id — remplacée par l’identifiant patient de recherche',
+    ruleVisit: 'visit — remplacée par l’identifiant de recherche de l’examen',
+    ruleDate: 'date — suit le réglage des dates',
+    ruleBirthDate: 'birth-date — année seulement',
+    tablesRulesHint: 'Vérifiez la règle de chaque colonne : « drop » la retire, « keep » la copie telle quelle. '
+      + 'Les colonnes qui nomment ou situent une personne ne doivent pas être gardées.',
+    reportTablesTitle: 'Tableaux et liaison',
+    linkage: 'Patients présents dans les tableaux et dans les images : {both} ; dans les tableaux seulement : '
+      + '{tablesOnly} ; dans les images seulement : {imagesOnly}.',
+    linkageVisits: '{matched} valeurs de visite sur {values} correspondent à une visite des images.',
+    reportTable: '{name} : {rows}, écrit sous {path}',
+    notExported: '(non exporté)',
+    kWarning: 'Attention : une combinaison des valeurs de {columns} n’apparaît que dans {k} ligne(s) (moins de '
+      + '{min}). Ces patients pourraient être reconnus : envisagez de retirer ou de simplifier une de ces colonnes.',
+    dropped: '(retirée)',
+    noDescription: '(aucune)',
+    saveFailed: 'Le fichier n’a pas pu être écrit ({message}) ; un lien de téléchargement est proposé à la place.',
+    savedStatus: 'Terminé en {time} : {exported} exportés, {skipped} écartés, sur {inputs}. '
+      + 'L’export a été enregistré sous « {name} ».',
+    footer: 'Fonctionne hors ligne une fois chargée. Fermez cet onglet quand vous avez terminé pour effacer les '
+      + 'données de la mémoire.',
+    languageLabel: 'Langue',
+    files: { one: '{n} fichier', other: '{n} fichiers' },
+    visits: { one: '{n} visite', other: '{n} visites' },
+    patients: { one: '{n} patient', other: '{n} patients' },
+    series: { one: '{n} série', other: '{n} séries' },
+    images: { one: '{n} image', other: '{n} images' },
+    tables: { one: '{n} tableau', other: '{n} tableaux' },
+    rows: { one: '{n} ligne', other: '{n} lignes' },
+    units: { s: '{n} s', min: '{n} min', h: '{n} h' },
+    bytes: { B: '{n} o', kB: '{n} ko', MB: '{n} Mo', GB: '{n} Go' },
+  },
 };
+// For the tests' check that every language has every key (webdriver/tests/i18n.rs).
+globalThis.captureStrings = STRINGS;
 
-const LANG = pickLanguage();
-const S = STRINGS[LANG];
-const plural = new Intl.PluralRules(LANG);
-const num1 = new Intl.NumberFormat(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const int = new Intl.NumberFormat(LANG);
+const STORE_LANG = 'capture.lang';
+let LANG, S, plural, num1, int;
 
+function setLanguage(lang) {
+  LANG = STRINGS[lang] ? lang : 'en';
+  S = STRINGS[LANG];
+  plural = new Intl.PluralRules(LANG);
+  num1 = new Intl.NumberFormat(LANG, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  int = new Intl.NumberFormat(LANG);
+}
+setLanguage(pickLanguage());
+
+/** The language chosen on this computer before, else the browser's. */
 function pickLanguage() {
-  const wanted = [document.documentElement.lang, ...(navigator.languages || [])];
+  let stored = null;
+  try { stored = window.localStorage.getItem(STORE_LANG); } catch { /* no storage */ }
+  const wanted = [stored, ...(navigator.languages || []), navigator.language];
   for (const l of wanted) {
     const base = String(l || '').toLowerCase().split('-')[0];
     if (STRINGS[base]) return base;
@@ -214,6 +442,18 @@ function tp(key, n) {
 function applyStrings(root = document) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   document.documentElement.lang = LANG;
+  const select = document.getElementById('lang');
+  if (select) select.value = LANG;
+}
+
+/** The language switch: remembered in this browser; the page's text follows at once. */
+function changeLanguage() {
+  setLanguage($('lang').value);
+  try { window.localStorage.setItem(STORE_LANG, LANG); } catch { /* no storage */ }
+  applyStrings();
+  updateSelection();
+  if (lastReport) renderReport(lastReport);
+  else if (!running && active?.ready) setStatus(t('readyStatus'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,6 +732,7 @@ function clearResults() {
   el.visits.replaceChildren();
   el.outcomes.replaceChildren();
   el.reportCounts.textContent = '';
+  lastReport = null;
   clearReview();
   el.progress.value = 0;
   el.progress.max = 1;
@@ -505,7 +746,7 @@ function updateControls() {
   el.reviewCancel.disabled = running?.phase !== 'review';
   el.progress.dataset.phase = running?.phase || (el.download.hidden ? 'idle' : 'done');
   for (const input of [el.files, el.folder, el.secret, el.secretToggle, $('secret-file'), $('secret-generate'),
-    $('secret-remember'), $('settings-export'), $('settings-import')]) input.disabled = busy;
+    $('secret-remember'), $('settings-export'), $('settings-import'), $('lang')]) input.disabled = busy;
   document.getElementById('deid-settings').disabled = busy;
   document.getElementById('save-settings').disabled = busy;
   document.getElementById('layout-settings').disabled = busy;
@@ -660,6 +901,7 @@ let reviewData = null; // the worker's review (holds original IDs: screen and re
 
 function clearReview() {
   reviewData = null;
+  reviewTables = [];
   el.review.hidden = true;
   el.reviewCounts.textContent = '';
   for (const k of ['patients', 'visits', 'series', 'images', 'tables', 'skipped', 'quarantined']) {
@@ -749,18 +991,9 @@ function onReview({ review, tables, exportBytes }) {
   }
   el.reviewPatients.replaceChildren(frag);
 
+  reviewTables = (tables || []).map((tb) => ({ input: tb.input, profile: tb.profile, edited: false }));
   const tfrag = document.createDocumentFragment();
-  for (const tb of tables || []) {
-    const h = document.createElement('h4');
-    h.textContent = t('reviewTable', { name: tb.name, rows: tp('rows', tb.rows || 0) });
-    tfrag.append(h);
-    tfrag.append(table(
-      [[t('colColumn')], [t('colOutputName')], [t('colRule')], [t('colReason')]],
-      (tb.columns || []).map((col) => [
-        [col.name], [col.output ?? t('dropped')], [ruleText(col.rule), 'id'], [col.reason || ''],
-      ]),
-    ));
-  }
+  (tables || []).forEach((tb, ti) => tfrag.append(tableRulesBlock(tb, reviewTables[ti])));
   el.reviewTables.replaceChildren(tfrag);
   el.reviewTablesBlock.hidden = !(tables || []).length;
 
@@ -788,10 +1021,53 @@ function onReview({ review, tables, exportBytes }) {
   el.review.focus();
 }
 
-function ruleText(rule) {
-  if (rule == null) return '';
-  if (typeof rule === 'string') return rule;
-  return Object.entries(rule).map(([k, v]) => (v === true || v == null ? k : `${k} ${JSON.stringify(v)}`)).join(', ');
+// The column rules of the core (crate/src/table/mod.rs, Rule), as the review offers them.
+const RULES = ['keep', 'drop', 'patient-id', 'visit', 'date', 'birth-date'];
+const RULE_KEYS = { keep: 'ruleKeep', drop: 'ruleDrop', 'patient-id': 'rulePatientId', visit: 'ruleVisit',
+  date: 'ruleDate', 'birth-date': 'ruleBirthDate' };
+let reviewTables = []; // per table of the review: {input, profile, edited}
+
+/** One table of the review: its columns, each with a rule the user may change. */
+function tableRulesBlock(tb, state) {
+  const block = document.createElement('div');
+  block.className = 'review-table';
+  const h = document.createElement('h4');
+  h.textContent = t('reviewTable', { name: tb.name, rows: tp('rows', tb.rows || 0) });
+  block.append(h);
+  const wrap = table([[t('colColumn')], [t('colRule')], [t('colExamples')], [t('colReason')]], []);
+  const tbody = wrap.querySelector('tbody');
+  (tb.columns || []).forEach((col, ci) => {
+    const tr = tbody.insertRow();
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = col.name;
+    tr.append(th);
+    const td = tr.insertCell();
+    const select = document.createElement('select');
+    select.id = `rule-${tb.input}-${ci}`;
+    select.className = 'rule';
+    select.dataset.table = tb.table;
+    select.dataset.column = col.name;
+    select.setAttribute('aria-label', t('ruleFor', { column: col.name, table: tb.name }));
+    for (const rule of RULES) {
+      const o = document.createElement('option');
+      o.value = rule;
+      o.textContent = t(RULE_KEYS[rule]);
+      select.append(o);
+    }
+    select.value = typeof col.rule === 'string' ? col.rule : 'drop';
+    select.addEventListener('change', () => {
+      const entry = state.profile.columns.find((c) => c.name === col.name);
+      if (entry) entry.rule = select.value;
+      else state.profile.columns.push({ name: col.name, rule: select.value });
+      state.edited = true;
+    });
+    td.append(select);
+    cell(tr, (col.samples || []).slice(0, 3).join(' · '), 'samples');
+    cell(tr, col.reason || '');
+  });
+  block.append(wrap);
+  return block;
 }
 
 /** 'disk' (File System Access API) or 'link' (Blob + #download). */
@@ -828,7 +1104,8 @@ async function confirmRun() {
   r.phase = 'export';
   r.phaseStarted = performance.now();
   el.review.hidden = true;
-  active.worker.postMessage({ type: 'confirm', handle });
+  const profiles = reviewTables.filter((tb) => tb.edited).map(({ input, profile }) => ({ input, profile }));
+  active.worker.postMessage({ type: 'confirm', handle, profiles });
   setStatus(t('phaseExport'));
   announce(t('phaseExport'));
   updateControls();
@@ -871,7 +1148,46 @@ function outcomeText(f) {
   return f.reason ? t('outcomeOther', { outcome: f.outcome, reason: f.reason }) : String(f.outcome);
 }
 
+/** The EHR tables after the export: how they link to the images, and each k-anonymity warning. */
+function renderTablesReport(report) {
+  const tables = report.tables || [];
+  const l = report.linkage;
+  const linkage = $('report-linkage');
+  $('report-tables-block').hidden = !tables.length && !l;
+  linkage.textContent = '';
+  if (l) {
+    const n = (side) => side?.count || 0;
+    Object.assign(linkage.dataset, {
+      both: n(l.both), tablesOnly: n(l.tablesOnly), imagesOnly: n(l.imagesOnly),
+      visitValues: l.visitValues || 0, visitValuesMatched: l.visitValuesMatched || 0,
+    });
+    linkage.textContent = t('linkage', {
+      both: tp('patients', n(l.both)), tablesOnly: tp('patients', n(l.tablesOnly)),
+      imagesOnly: tp('patients', n(l.imagesOnly)),
+    }) + (l.visitValues ? ' ' + t('linkageVisits', {
+      matched: int.format(l.visitValuesMatched || 0), values: int.format(l.visitValues),
+    }) : '');
+  }
+  const items = document.createDocumentFragment();
+  for (const tb of tables) {
+    const li = document.createElement('li');
+    li.textContent = t('reportTable', { name: tb.name, rows: tp('rows', tb.rows || 0), path: tb.path || t('notExported') });
+    const k = tb.kAnonymity;
+    if (k && k.warning) {
+      const w = document.createElement('p');
+      w.className = 'msg msg-warn k-warning';
+      w.textContent = t('kWarning', { k: k.k, min: 5, columns: (k.columns || []).join(', ') });
+      li.append(w);
+    }
+    items.append(li);
+  }
+  $('report-tables').replaceChildren(items);
+}
+
+let lastReport = null; // shown again in the other language when the language changes
+
 function renderReport(report) {
+  lastReport = report;
   const c = report.counts || {};
   const visits = report.visits || [];
   el.reportCounts.textContent = t('reportCounts', {
@@ -911,6 +1227,7 @@ function renderReport(report) {
     frows.append(tr);
   }
   el.outcomes.replaceChildren(frows);
+  renderTablesReport(report);
   el.report.hidden = false;
 }
 
@@ -1069,6 +1386,7 @@ function init() {
   el.confirm.addEventListener('click', confirmRun);
   el.reviewCancel.addEventListener('click', cancelRun);
   el.reid.addEventListener('click', downloadReidTable);
+  $('lang').addEventListener('change', changeLanguage);
   $('secret-generate').addEventListener('click', generateKeyFile);
   $('secret-file').addEventListener('change', loadKeyFile);
   $('secret-remember').addEventListener('change', rememberSecret);

@@ -10,9 +10,11 @@
 //                   after the scan and the plan; the job stays alive until 'confirm'
 //                   (review = WebJob.review(), tables = WebJob.tableReview(); both hold original
 //                   identifiers for the screen only)
-//   main → worker  {type:'confirm', handle?: FileSystemFileHandle}
+//   main → worker  {type:'confirm', handle?: FileSystemFileHandle, profiles?: [{input, profile}]}
 //                   writes the zip: straight into the file of `handle` when given (File System
-//                   Access API, chunk by chunk), else into a Blob of parts
+//                   Access API, chunk by chunk), else into a Blob of parts; `profiles` are the
+//                   table rules the user changed on the review (WebJob.setTableProfile: the
+//                   tables' columns are decided again; their paths, and the review, stay)
 //   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, report: object}
 //   worker → main  {type:'error', message: string, file: string|null, fatal: boolean}
 // Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
@@ -202,7 +204,8 @@ async function run({ files, names, secret, exportDate, settings }) {
     const exportFiles = new Set(plan.map((p) => p.input)).size;
     const exportTotal = plan.reduce((n, p) => n + inputs[scanned[p.input]].size, 0);
     self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
-    const { handle } = await waitForConfirm();
+    const { handle, profiles } = await waitForConfirm();
+    for (const { input, profile } of profiles) job.setTableProfile(input, profile);
 
     // Pass 2: export the planned inputs in output order.
     sink = await openSink(handle);
@@ -255,7 +258,7 @@ self.addEventListener('message', async (ev) => {
     if (confirmed) {
       const resolve = confirmed;
       confirmed = null;
-      resolve({ handle: msg.handle || null });
+      resolve({ handle: msg.handle || null, profiles: Array.isArray(msg.profiles) ? msg.profiles : [] });
     }
     return;
   }

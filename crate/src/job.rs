@@ -192,9 +192,11 @@ impl Job {
         self.tables.review(&self.settings.ehr, self.policy.dates, &self.dicom())
     }
 
-    /// The user's rules for one table (confirmed in the review), before `plan`.
+    /// The user's rules for one table (confirmed in the review): before `plan`, or after it
+    /// and before the table's export (the page edits them on the review screen).
     pub fn set_table_profile(&mut self, input: usize, profile: table::Profile) {
         self.tables.set_profile(input, profile);
+        self.tables.replan(input, &self.settings.ehr, self.policy.dates);
     }
 
     /// Records an input that could not even be read (for the CLI: an I/O error), so that

@@ -92,7 +92,8 @@ impl WebJob {
         to_js(&self.job.table_review())
     }
 
-    /// The confirmed rules of one table, before `plan`: a profile
+    /// The confirmed rules of one table, before `plan` or between `plan` and the first
+    /// `export`: a profile
     /// `{columns: [{name, rule, quasiIdentifier}]}` (e.g. the review's `profile`, edited).
     #[wasm_bindgen(js_name = setTableProfile)]
     pub fn set_table_profile(&mut self, input: usize, profile: JsValue) -> Result<(), JsError> {

@@ -9,17 +9,11 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use webdriver::server::Server;
 
 #[test]
 fn key_file_remember_and_settings_survive_a_reload() {
-    let dist = dist_dir();
-    let server = Server::start(&dist, 0).expect("start the static server");
-    let browser = Browser::start();
+    let (_server, browser, url) = open_page();
     let s = &browser.session;
-    let url = page_url(&server.url());
-    s.goto(&url).unwrap();
-    browser.wait_enabled("#run", Duration::from_secs(60));
     let value = |css: &str, prop: &str| s.find(css).unwrap().property(prop).unwrap();
 
     // A new key file: downloaded, and put in the secret field.

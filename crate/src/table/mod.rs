@@ -332,6 +332,19 @@ impl Tables {
         self.overrides.insert(input, profile);
     }
 
+    /// After `plan`, before the table's export: decides its columns again (the user's rules
+    /// set after the review). Its path does not depend on the rules.
+    pub fn replan(&mut self, input: usize, settings: &TableSettings, policy: DatePolicy) {
+        if !self.plans.contains_key(&input) || self.written.contains_key(&input) {
+            return;
+        }
+        let (columns, patient) = self.columns(input, settings, policy, &self.dicom);
+        if let Some(plan) = self.plans.get_mut(&input) {
+            plan.columns = columns;
+            plan.patient = patient;
+        }
+    }
+
     /// The profile that applies to a table: the user's for this input, else the settings'
     /// for this table name, else the one sharing the most column names (at least half).
     fn profile<'a>(&'a self, input: usize, settings: &'a TableSettings) -> Option<&'a Profile> {
@@ -618,6 +631,21 @@ mod tests {
         assert_eq!(plan[0].1.as_deref(), Ok("EHR/20261124/t.csv"));
         let csv = String::from_utf8(tables.export(0, bytes, &keyring, policy).unwrap()).unwrap();
         (csv, tables.report(&keyring).0.remove(0))
+    }
+
+    #[test]
+    fn rules_set_after_the_plan_apply_to_the_export() {
+        let keyring = Keyring::from_secret(b"unit");
+        let settings = TableSettings::default();
+        let bytes = b"name,score\nAda,2\n";
+        let mut tables = Tables::default();
+        tables.scan(0, "t.csv", bytes).unwrap();
+        tables.plan(&settings, DatePolicy::Month, Dicom::default(), "20261124");
+        let profile = profiles_from_json(r#"{"columns": [{"name": "score", "rule": "keep"}]}"#).unwrap().remove(0);
+        tables.set_profile(0, profile);
+        tables.replan(0, &settings, DatePolicy::Month);
+        let csv = String::from_utf8(tables.export(0, bytes, &keyring, DatePolicy::Month).unwrap()).unwrap();
+        assert_eq!(csv, "\"score\"\n2\n");
     }
 
     #[test]

@@ -44,6 +44,17 @@ pub fn page_url(server_url: &str) -> String {
     format!("{server_url}?save=link")
 }
 
+/// Serves the built page, opens it in a new headless Chromium (download-link mode) and waits
+/// until the worker is ready; returns the server (keep it alive), the browser and the URL.
+pub fn open_page() -> (webdriver::server::Server, Browser, String) {
+    let server = webdriver::server::Server::start(&dist_dir(), 0).expect("start the static server");
+    let browser = Browser::start();
+    let url = page_url(&server.url());
+    browser.session.goto(&url).unwrap_or_else(|e| panic!("open {url}: {e}"));
+    browser.wait_enabled("#run", Duration::from_secs(60));
+    (server, browser, url)
+}
+
 /// A headless Chromium driven through a chromedriver started for it; everything is torn down on
 /// drop (session first, then chromedriver, then the temporary folders).
 pub struct Browser {

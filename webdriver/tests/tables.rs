@@ -1,0 +1,93 @@
+//! An EHR table on the review screen: the user changes one column's rule (to drop), the zip's
+//! CSV then lacks that column, the linkage summary is shown after the export, and the zip is
+//! byte-identical to the CLI's with the same rules (`--ehr-profile`) and the layout settings
+//! (`.ready` marker, yearly folder) chosen on the page.
+//!
+//! Needs the built page, chromedriver and Chromium like the acceptance test.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_inputs(dir.path(), &["CT_small.dcm"]);
+    let table = dir.path().join("visits.csv");
+    // CT_small's PatientID is 1CT1: one patient in both, one in the table only.
+    std::fs::write(&table, "PatientID,score,weight\n1CT1,3,70\nXY99,4,80\n").unwrap();
+    inputs.push(table.canonicalize().unwrap());
+    let date = today();
+
+    let (_server, browser, _) = open_page();
+    let s = &browser.session;
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    s.find("#ready-marker").unwrap().click().unwrap();
+    s.find("#year-folder").unwrap().click().unwrap();
+    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+    s.find("#run").unwrap().click().unwrap();
+
+    // The review lists the table's columns with their rules; set "score" to drop.
+    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    let rules = s
+        .execute(
+            "return [...document.querySelectorAll('#review-tables select.rule')]
+               .map((e) => [e.dataset.column, e.value]);",
+            vec![],
+        )
+        .unwrap();
+    let rules: Vec<(String, String)> = serde_json::from_value(rules).unwrap();
+    let rule = |c: &str| rules.iter().find(|(n, _)| n == c).map(|(_, r)| r.clone()).unwrap_or_default();
+    assert_eq!(rule("PatientID"), "patient-id", "{rules:?}");
+    assert_ne!(rule("score"), "drop", "{rules:?}");
+    s.execute(
+        "const e = document.querySelector('#review-tables select.rule[data-column=\"score\"]');
+         e.value = 'drop'; e.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .unwrap();
+    let review = browser.confirm_review(Duration::from_secs(10));
+    assert_eq!(review["tables"], 1, "{review}");
+    browser.wait_download_link(Duration::from_secs(120));
+    s.find("#download").unwrap().click().unwrap();
+    let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));
+    let zip = std::fs::read(&zip_path).unwrap();
+
+    // The CSV lacks the column; the layout settings apply.
+    let entries = capture_tests::scan::entries(&zip);
+    let year = &date[..4];
+    let csv_path = format!("EHR/{year}/{date}/visits.csv");
+    let csv = entries.iter().find(|(n, _)| *n == csv_path).map(|(_, d)| String::from_utf8(d.clone()).unwrap());
+    let csv = csv.unwrap_or_else(|| panic!("no {csv_path} in {:?}", entries.iter().map(|e| &e.0).collect::<Vec<_>>()));
+    let header = csv.lines().next().unwrap();
+    assert!(!header.contains("score") && header.contains("PatientID"), "CSV header {header:?}");
+    assert_eq!(entries.last().unwrap().0, format!("EHR/{year}/{date}/.ready"));
+    assert!(entries.iter().any(|(n, _)| *n == format!("DICOM/{year}/{date}/.ready")));
+
+    // The linkage summary after the export.
+    let linkage = s
+        .execute("const d = document.getElementById('report-linkage').dataset; return {both: +d.both, tablesOnly: +d.tablesOnly, imagesOnly: +d.imagesOnly};", vec![])
+        .unwrap();
+    assert_eq!(linkage, serde_json::json!({"both": 1, "tablesOnly": 1, "imagesOnly": 0}));
+    assert!(!s.find("#report-tables-block").unwrap().property("hidden").unwrap().as_bool().unwrap());
+
+    // The CLI with the same rules as a profile gives the same bytes.
+    let work = tempfile::tempdir().unwrap();
+    let written = work.path().join("profiles.json");
+    let layout = ["--ready-marker", "--year-folder"];
+    let first = [&layout[..], &["--ehr-write-profiles", written.to_str().unwrap()]].concat();
+    cli::export(&inputs, &date, &first);
+    let mut profiles: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    for column in profiles[0]["columns"].as_array_mut().unwrap() {
+        if column["name"] == "score" {
+            column["rule"] = "drop".into();
+        }
+    }
+    let edited = work.path().join("edited.json");
+    std::fs::write(&edited, profiles.to_string()).unwrap();
+    let second = [&layout[..], &["--ehr-profile", edited.to_str().unwrap()]].concat();
+    assert_same_zip(&zip, &cli::export(&inputs, &date, &second).zip, "edited table rules");
+}
