@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Seed corpora for the fuzz targets, built from pydicom's test files (fetched by the tests
+# crate into target/fixtures/pydicom; run `cargo test -p capture-tests --test hostile` once
+# first) and small generated tables. Nothing third-party is committed: corpus/ is ignored.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+files="${CAPTURE_FIXTURES:-$here/../../target/fixtures/pydicom}/test_files"
+[[ -f "$files/CT_small.dcm" ]] || { echo "seed.sh: no pydicom files in $files (run cargo test -p capture-tests --test hostile first)" >&2; exit 1; }
+corpus="$here/corpus"
+mkdir -p "$corpus/dicom_export" "$corpus/table_export" "$corpus/nifti_export"
+# DICOM: every test file under 64 KiB (the fuzzer's default input cap is 4 KiB; it grows).
+find "$files" -name '*.dcm' -size -64k -print0 | while IFS= read -r -d '' f; do
+    cp "$f" "$corpus/dicom_export/$(basename "$f")"
+done
+# NIfTI: single images and pairs of slices of one series, joined by the target's marker.
+for f in CT_small.dcm MR_small.dcm MR_small_implicit.dcm MR_small_bigendian.dcm liver_1frame.dcm; do
+    [[ -f "$files/$f" ]] && cp "$files/$f" "$corpus/nifti_export/$f"
+done
+{ cat "$files/MR_small.dcm"; printf '\xff\xfe\xfd\xfc'; cat "$files/MR_small_implicit.dcm"; } > "$corpus/nifti_export/pair.bin"
+# Tables: the shapes the table reader detects.
+printf 'patient_id,visit_date,birth_date,weight\n1CT1,2004-01-19,1960-03-12,80\n4MR1,19.01.2004,12/03/1960,71\n' > "$corpus/table_export/comma.csv"
+printf 'PatientID;Datum;Wert\n1CT1;19.01.2004;1,5\n"4MR1";"20.01.2004";"2;5"\n' > "$corpus/table_export/semicolon.csv"
+printf 'id\tdate\tnote\r\n1CT1\t2004-01-19\t"multi\nline"\r\n' > "$corpus/table_export/tab.csv"
+printf '\xef\xbb\xbfpid|exam_date|sex\n1CT1|20040119|F\n' > "$corpus/table_export/bom-pipe.csv"
+printf 'name,city\nM\xfcller,Z\xfcrich\n' > "$corpus/table_export/latin1.csv"
+echo "seed.sh: $(ls "$corpus/dicom_export" | wc -l) DICOM, $(ls "$corpus/nifti_export" | wc -l) NIfTI, $(ls "$corpus/table_export" | wc -l) table seeds in $corpus"
