@@ -540,14 +540,10 @@ function selectedItems() {
     ...Array.from(el.folder.files, (file) => ({ file, name: file.webkitRelativePath || file.name })),
     ...dropped,
   ];
-  const seen = new Set();
-  const unique = items.filter(({ file, name }) => {
-    const key = `${name}\u0000${file.size}\u0000${file.lastModified}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-  return unique.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // No de-duplication by name, size or date: distinct files often share all three (IM0001 of
+  // each series folder picked together). The same instance chosen twice is recognised by the
+  // anonymiser (same SOP Instance UID) and reported as a duplicate, so nothing is lost silently.
+  return items.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 function updateSelection() {

@@ -614,3 +614,86 @@ mod tests {
         assert_eq!(repeated, 3 * corpus.files.len() - 2 * 2, "only the patient-wide markers repeat");
     }
 }
+
+/// The tags the corpus plants: every exact row, the overlay rows in group 6000 and a few
+/// curve attributes in group 5000 (the private-attributes row is covered by the corpus's own
+/// private elements).
+pub fn table_tags() -> Vec<Tag> {
+    let mut out = Vec::new();
+    use capture::profile::{rows, Pattern};
+    for row in rows() {
+        match row.0 {
+            Pattern::Tag(t) => out.push(Tag((t >> 16) as u16, t as u16)),
+            Pattern::Overlay(e) => out.push(Tag(0x6000, e)),
+            Pattern::Curve => out.extend([Tag(0x5000, 0x0022), Tag(0x5000, 0x2500), Tag(0x5000, 0x3000)]),
+            Pattern::Private => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fate model: what a de-identification policy lets survive of each plant, derived from the
+// standard's action codes (shared by tests/tests/phi.rs and the page's webdriver/tests/phi.rs).
+
+use capture::dates::DatePolicy;
+use capture::profile::{Action, Code, Opt, Policy};
+
+/// What the policy does with a planted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Removed, emptied, replaced by a dummy or a new UID, or a changed date.
+    Gone,
+    /// Kept verbatim.
+    Kept,
+    /// Free text cleaned: identifying names go, other words may stay.
+    Cleaned,
+}
+
+/// The fate of one element under the policy, from the standard's action codes.
+pub fn element_fate(policy: &Policy, tag: Tag, vr: VR) -> Fate {
+    if tag.group() == 0x0002 {
+        return Fate::Gone; // the meta group is rebuilt
+    }
+    if tag.group() % 2 == 1 {
+        return Fate::Gone; // the corpus's private elements are not on the safe list
+    }
+    match policy.action(tag) {
+        Action::Patient | Action::Visit | Action::BirthYear => Fate::Gone,
+        Action::Unlisted if vr == VR::UI && !policy.options.contains(&Opt::RetainUids) => Fate::Gone,
+        Action::Unlisted => Fate::Kept,
+        Action::Code(Code::K) => Fate::Kept,
+        Action::Code(Code::C) => match vr {
+            VR::SQ => Fate::Kept,
+            VR::DA | VR::DT if policy.dates == DatePolicy::Keep => Fate::Kept,
+            VR::TM if matches!(policy.dates, DatePolicy::Keep | DatePolicy::Shift) => Fate::Kept,
+            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS => Fate::Cleaned,
+            _ => Fate::Gone,
+        },
+        // A sequence replaced by a dummy, or a sequence of references: its items go through
+        // the rules of their own attributes.
+        Action::Code(Code::D | Code::XD | Code::ZD | Code::XZD | Code::XZU) if vr == VR::SQ => Fate::Kept,
+        Action::Code(_) => Fate::Gone,
+    }
+}
+
+/// The fate of a planted value: gone as soon as an enclosing sequence goes.
+pub fn fate(policy: &Policy, path: &[(Tag, VR)]) -> Fate {
+    let mut last = Fate::Gone;
+    for &(tag, vr) in path {
+        last = element_fate(policy, tag, vr);
+        if last == Fate::Gone {
+            return Fate::Gone;
+        }
+    }
+    last
+}
+
+/// Whether the policy lets the needle survive in at least one of its plants.
+pub fn allowed(policy: &Policy, needle: &Needle, plants: &[&Plant]) -> bool {
+    plants.iter().any(|p| match fate(policy, &p.path) {
+        Fate::Kept => true,
+        Fate::Cleaned => needle.kind != Kind::Name,
+        Fate::Gone => false,
+    })
+}

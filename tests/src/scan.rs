@@ -116,3 +116,16 @@ pub fn assert_no_identifiers(zip_bytes: &[u8], entries: &[(String, Vec<u8>)], in
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
+
+/// The data set of a deflated output, inflated; `None` for any other transfer syntax.
+pub fn inflated(file: &[u8]) -> Option<Vec<u8>> {
+    let obj = dicom_object::OpenFileOptions::new().read_until(dicom_dictionary_std::tags::PIXEL_DATA).from_reader(&file[128..]).ok()?;
+    if obj.meta().transfer_syntax().trim_end_matches('\0') != "1.2.840.10008.1.2.1.99" {
+        return None;
+    }
+    let group_length = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::DeflateDecoder::new(&file[144 + group_length..]), &mut out)
+        .expect("inflate a deflated data set");
+    Some(out)
+}

@@ -5,91 +5,16 @@
 //! attribute the policy keeps, which are derived from [`Policy::action`], never hard-coded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
 
 use capture::dates::{Date, DatePolicy};
-use capture::profile::{rows, Action, Code, Opt, Pattern, Policy, Preset};
+use capture::profile::{Opt, Policy, Preset};
 use capture::pseudonym::Keyring;
-use capture_tests::corpus::{self, Corpus, Kind, Needle, Plant};
+use capture_tests::corpus::{self, allowed, fate, Corpus, Fate, Kind, Needle};
 use capture_tests::{cli, scan};
-use dicom_core::{Tag, VR};
+use dicom_core::VR;
 
 const DATE: &str = "20261124";
 
-/// The tags the corpus plants: every exact row, the overlay rows in group 6000 and a few
-/// curve attributes in group 5000 (the private-attributes row is covered by the corpus's own
-/// private elements).
-fn table_tags() -> Vec<Tag> {
-    let mut out = Vec::new();
-    for row in rows() {
-        match row.0 {
-            Pattern::Tag(t) => out.push(Tag((t >> 16) as u16, t as u16)),
-            Pattern::Overlay(e) => out.push(Tag(0x6000, e)),
-            Pattern::Curve => out.extend([Tag(0x5000, 0x0022), Tag(0x5000, 0x2500), Tag(0x5000, 0x3000)]),
-            Pattern::Private => {}
-        }
-    }
-    out
-}
-
-/// What the policy does with a planted value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    /// Removed, emptied, replaced by a dummy or a new UID, or a changed date.
-    Gone,
-    /// Kept verbatim.
-    Kept,
-    /// Free text cleaned: identifying names go, other words may stay.
-    Cleaned,
-}
-
-/// The fate of one element under the policy, from the standard's action codes.
-fn element_fate(policy: &Policy, tag: Tag, vr: VR) -> Fate {
-    if tag.group() == 0x0002 {
-        return Fate::Gone; // the meta group is rebuilt
-    }
-    if tag.group() % 2 == 1 {
-        return Fate::Gone; // the corpus's private elements are not on the safe list
-    }
-    match policy.action(tag) {
-        Action::Patient | Action::Visit | Action::BirthYear => Fate::Gone,
-        Action::Unlisted if vr == VR::UI && !policy.options.contains(&Opt::RetainUids) => Fate::Gone,
-        Action::Unlisted => Fate::Kept,
-        Action::Code(Code::K) => Fate::Kept,
-        Action::Code(Code::C) => match vr {
-            VR::SQ => Fate::Kept,
-            VR::DA | VR::DT if policy.dates == DatePolicy::Keep => Fate::Kept,
-            VR::TM if matches!(policy.dates, DatePolicy::Keep | DatePolicy::Shift) => Fate::Kept,
-            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS => Fate::Cleaned,
-            _ => Fate::Gone,
-        },
-        // A sequence replaced by a dummy, or a sequence of references: its items go through
-        // the rules of their own attributes.
-        Action::Code(Code::D | Code::XD | Code::ZD | Code::XZD | Code::XZU) if vr == VR::SQ => Fate::Kept,
-        Action::Code(_) => Fate::Gone,
-    }
-}
-
-/// The fate of a planted value: gone as soon as an enclosing sequence goes.
-fn fate(policy: &Policy, path: &[(Tag, VR)]) -> Fate {
-    let mut last = Fate::Gone;
-    for &(tag, vr) in path {
-        last = element_fate(policy, tag, vr);
-        if last == Fate::Gone {
-            return Fate::Gone;
-        }
-    }
-    last
-}
-
-/// Whether the policy lets the needle survive in at least one of its plants.
-fn allowed(policy: &Policy, needle: &Needle, plants: &[&Plant]) -> bool {
-    plants.iter().any(|p| match fate(policy, &p.path) {
-        Fate::Kept => true,
-        Fate::Cleaned => needle.kind != Kind::Name,
-        Fate::Gone => false,
-    })
-}
 
 /// Finds many needles in one pass: markers by their `PHI` prefix, the others by their first
 /// five bytes. A date or time only counts where it starts a value (not inside a longer number
@@ -139,17 +64,6 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// The data set of a deflated output, inflated; `None` for any other transfer syntax.
-fn inflated(file: &[u8]) -> Option<Vec<u8>> {
-    let obj = dicom_object::OpenFileOptions::new().read_until(dicom_dictionary_std::tags::PIXEL_DATA).from_reader(&file[128..]).ok()?;
-    if obj.meta().transfer_syntax().trim_end_matches('\0') != "1.2.840.10008.1.2.1.99" {
-        return None;
-    }
-    let group_length = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
-    let mut out = Vec::new();
-    flate2::read::DeflateDecoder::new(&file[144 + group_length..]).read_to_end(&mut out).expect("inflate a deflated data set");
-    Some(out)
-}
 
 /// Every haystack of an export: the zip bytes, each entry's name and bytes, and the inflated
 /// data set of deflated entries.
@@ -159,7 +73,7 @@ fn haystacks(zip: &[u8]) -> (Vec<(String, Vec<u8>)>, usize) {
     let mut out = vec![("the zip bytes".to_string(), zip.to_vec())];
     for (name, data) in entries {
         out.push((format!("entry name {name}"), name.clone().into_bytes()));
-        if let Some(plain) = inflated(&data) {
+        if let Some(plain) = scan::inflated(&data) {
             out.push((format!("{name} (inflated)"), plain));
         }
         out.push((name, data));
@@ -228,7 +142,7 @@ fn runs() -> Vec<Run> {
 
 #[test]
 fn planted_phi_never_survives_an_export() {
-    let tags = table_tags();
+    let tags = corpus::table_tags();
     let corpus = corpus::generate(&tags, corpus::Shape::default());
     let dir = tempfile::tempdir().unwrap();
     corpus.write_to(dir.path());
@@ -256,7 +170,7 @@ fn planted_phi_never_survives_an_export() {
     let mut in_corpus = BTreeSet::new();
     for f in &corpus.files {
         scanner.find(&f.bytes, &mut in_corpus);
-        if let Some(plain) = inflated(&f.bytes) {
+        if let Some(plain) = scan::inflated(&f.bytes) {
             scanner.find(&plain, &mut in_corpus);
         }
     }
