@@ -81,10 +81,28 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
     let (explicit, big_endian) = match transfer_syntax.as_str() {
         IMPLICIT_VR_LE => (false, false),
         EXPLICIT_VR_BE => (true, true),
-        DEFLATED_EXPLICIT_VR_LE => return Ok(()), // compressed: lengths are checked as it inflates
+        // Compressed: the data set is checked once inflated, within a bound, so that neither a
+        // deflate bomb nor a length inside it makes the parser allocate without limit.
+        DEFLATED_EXPLICIT_VR_LE => return check_data_set(&inflate_bounded(&data[pos..])?, 0, true, false),
         _ => (true, false),
     };
     check_data_set(data, pos, explicit, big_endian)
+}
+
+/// Deflated data sets larger than this are refused (a real one is a few megabytes).
+const MAX_INFLATED: u64 = 1 << 30;
+
+fn inflate_bounded(deflated: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::DeflateDecoder::new(deflated)
+        .take(MAX_INFLATED + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("the deflated data set does not inflate: {e}"))?;
+    if out.len() as u64 > MAX_INFLATED {
+        return Err(format!("the deflated data set inflates to more than {} MiB", MAX_INFLATED >> 20));
+    }
+    Ok(out)
 }
 
 /// The data set part of [`check_lengths`], from `pos`; also for the items of a sequence

@@ -533,6 +533,10 @@ fn un_sequence_items(bytes: &[u8]) -> Option<Vec<InMemDicomObject>> {
 pub fn encode(object: &Object) -> Result<Vec<u8>, FileError> {
     let mut out = Vec::new();
     object.write_all(&mut out).map_err(|e| FileError::Write(with_sources(&e)))?;
+    // Fail safe: a file the writer produced but no reader takes (a value that encodes but
+    // does not parse) is not exported.
+    crate::instance::parse(&out, true)
+        .map_err(|e| FileError::Write(format!("the de-identified file does not read back ({e})")))?;
     Ok(out)
 }
 
