@@ -78,7 +78,9 @@ if [ "$want_peers" = 1 ]; then
     || apt_ensure dicom3tools dcmtk \
     || die "dciodvfy and dcmdump are missing: install Debian's dicom3tools and dcmtk"
   venv="$OUT_DIR/venv"
-  if ! "$venv/bin/dcm2niix" --version 2>&1 | grep -q "$DCM2NIIX_VERSION"; then
+  # dcm2niix --version exits non-zero: read its text first (pipefail would see a failure).
+  have_version=$("$venv/bin/dcm2niix" --version 2>&1 || true)
+  if ! grep -q "$DCM2NIIX_VERSION" <<<"$have_version"; then
     say "installing dcm2niix $DCM2NIIX_VERSION (PyPI) into $venv"
     python3 -m venv "$venv" >/dev/null 2>&1 || { apt_ensure python3-venv && python3 -m venv "$venv"; } \
       || die "cannot create a Python venv in $venv"
