@@ -80,6 +80,27 @@ function toPlain(v) {
   return v;
 }
 
+// A read started ahead must not reject unobserved while the wasm works on another file:
+// settle() keeps its outcome, unsettle() turns it back into a value or a throw.
+function settle(promise) {
+  return promise.then((value) => ({ value }), (error) => ({ error }));
+}
+async function unsettle(settled) {
+  const { value, error } = await settled;
+  if (error) throw error;
+  return value;
+}
+
+// Progress at most every 100 ms (thousands of small files would flood the UI thread), and
+// always the last one of a phase.
+let lastProgress = 0;
+function progress(message, last) {
+  const now = performance.now();
+  if (!last && now - lastProgress < 100) return;
+  lastProgress = now;
+  self.postMessage(message);
+}
+
 async function readFile(file) {
   return new Uint8Array(await file.arrayBuffer());
 }
@@ -172,11 +193,15 @@ async function run({ files, names, secret, exportDate, settings }) {
     // which is the input index the wasm uses in its plan.
     const scanned = [];
     let bytesDone = 0;
+    // The next file is read while the wasm works on this one: at most two files in memory.
+    let next = filesTotal ? settle(inputs[0].read()) : null;
     for (let i = 0; i < filesTotal; i++) {
       currentFile = inputs[i].name;
       let bytes = null;
+      const pending = next;
+      next = i + 1 < filesTotal ? settle(inputs[i + 1].read()) : null;
       try {
-        bytes = await inputs[i].read();
+        bytes = await unsettle(pending);
       } catch (err) {
         unreadable.push({ name: inputs[i].name, size: inputs[i].size, outcome: 'skipped',
           reason: 'could not read the file: ' + messageOf(err) });
@@ -187,8 +212,8 @@ async function run({ files, names, secret, exportDate, settings }) {
       }
       bytes = null;
       bytesDone += inputs[i].size;
-      self.postMessage({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
-        bytesDone, bytesTotal, file: inputs[i].name });
+      progress({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
+        bytesDone, bytesTotal, file: inputs[i].name }, i + 1 === filesTotal);
     }
     currentFile = null;
 
@@ -210,15 +235,19 @@ async function run({ files, names, secret, exportDate, settings }) {
     // Pass 2: export the planned inputs in output order.
     sink = await openSink(handle);
     let exportDone = 0;
+    const planned = (k) => inputs[scanned[plan[k].input]];
+    let ahead = plan.length ? settle(planned(0).read()) : null;
     for (let k = 0; k < plan.length; k++) {
-      const input = inputs[scanned[plan[k].input]];
+      const input = planned(k);
       currentFile = input.name;
-      const bytes = await input.read();
+      const pending = ahead;
+      ahead = k + 1 < plan.length ? settle(planned(k + 1).read()) : null;
+      const bytes = await unsettle(pending);
       const chunk = job.export(plan[k].input, bytes);
       if (chunk && chunk.length) await sink.write(chunk);
       exportDone += input.size;
-      self.postMessage({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
-        bytesDone: exportDone, bytesTotal: exportTotal, file: input.name });
+      progress({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
+        bytesDone: exportDone, bytesTotal: exportTotal, file: input.name }, k + 1 === plan.length);
     }
     currentFile = null;
     await sink.write(job.finish());
