@@ -31,12 +31,7 @@ fn page_exports_offline_and_matches_cli() {
     assert!(!load_requests.is_empty(), "the performance log saw no request while loading the page");
 
     s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
-    let selected = s
-        .execute("return document.getElementById('files').files.length;", vec![])
-        .unwrap();
-    assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
+    browser.select_files(&inputs);
 
     // From here on the page must work offline.
     let served = server.request_count();

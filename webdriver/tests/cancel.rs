@@ -71,8 +71,7 @@ fn cancel_then_export_again_without_reload() {
     let load_count = server.request_count();
 
     s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+    browser.select_files(&inputs);
 
     // First export: cancelled as soon as it shows partial progress.
     s.set_script_timeout(Duration::from_secs(120)).unwrap();

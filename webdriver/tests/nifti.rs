@@ -43,12 +43,7 @@ fn page_converts_600_slice_ct_like_the_cli() {
         .execute("return document.getElementById('format-nifti').checked;", vec![])
         .unwrap();
     assert_eq!(checked, serde_json::json!(true), "the NIfTI format radio is not selected");
-    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
-    let selected = s
-        .execute("return document.getElementById('files').files.length;", vec![])
-        .unwrap();
-    assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
+    browser.select_files(&inputs);
 
     let limit = Duration::from_secs(600);
     let t0 = Instant::now();

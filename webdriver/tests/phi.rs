@@ -23,8 +23,7 @@ fn planted_corpus_through_the_page_leaks_nothing() {
     let (_server, browser, _) = open_page();
     let s = &browser.session;
     s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    let paths: Vec<String> = inputs.iter().map(|p| p.canonicalize().unwrap().display().to_string()).collect();
-    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+    browser.select_files(&inputs);
     s.find("#run").unwrap().click().unwrap();
     let review = browser.confirm_review(Duration::from_secs(120));
     assert_eq!(review["images"], inputs.len(), "every corpus file is an image to export: {review}");

@@ -26,8 +26,7 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
     s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
     s.find("#ready-marker").unwrap().click().unwrap();
     s.find("#year-folder").unwrap().click().unwrap();
-    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    s.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+    browser.select_files(&inputs);
     s.find("#run").unwrap().click().unwrap();
 
     // The review lists the table's columns with their rules; set "score" to drop.

@@ -74,6 +74,15 @@ impl Browser {
         Browser { session, driver, downloads, profile }
     }
 
+    /// Chooses the files in `#files` (absolute paths) and checks that the picker took them all.
+    pub fn select_files(&self, inputs: &[PathBuf]) {
+        let paths: Vec<String> =
+            inputs.iter().map(|p| p.canonicalize().expect("absolute path").display().to_string()).collect();
+        self.session.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
+        let selected = self.session.execute("return document.getElementById('files').files.length;", vec![]).unwrap();
+        assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
+    }
+
     /// Waits until the element is enabled (e.g. `#run` once the worker is ready).
     pub fn wait_enabled(&self, css: &str, timeout: Duration) {
         let s = &self.session;
