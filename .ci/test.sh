@@ -93,4 +93,8 @@ done
 
 echo "== test summary" >&2
 printf '%s\n' "${summary[@]}" >&2
+# One closing line over all tiers, in the form CI logs are read for.
+printf '%s\n' "${summary[@]}" | awk '{ for (i = 2; i <= NF; i++) {
+    if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) g += $(i-1) } }
+  END { printf "total: %d passed, %d failed, %d skipped\n", p, f, g }'
 exit "$failed"
