@@ -165,6 +165,8 @@ const STRINGS = {
     colOutputName: 'Written as',
     colExamples: 'Examples (shown here only)',
     ruleFor: 'Rule for column {column} of {table}',
+    quasiLabel: 'quasi-identifier',
+    quasiFor: 'Column {column} of {table} can help re-identify a person together with others (counted in the k-anonymity check)',
     ruleKeep: 'keep — copied unchanged',
     ruleDrop: 'drop — left out',
     rulePatientId: 'patient-id — replaced by the research patient ID',
@@ -362,6 +364,8 @@ const STRINGS = {
     colOutputName: 'Écrite sous',
     colExamples: 'Exemples (affichés ici seulement)',
     ruleFor: 'Règle pour la colonne {column} de {table}',
+    quasiLabel: 'quasi-identifiant',
+    quasiFor: 'La colonne {column} de {table} peut aider à réidentifier une personne avec d’autres (comptée dans le contrôle de k-anonymat)',
     ruleKeep: 'keep — copiée telle quelle',
     ruleDrop: 'drop — retirée',
     rulePatientId: 'patient-id — remplacée par l’identifiant patient de recherche',
@@ -1052,13 +1056,36 @@ function tableRulesBlock(tb, state) {
       select.append(o);
     }
     select.value = typeof col.rule === 'string' ? col.rule : 'drop';
+    // The profile entry of this column, created on the first change.
+    const entry = () => {
+      let e = state.profile.columns.find((c) => c.name === col.name);
+      if (!e) {
+        e = { name: col.name, rule: select.value, quasiIdentifier: !!col.quasiIdentifier };
+        state.profile.columns.push(e);
+      }
+      return e;
+    };
     select.addEventListener('change', () => {
-      const entry = state.profile.columns.find((c) => c.name === col.name);
-      if (entry) entry.rule = select.value;
-      else state.profile.columns.push({ name: col.name, rule: select.value });
+      entry().rule = select.value;
       state.edited = true;
     });
-    td.append(select);
+    // Marked columns (sex, birth year, postcode...) are counted in the k-anonymity hint.
+    const quasi = document.createElement('input');
+    quasi.type = 'checkbox';
+    quasi.id = `quasi-${tb.input}-${ci}`;
+    quasi.className = 'quasi';
+    quasi.dataset.column = col.name;
+    quasi.checked = !!col.quasiIdentifier;
+    quasi.title = t('quasiFor', { column: col.name, table: tb.name });
+    quasi.addEventListener('change', () => {
+      entry().quasiIdentifier = quasi.checked;
+      state.edited = true;
+    });
+    const quasiLabel = document.createElement('label');
+    quasiLabel.htmlFor = quasi.id;
+    quasiLabel.className = 'quasi-label';
+    quasiLabel.textContent = t('quasiLabel');
+    td.append(select, ' ', quasi, quasiLabel);
     cell(tr, (col.samples || []).slice(0, 3).join(' · '), 'samples');
     cell(tr, col.reason || '');
   });

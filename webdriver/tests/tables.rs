@@ -48,6 +48,13 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
         vec![],
     )
     .unwrap();
+    // Mark "weight" as a quasi-identifier: the k-anonymity hint counts it after the export.
+    s.execute(
+        "const q = document.querySelector('#review-tables input.quasi[data-column=\"weight\"]');
+         if (q.checked) throw new Error('weight already marked'); q.click();",
+        vec![],
+    )
+    .unwrap();
     let review = browser.confirm_review(Duration::from_secs(10));
     assert_eq!(review["tables"], 1, "{review}");
     browser.wait_download_link(Duration::from_secs(120));
@@ -72,6 +79,9 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
         .unwrap();
     assert_eq!(linkage, serde_json::json!({"both": 1, "tablesOnly": 1, "imagesOnly": 0}));
     assert!(!s.find("#report-tables-block").unwrap().property("hidden").unwrap().as_bool().unwrap());
+    // Two rows with two different weights: k = 1 for the marked column.
+    let warning = s.find("#report-tables .k-warning").and_then(|w| w.text()).unwrap_or_default();
+    assert!(warning.contains("weight") && warning.contains(" 1 "), "k-anonymity warning {warning:?}");
 
     // The CLI with the same rules as a profile gives the same bytes.
     let work = tempfile::tempdir().unwrap();
@@ -83,6 +93,9 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
     for column in profiles[0]["columns"].as_array_mut().unwrap() {
         if column["name"] == "score" {
             column["rule"] = "drop".into();
+        }
+        if column["name"] == "weight" {
+            column["quasiIdentifier"] = true.into();
         }
     }
     let edited = work.path().join("edited.json");
