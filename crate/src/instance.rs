@@ -66,17 +66,32 @@ const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 fn check_lengths(data: &[u8]) -> Result<(), String> {
     let mut pos = 0usize;
     let mut transfer_syntax = String::new();
-    // The meta group is always explicit VR little endian.
-    while data.len() >= pos + 8 && u16::from_le_bytes([data[pos], data[pos + 1]]) == 0x0002 {
+    // The meta group is always explicit VR little endian. It ends where its group length says
+    // (that is where the parser starts the data set, whatever the elements inside claim to
+    // be), or else at the first element of another group.
+    let mut meta_end: Option<usize> = None;
+    while data.len() >= pos + 8
+        && meta_end.map_or(u16::from_le_bytes([data[pos], data[pos + 1]]) == 0x0002, |end| pos < end)
+    {
         let (tag, length, header) = element_header(&data[pos..], true, false).ok_or("truncated file meta group")?;
         let start = pos + header;
         if length > data.len() - start {
             return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - start));
         }
+        if tag == Tag(0x0002, 0x0000) && length == 4 && meta_end.is_none() {
+            let group_length = u32::from_le_bytes(data[start..start + 4].try_into().expect("4 bytes")) as usize;
+            if group_length > data.len() - start - 4 {
+                return Err(format!("the file meta group claims {group_length} bytes, only {} remain", data.len() - start - 4));
+            }
+            meta_end = Some(start + 4 + group_length);
+        }
         if tag == Tag(0x0002, 0x0010) {
             transfer_syntax = String::from_utf8_lossy(&data[start..start + length]).trim_end_matches(['\0', ' ']).to_string();
         }
         pos = start + length;
+    }
+    if meta_end.is_some_and(|end| pos != end) {
+        return Err("the file meta group's elements do not end where its group length says".to_string());
     }
     let (explicit, big_endian) = match transfer_syntax.as_str() {
         IMPLICIT_VR_LE => (false, false),

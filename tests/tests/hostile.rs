@@ -817,3 +817,34 @@ fn deflated_file_with_an_impossible_length() {
     assert!(err.contains("4294967280"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// Found by `cargo fuzz run dicom_export` (artifact oom-59395e8f…): an element of another
+/// group inside the meta group's length. The parser starts the data set where the group
+/// length says; the pre-check used to stop at the first non-0002 element and inflate from
+/// there (garbage that happens to inflate), so the real data set went unchecked (3.5 GB).
+#[test]
+fn meta_group_length_decides_where_the_data_set_starts() {
+    use std::io::Write;
+    let mut body = text_el(0x0008, 0x0016, b"UI", "1.2.840.10008.5.1.4.1.1.2");
+    body.extend(text_el(0x0010, 0x0010, b"PN", NAME));
+    body.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
+    body.extend([0u8; 64]);
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate.write_all(&body).unwrap();
+    let deflated = deflate.finish().unwrap();
+    // The meta group, with a stray (0003,0016) element counted in its length.
+    let mut meta = el(0x0002, 0x0001, b"OB", &[0, 1]);
+    meta.extend(text_el(0x0002, 0x0002, b"UI", "1.2.840.10008.5.1.4.1.1.2"));
+    meta.extend(text_el(0x0002, 0x0003, b"UI", SOP_UID));
+    meta.extend(text_el(0x0002, 0x0010, b"UI", "1.2.840.10008.1.2.1.99"));
+    meta.extend(text_el(0x0003, 0x0016, b"AE", "CLUNIE1"));
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICM");
+    bytes.extend(el(0x0002, 0x0000, b"UL", &(meta.len() as u32).to_le_bytes()));
+    bytes.extend(meta);
+    bytes.extend(deflated);
+    let t = Instant::now();
+    let err = pipeline(&bytes).expect_err("refused");
+    assert!(err.contains("4294967280"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
