@@ -301,14 +301,6 @@ fn pipeline(bytes: &[u8]) -> Result<Vec<u8>, String> {
     encode(&deidentify(object, &subject).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
-/// The elements (tag and raw value) at the top level of an encoded file, in order.
-fn top_level_tags(bytes: &[u8]) -> Vec<(u16, u16)> {
-    boundaries(bytes).iter().filter(|b| b.depth == 0).map(|b| {
-        let u = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
-        (u(b.start), u(b.start + 2))
-    }).collect()
-}
-
 /// Cuts of a real file: before each header, inside each header, in the middle of each value.
 /// Each is refused, or (cut between two top-level elements: a complete, shorter data set)
 /// exported without any original identifier; all in one export are accounted for.
@@ -799,11 +791,8 @@ fn csv_with_a_100_mb_line() {
     assert!(peak_kib < 256 * 1024, "peak memory {peak_kib} KiB");
 }
 
-/// Found by `cargo fuzz run dicom_export` (artifact oom-997136ee…: pydicom's image_dfl.dcm
-/// mutated): in a deflated file the pre-check sees compressed bytes and lets every length
-/// through, and dicom-rs reserves what the inflated header claims (3 GB there).
-#[test]
-fn deflated_file_with_an_impossible_length() {
+/// A deflated data set naming the patient whose Pixel Data claims 0xFFFFFFF0 bytes.
+fn deflated_impossible_length() -> Vec<u8> {
     use std::io::Write;
     let mut body = text_el(0x0008, 0x0016, b"UI", "1.2.840.10008.5.1.4.1.1.2");
     body.extend(text_el(0x0010, 0x0010, b"PN", NAME));
@@ -811,7 +800,15 @@ fn deflated_file_with_an_impossible_length() {
     body.extend([0u8; 64]);
     let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     deflate.write_all(&body).unwrap();
-    let bytes = dicom_file("1.2.840.10008.1.2.1.99", &deflate.finish().unwrap());
+    deflate.finish().unwrap()
+}
+
+/// Found by `cargo fuzz run dicom_export` (artifact oom-997136ee…: pydicom's image_dfl.dcm
+/// mutated): in a deflated file the pre-check sees compressed bytes and lets every length
+/// through, and dicom-rs reserves what the inflated header claims (3 GB there).
+#[test]
+fn deflated_file_with_an_impossible_length() {
+    let bytes = dicom_file("1.2.840.10008.1.2.1.99", &deflated_impossible_length());
     let t = Instant::now();
     let err = pipeline(&bytes).expect_err("refused");
     assert!(err.contains("4294967280"), "{err}");
@@ -824,14 +821,7 @@ fn deflated_file_with_an_impossible_length() {
 /// there (garbage that happens to inflate), so the real data set went unchecked (3.5 GB).
 #[test]
 fn meta_group_length_decides_where_the_data_set_starts() {
-    use std::io::Write;
-    let mut body = text_el(0x0008, 0x0016, b"UI", "1.2.840.10008.5.1.4.1.1.2");
-    body.extend(text_el(0x0010, 0x0010, b"PN", NAME));
-    body.extend([0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
-    body.extend([0u8; 64]);
-    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    deflate.write_all(&body).unwrap();
-    let deflated = deflate.finish().unwrap();
+    let deflated = deflated_impossible_length();
     // The meta group, with a stray (0003,0016) element counted in its length.
     let mut meta = el(0x0002, 0x0001, b"OB", &[0, 1]);
     meta.extend(text_el(0x0002, 0x0002, b"UI", "1.2.840.10008.5.1.4.1.1.2"));
