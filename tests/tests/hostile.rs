@@ -838,3 +838,28 @@ fn meta_group_length_decides_where_the_data_set_starts() {
     assert!(err.contains("4294967280"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// Found by `cargo fuzz run dicom_export` (artifact oom-126b06d9…: an SR of pydicom's
+/// mutated): an item header at the top level of the data set. The parser reads it as a plain
+/// element and skips its value; the pre-check used to walk into it as an item, so the two
+/// went on at different offsets and the element header the parser met next (text bytes
+/// claiming 3.7 GB) was never checked.
+#[test]
+fn item_header_at_the_top_level_is_skipped_as_the_parser_skips_it() {
+    // Where the parser goes on after the item's value: a header claiming 0xE0000000 bytes.
+    let mut trap = vec![0x65, 0x66, 0x72, 0x65, b'U', b'N', 0, 0];
+    trap.extend(0xE000_0000u32.to_le_bytes());
+    trap.extend([0u8; 64]);
+    // The item's value: an element header that, walked in line, covers the trap to the end.
+    let mut inner = vec![0x09, 0x00, 0x10, 0x00, b'U', b'N', 0, 0];
+    inner.extend((trap.len() as u32).to_le_bytes());
+    let mut extra = item(inner.len() as u32);
+    extra.extend(inner);
+    extra.extend(trap);
+    let bytes = ct(&extra);
+    let t = Instant::now();
+    let err = pipeline(&bytes).expect_err("refused");
+    // Refused by the pre-check (which names what remains), before the parser reserves anything.
+    assert!(err.contains(&format!("claims {} bytes, only 64 remain", 0xE000_0000u32)), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
