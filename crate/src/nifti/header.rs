@@ -12,6 +12,8 @@ pub enum DataType {
     I32,
     U32,
     F32,
+    /// Three 8-bit samples per voxel, interleaved (colour images, as dcm2niix writes them).
+    Rgb24,
 }
 
 impl DataType {
@@ -24,6 +26,7 @@ impl DataType {
             DataType::I8 => 256,
             DataType::U16 => 512,
             DataType::U32 => 768,
+            DataType::Rgb24 => 128,
         }
     }
 
@@ -31,6 +34,7 @@ impl DataType {
         match self {
             DataType::U8 | DataType::I8 => 1,
             DataType::I16 | DataType::U16 => 2,
+            DataType::Rgb24 => 3,
             DataType::I32 | DataType::U32 | DataType::F32 => 4,
         }
     }
@@ -52,6 +56,9 @@ pub struct Header {
     pub affine: [[f64; 4]; 3],
     /// Free text: never anything that identifies (no times, no comments).
     pub descrip: String,
+    /// qform_code and sform_code: scanner coordinates (1), or none (0) when the images
+    /// carry no position, as dcm2niix writes them.
+    pub xform: i16,
 }
 
 pub const HEADER_SIZE: usize = 348;
@@ -100,8 +107,8 @@ impl Header {
         put(123, &[UNITS_MM_SEC]);
         let descrip = self.descrip.as_bytes();
         put(148, &descrip[..descrip.len().min(79)]);
-        put(252, &XFORM_SCANNER_ANAT.to_le_bytes());
-        put(254, &XFORM_SCANNER_ANAT.to_le_bytes());
+        put(252, &self.xform.to_le_bytes());
+        put(254, &self.xform.to_le_bytes());
         for (i, v) in [q.b, q.c, q.d, q.x, q.y, q.z].iter().enumerate() {
             put(256 + 4 * i, &v.to_le_bytes());
         }
@@ -258,6 +265,7 @@ mod tests {
                 [0.0, 0.0, 5.0, -75.7],
             ],
             descrip: String::new(),
+            xform: XFORM_SCANNER_ANAT,
         };
         let b = h.encode();
         assert_eq!(b.len(), 352);

@@ -15,6 +15,7 @@
 //! (code 1); repeated positions become volumes in acquisition order.
 
 mod header;
+mod pixels;
 mod sidecar;
 
 use std::collections::BTreeMap;
@@ -39,17 +40,21 @@ const NATIVE_TS: &[&str] = &[
     "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
 ];
 
+/// RLE Lossless: dicom-pixeldata decodes 8- and 16-bit samples only.
+const RLE: &str = "1.2.840.10008.1.2.5";
+
 /// JPEG Extended (process 2 & 4): jpeg-decoder reads its 8-bit form only.
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
-/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder).
-/// Not JPEG 2000 (dicom-pixeldata's openjp2 calls the C allocator, absent on wasm32),
-/// JPEG-LS (CharLS is C++), 12-bit lossy JPEG or JPEG XL.
-fn undecodable(ts: &str, bits_stored: u16) -> Option<String> {
+/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder);
+/// and JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
+/// allocator, absent on wasm32). Not HTJ2K, JPEG-LS (CharLS is C++), 12-bit lossy JPEG
+/// or JPEG XL.
+fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    if NATIVE_TS.contains(&ts) {
+    if NATIVE_TS.contains(&ts) || pixels::JPEG_2000.contains(&ts) {
         return None;
     }
     let entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(ts);
@@ -58,6 +63,11 @@ fn undecodable(ts: &str, bits_stored: u16) -> Option<String> {
         Some(n) => format!("{ts} ({n})"),
         None => ts.to_string(),
     };
+    if ts == RLE && bits_allocated == 32 {
+        return Some(format!(
+            "unsupported transfer syntax {named}: no decoder here for 32-bit RLE"
+        ));
+    }
     if ts == JPEG_EXTENDED && bits_stored > 8 {
         return Some(format!(
             "unsupported transfer syntax {named}: no decoder here for {bits_stored}-bit lossy JPEG"
@@ -92,6 +102,10 @@ pub struct Slice {
     /// PixelSpacing: between rows, between columns (mm).
     spacing: Option<[f64; 2]>,
     thickness: Option<f64>,
+    /// SpacingBetweenSlices: what dcm2niix takes for the slice spacing of a single image.
+    between: Option<f64>,
+    /// GantryDetectorTilt (degrees).
+    tilt: Option<f64>,
     rows: usize,
     columns: usize,
     bits_allocated: u16,
@@ -107,6 +121,9 @@ pub struct Slice {
     /// Acquisition order: InstanceNumber, then the SOP Instance UID for ties.
     order: (i64, String),
     phase_rows: Option<bool>,
+    photometric: String,
+    /// An enhanced multi-frame image: geometry per frame in functional groups.
+    enhanced: bool,
 }
 
 impl Slice {
@@ -114,8 +131,12 @@ impl Slice {
         let ds: &InMemDicomObject = object;
         let t = |tag| text(ds, tag).unwrap_or_default();
         let int = |tag| text(ds, tag).and_then(|v| v.parse::<i64>().ok());
-        let orientation =
-            numbers(ds, tags::IMAGE_ORIENTATION_PATIENT).and_then(|v| <[f64; 6]>::try_from(v).ok());
+        let position =
+            numbers(ds, tags::IMAGE_POSITION_PATIENT).and_then(|v| <[f64; 3]>::try_from(v).ok());
+        // A position without an orientation: dcm2niix takes the axial one.
+        let orientation = numbers(ds, tags::IMAGE_ORIENTATION_PATIENT)
+            .and_then(|v| <[f64; 6]>::try_from(v).ok())
+            .or(position.map(|_| [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
         let split = [
             t(tags::SERIES_INSTANCE_UID),
             t(tags::IMAGE_TYPE).to_ascii_uppercase(),
@@ -141,10 +162,11 @@ impl Slice {
             series_number: int(tags::SERIES_NUMBER),
             name,
             orientation,
-            position: numbers(ds, tags::IMAGE_POSITION_PATIENT)
-                .and_then(|v| <[f64; 3]>::try_from(v).ok()),
+            position,
             spacing: numbers(ds, tags::PIXEL_SPACING).and_then(|v| <[f64; 2]>::try_from(v).ok()),
             thickness: number(ds, tags::SLICE_THICKNESS),
+            between: number(ds, tags::SPACING_BETWEEN_SLICES).filter(|v| *v > 0.0),
+            tilt: number(ds, tags::GANTRY_DETECTOR_TILT).filter(|v| *v != 0.0),
             rows: int(tags::ROWS).unwrap_or(0) as usize,
             columns: int(tags::COLUMNS).unwrap_or(0) as usize,
             bits_allocated: int(tags::BITS_ALLOCATED).unwrap_or(0) as u16,
@@ -170,42 +192,56 @@ impl Slice {
             ),
             phase_rows: text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION)
                 .map(|v| v.eq_ignore_ascii_case("ROW")),
+            photometric: t(tags::PHOTOMETRIC_INTERPRETATION)
+                .trim()
+                .to_ascii_uppercase(),
+            enhanced: ds
+                .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+                .ok()
+                .flatten()
+                .is_some(),
         }
-    }
-
-    fn normal(&self) -> Option<[f64; 3]> {
-        let o = self.orientation?;
-        let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
-        Some(cross(r, c))
     }
 
     /// Why this image cannot go into a NIfTI volume, if it cannot.
     fn unsupported(&self) -> Option<String> {
-        if let Some(why) = undecodable(&self.transfer_syntax, self.bits_stored) {
+        if let Some(why) = undecodable(&self.transfer_syntax, self.bits_allocated, self.bits_stored)
+        {
             return Some(why);
         }
         if self.rows == 0 || self.columns == 0 {
             return Some("no image (Rows/Columns missing)".into());
         }
-        if self.samples != 1 {
-            return Some(format!(
-                "{} samples per pixel (colour images are not converted)",
-                self.samples
-            ));
+        match self.samples {
+            1 => {}
+            // RGB24, as dcm2niix writes colour; compressed YBR comes out of its decoder as RGB.
+            3 if self.bits_allocated == 8
+                && (self.photometric == "RGB" || !NATIVE_TS.contains(&self.transfer_syntax.as_str())) => {}
+            3 if self.bits_allocated != 8 => {
+                return Some(format!(
+                    "colour image with {}-bit samples (samples per pixel 3; only 8-bit colour is converted)",
+                    self.bits_allocated
+                ))
+            }
+            3 => {
+                return Some(format!(
+                    "uncompressed {} colour (samples per pixel 3) not converted",
+                    self.photometric
+                ))
+            }
+            n => return Some(format!("{n} samples per pixel not converted")),
         }
-        if self.frames > 1 {
+        if self.frames > 1 && self.enhanced {
             return Some(format!(
-                "multi-frame image ({} frames) not converted yet",
+                "enhanced multi-frame image ({} frames, per-frame functional groups) not converted yet",
                 self.frames
             ));
         }
-        if self.orientation.is_none() || self.position.is_none() {
-            return Some(
-                "no image geometry (ImageOrientationPatient/ImagePositionPatient missing)".into(),
-            );
-        }
         if !matches!(self.bits_allocated, 8 | 16 | 32) {
-            return Some(format!("{} bits allocated", self.bits_allocated));
+            return Some(format!(
+                "{} bits allocated not converted yet (samples of 8, 16 or 32 bits only)",
+                self.bits_allocated
+            ));
         }
         None
     }
@@ -217,6 +253,14 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
         a[2] * b[0] - a[0] * b[2],
         a[0] * b[1] - a[1] * b[0],
     ]
+}
+
+/// `v` turned by `angle` (radians) about the unit `axis` (Rodrigues).
+fn rotate(v: [f64; 3], axis: [f64; 3], angle: f64) -> [f64; 3] {
+    let (sin, cos) = angle.sin_cos();
+    let k = cross(axis, v);
+    let d = dot(axis, v) * (1.0 - cos);
+    [0, 1, 2].map(|i| v[i] * cos + k[i] * sin + axis[i] * d)
 }
 
 fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
@@ -253,6 +297,8 @@ pub struct Volume {
     /// Once its last slice has arrived: written, or why not.
     pub outcome: Option<Result<(), String>>,
     rescale_varies: bool,
+    /// Frames of each member (more than 1 for a multi-frame file).
+    frames: usize,
 }
 
 impl Volume {
@@ -324,6 +370,7 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
                 path: None,
                 outcome: None,
                 rescale_varies: false,
+                frames: 1,
             };
             if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
                 volume.problem = Some(why);
@@ -341,17 +388,143 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
 fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), String> {
     let first = members[0].1;
     if members.iter().any(|m| {
-        (m.1.rows, m.1.columns, m.1.bits_allocated, m.1.signed)
-            != (
-                first.rows,
-                first.columns,
-                first.bits_allocated,
-                first.signed,
-            )
+        (
+            m.1.rows,
+            m.1.columns,
+            m.1.bits_allocated,
+            m.1.signed,
+            m.1.samples,
+        ) != (
+            first.rows,
+            first.columns,
+            first.bits_allocated,
+            first.signed,
+            first.samples,
+        )
     }) {
         return Err("images of different sizes or pixel formats in one series".into());
     }
-    let normal = normalise(first.normal().expect("checked"));
+    let located = first.position.is_some();
+    if members.iter().any(|m| m.1.position.is_some() != located) {
+        return Err("some images of the series have ImagePositionPatient, others not".into());
+    }
+    if first.frames > 1 && members.len() > 1 {
+        return Err(format!(
+            "{} multi-frame files in one series: not converted yet",
+            members.len()
+        ));
+    }
+    let o = first.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    let (row_dir, col_dir) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
+    let mut normal = normalise(cross(row_dir, col_dir));
+    // Without positions (or within one multi-frame file) the images stay in acquisition
+    // order, one slice each, SliceThickness (else 1 mm) apart, as dcm2niix stacks them.
+    let (nz, nt, dz, lowest) = if first.frames > 1 || !located {
+        volume.members = members.iter().map(|m| m.0).collect();
+        let nz = members.len() * first.frames as usize;
+        let dz = match nz {
+            1 => first.between.or(first.thickness),
+            _ => first.thickness,
+        };
+        (nz, 1, dz.unwrap_or(1.0), first)
+    } else {
+        stack(volume, members, normal)?
+    };
+    // One tilted CT slice: dcm2niix steps along the table (the normal turned back by the
+    // gantry tilt about the row direction), not along the tilted normal.
+    if let (1, Some(tilt)) = (nz * nt, first.tilt) {
+        normal = rotate(normal, row_dir, -tilt.to_radians());
+    }
+    volume.frames = first.frames as usize;
+    volume.slices = nz;
+    volume.volumes = nt;
+    let [dy, dx] = first.spacing.unwrap_or([1.0, 1.0]);
+    let affine = match lowest.position {
+        // LPS affine of the stored voxels: i along the row direction, j against the
+        // column direction (rows bottom-up), k along the normal, origin at the last row
+        // of the lowest slice.
+        Some(position) => {
+            let origin = add(
+                position,
+                col_dir.map(|v| v * dy * (first.rows as f64 - 1.0)),
+            );
+            let columns = [
+                row_dir.map(|v| v * dx),
+                col_dir.map(|v| -v * dy),
+                normal.map(|v| v * dz),
+            ];
+            let mut affine = [[0.0; 4]; 3];
+            for r in 0..3 {
+                let sign = if r < 2 { -1.0 } else { 1.0 }; // LPS → RAS
+                for c in 0..3 {
+                    affine[r][c] = sign * columns[c][r];
+                }
+                affine[r][3] = sign * origin[r];
+            }
+            affine
+        }
+        // No position: dcm2niix's unit voxel grid (rows bottom-up), with no transform code.
+        None => [
+            [1.0, 0.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0, -(first.rows as f64 - 1.0)],
+            [0.0, 0.0, 1.0, 0.0],
+        ],
+    };
+    volume.rescale_varies = members.iter().any(|m| m.1.rescale != first.rescale);
+    let datatype = if first.samples == 3 {
+        DataType::Rgb24
+    } else if volume.rescale_varies {
+        DataType::F32
+    } else {
+        match (first.bits_allocated, first.signed) {
+            (8, false) => DataType::U8,
+            (8, true) => DataType::I8,
+            (16, true) => DataType::I16,
+            (16, false) if first.bits_stored < 16 => DataType::I16,
+            (16, false) => DataType::U16,
+            // dcm2niix stores 32-bit integers as signed.
+            _ => DataType::I32,
+        }
+    };
+    let (slope, inter) = if volume.rescale_varies || first.samples == 3 {
+        (1.0, 0.0)
+    } else {
+        first.rescale
+    };
+    let tr = first.repetition_time.map(|ms| ms / 1000.0).unwrap_or(0.0);
+    volume.header = Some(Header {
+        dim: [first.columns, first.rows, nz, nt],
+        datatype,
+        pixdim: [dx as f32, dy as f32, dz as f32, tr as f32],
+        scl_slope: slope as f32,
+        scl_inter: inter as f32,
+        dim_info: match first.phase_rows {
+            Some(true) => (3 << 4) | (1 << 2) | 2,
+            Some(false) => (3 << 4) | (2 << 2) | 1,
+            None => 0,
+        },
+        affine,
+        descrip: match (first.modality.as_str(), first.echo_time) {
+            ("MR", Some(te)) => format!("TE={te}"),
+            _ => String::new(),
+        },
+        xform: if located {
+            header::XFORM_SCANNER_ANAT
+        } else {
+            0
+        },
+    });
+    Ok(())
+}
+
+/// Sorts located single-frame images along the normal and stacks repeated positions
+/// into volumes: (slices, volumes, slice spacing, the lowest slice).
+fn stack<'a>(
+    volume: &mut Volume,
+    members: &[(usize, &'a Slice)],
+    normal: [f64; 3],
+) -> Result<(usize, usize, f64, &'a Slice), String> {
+    let first = members[0].1;
     // Distinct positions along the normal; members are in acquisition order.
     let along = |s: &Slice| dot(s.position.expect("checked"), normal);
     let mut positions: Vec<f64> = Vec::new();
@@ -384,8 +557,6 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         }
     }
     volume.members = order;
-    volume.slices = nz;
-    volume.volumes = nt;
     let lowest = members[at[by_position[0]][0]].1;
     let highest = members[at[by_position[nz - 1]][0]].1;
     // Slice spacing: measured, else the slice thickness.
@@ -415,69 +586,9 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         }
         mean
     } else {
-        first.thickness.unwrap_or(1.0)
+        first.between.or(first.thickness).unwrap_or(1.0)
     };
-    let o = first.orientation.unwrap();
-    let (row_dir, col_dir) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
-    let [dy, dx] = first.spacing.unwrap_or([1.0, 1.0]);
-    // LPS affine of the stored voxels: i along the row direction, j against the column
-    // direction (rows bottom-up), k along the normal, origin at the last row of the
-    // lowest slice.
-    let origin = add(
-        lowest.position.unwrap(),
-        col_dir.map(|v| v * dy * (first.rows as f64 - 1.0)),
-    );
-    let columns = [
-        row_dir.map(|v| v * dx),
-        col_dir.map(|v| -v * dy),
-        normal.map(|v| v * dz),
-    ];
-    let mut affine = [[0.0; 4]; 3];
-    for r in 0..3 {
-        let sign = if r < 2 { -1.0 } else { 1.0 }; // LPS → RAS
-        for c in 0..3 {
-            affine[r][c] = sign * columns[c][r];
-        }
-        affine[r][3] = sign * origin[r];
-    }
-    volume.rescale_varies = members.iter().any(|m| m.1.rescale != first.rescale);
-    let datatype = if volume.rescale_varies {
-        DataType::F32
-    } else {
-        match (first.bits_allocated, first.signed) {
-            (8, false) => DataType::U8,
-            (8, true) => DataType::I8,
-            (16, true) => DataType::I16,
-            (16, false) if first.bits_stored < 16 => DataType::I16,
-            (16, false) => DataType::U16,
-            // dcm2niix stores 32-bit integers as signed.
-            _ => DataType::I32,
-        }
-    };
-    let (slope, inter) = if volume.rescale_varies {
-        (1.0, 0.0)
-    } else {
-        first.rescale
-    };
-    let tr = first.repetition_time.map(|ms| ms / 1000.0).unwrap_or(0.0);
-    volume.header = Some(Header {
-        dim: [first.columns, first.rows, nz, nt],
-        datatype,
-        pixdim: [dx as f32, dy as f32, dz as f32, tr as f32],
-        scl_slope: slope as f32,
-        scl_inter: inter as f32,
-        dim_info: match first.phase_rows {
-            Some(true) => (3 << 4) | (1 << 2) | 2,
-            Some(false) => (3 << 4) | (2 << 2) | 1,
-            None => 0,
-        },
-        affine,
-        descrip: match (first.modality.as_str(), first.echo_time) {
-            ("MR", Some(te)) => format!("TE={te}"),
-            _ => String::new(),
-        },
-    });
-    Ok(())
+    Ok((nz, nt, dz, lowest))
 }
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -615,7 +726,8 @@ impl Converter {
                     object,
                     header,
                     volume.rescale_varies,
-                    k,
+                    k * volume.frames,
+                    volume.frames,
                     &mut building.buffer,
                 ) {
                     building.failed = Some(why);
@@ -644,97 +756,170 @@ impl Converter {
     }
 }
 
-/// Copies one slice's pixels to its place: rows bottom-up, as dcm2niix stores them.
+/// Copies the frames of one input to their places (slices `first..first + frames`):
+/// rows bottom-up, colour interleaved, as dcm2niix stores them.
 fn place_slice(
     object: &Object,
     header: &Header,
     to_float: bool,
-    k: usize,
+    first: usize,
+    frames: usize,
     out: &mut [u8],
 ) -> Result<(), String> {
     let element = object
         .element(tags::PIXEL_DATA)
         .map_err(|_| "no pixel data".to_string())?;
-    let decoded;
-    let (value, bytes) = match element.value().primitive() {
-        Some(value) => (Some(value), value.to_bytes()),
-        None => {
-            // Encapsulated: decoded to native little-endian samples.
-            use dicom_pixeldata::PixelDecoder;
-            decoded = object.decode_pixel_data_frame(0).map_err(|e| {
-                format!(
-                    "pixel data in {} could not be decoded: {e}",
-                    object.meta().transfer_syntax().trim_end_matches(['\0', ' '])
-                )
-            })?;
-            (None, std::borrow::Cow::Borrowed(decoded.data()))
-        }
-    };
+    let ts = object
+        .meta()
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' ']);
     let [columns, rows, _, _] = header.dim;
     let ds: &InMemDicomObject = object;
-    let bits = text(ds, tags::BITS_ALLOCATED)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(16);
-    let in_bpp = bits / 8;
-    let row_in = columns * in_bpp;
-    let slice_in = row_in * rows;
-    if bytes.len() < slice_in {
-        return Err(format!(
-            "pixel data has {} bytes, {} expected",
-            bytes.len(),
-            slice_in
-        ));
-    }
-    // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
-    let big_endian_words =
-        object.meta().transfer_syntax().trim_end_matches('\0') == "1.2.840.10008.1.2.2";
-    let (big_endian, swap_halves) = match value {
-        None => (false, false),
-        Some(dicom_core::PrimitiveValue::U8(_)) => (big_endian_words && in_bpp > 1, false),
-        Some(_) => (false, big_endian_words && in_bpp == 4),
+    let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
+    let bits = int(tags::BITS_ALLOCATED).unwrap_or(16);
+    let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let layout = Layout {
+        columns,
+        rows,
+        in_bpp: bits / 8,
+        samples,
+        planar: samples > 1 && int(tags::PLANAR_CONFIGURATION) == Some(1),
+        signed: text(ds, tags::PIXEL_REPRESENTATION).as_deref() == Some("1"),
+        big_endian: false,
+        swap_halves: false,
+        rescale: to_float.then(|| {
+            (
+                number(ds, tags::RESCALE_SLOPE).unwrap_or(1.0),
+                number(ds, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
+            )
+        }),
     };
-    let out_bpp = header.datatype.bytes();
-    let row_out = columns * out_bpp;
-    let slice_out = row_out * rows;
-    let start = VOX_OFFSET + k * slice_out;
-    let target = &mut out[start..start + slice_out];
-    let signed = text(ds, tags::PIXEL_REPRESENTATION).as_deref() == Some("1");
-    let (slope, inter) = (
-        number(ds, tags::RESCALE_SLOPE).unwrap_or(1.0),
-        number(ds, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
-    );
-    for r in 0..rows {
-        let src = &bytes[r * row_in..(r + 1) * row_in];
-        let dst = &mut target[(rows - 1 - r) * row_out..(rows - r) * row_out];
-        if !to_float && !big_endian && !swap_halves {
-            dst.copy_from_slice(src);
-            continue;
-        }
-        for (c, word) in src.chunks_exact(in_bpp).enumerate() {
-            let mut w = [0u8; 4];
-            w[..in_bpp].copy_from_slice(word);
-            if big_endian {
-                w[..in_bpp].reverse();
-            }
-            if swap_halves {
-                w = [w[2], w[3], w[0], w[1]];
-            }
-            if !to_float {
-                dst[c * in_bpp..(c + 1) * in_bpp].copy_from_slice(&w[..in_bpp]);
-                continue;
-            }
-            let raw = match (in_bpp, signed) {
-                (1, false) => w[0] as f64,
-                (1, true) => w[0] as i8 as f64,
-                (2, false) => u16::from_le_bytes([w[0], w[1]]) as f64,
-                (2, true) => i16::from_le_bytes([w[0], w[1]]) as f64,
-                (_, false) => u32::from_le_bytes(w) as f64,
-                (_, true) => i32::from_le_bytes(w) as f64,
+    let frame_in = layout.columns * layout.rows * layout.samples * layout.in_bpp;
+    let slice_out = columns * rows * header.datatype.bytes();
+    let target =
+        |f: usize| VOX_OFFSET + (first + f) * slice_out..VOX_OFFSET + (first + f + 1) * slice_out;
+    match element.value().primitive() {
+        Some(value) => {
+            let bytes = value.to_bytes();
+            // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
+            let big_endian_words = ts == "1.2.840.10008.1.2.2";
+            let layout = match value {
+                dicom_core::PrimitiveValue::U8(_) => Layout {
+                    big_endian: big_endian_words && layout.in_bpp > 1,
+                    ..layout
+                },
+                _ => Layout {
+                    swap_halves: big_endian_words && layout.in_bpp == 4,
+                    ..layout
+                },
             };
-            dst[c * 4..(c + 1) * 4].copy_from_slice(&((raw * slope + inter) as f32).to_le_bytes());
+            for f in 0..frames {
+                let src = bytes.get(f * frame_in..(f + 1) * frame_in).ok_or_else(|| {
+                    format!(
+                        "pixel data has {} bytes, {} expected",
+                        bytes.len(),
+                        frames * frame_in
+                    )
+                })?;
+                let range = target(f);
+                layout.copy(src, &mut out[range]);
+            }
+        }
+        None => {
+            for f in 0..frames {
+                // Decoded to native little-endian samples, colour interleaved.
+                let decoded = pixels::decode_frame(object, element.value(), ts, f, frames)?;
+                if decoded.len() < frame_in {
+                    return Err(format!(
+                        "decoded frame has {} bytes, {frame_in} expected",
+                        decoded.len()
+                    ));
+                }
+                let range = target(f);
+                Layout {
+                    planar: false,
+                    ..layout
+                }
+                .copy(&decoded[..frame_in], &mut out[range]);
+            }
         }
     }
     Ok(())
+}
+
+/// How the samples of one frame are stored, and how they are written.
+#[derive(Clone, Copy)]
+struct Layout {
+    columns: usize,
+    rows: usize,
+    in_bpp: usize,
+    samples: usize,
+    /// Colour planes one after the other (PlanarConfiguration 1).
+    planar: bool,
+    signed: bool,
+    big_endian: bool,
+    /// 32-bit words decoded as two swapped 16-bit halves.
+    swap_halves: bool,
+    /// Slope and intercept to apply (float32 output), when they vary per slice.
+    rescale: Option<(f64, f64)>,
+}
+
+impl Layout {
+    /// Writes one frame to `dst` (one slice of the output), rows bottom-up.
+    fn copy(&self, src: &[u8], dst: &mut [u8]) {
+        let (columns, rows) = (self.columns, self.rows);
+        if self.samples > 1 {
+            let plane = columns * rows;
+            for r in 0..rows {
+                let out_row = &mut dst[(rows - 1 - r) * columns * 3..(rows - r) * columns * 3];
+                for c in 0..columns {
+                    for s in 0..3 {
+                        out_row[c * 3 + s] = if self.planar {
+                            src[s * plane + r * columns + c]
+                        } else {
+                            src[(r * columns + c) * self.samples + s]
+                        };
+                    }
+                }
+            }
+            return;
+        }
+        let in_bpp = self.in_bpp;
+        let row_in = columns * in_bpp;
+        let row_out = columns * if self.rescale.is_some() { 4 } else { in_bpp };
+        for r in 0..rows {
+            let src = &src[r * row_in..(r + 1) * row_in];
+            let dst = &mut dst[(rows - 1 - r) * row_out..(rows - r) * row_out];
+            if self.rescale.is_none() && !self.big_endian && !self.swap_halves {
+                dst.copy_from_slice(src);
+                continue;
+            }
+            for (c, word) in src.chunks_exact(in_bpp).enumerate() {
+                let mut w = [0u8; 4];
+                w[..in_bpp].copy_from_slice(word);
+                if self.big_endian {
+                    w[..in_bpp].reverse();
+                }
+                if self.swap_halves {
+                    w = [w[2], w[3], w[0], w[1]];
+                }
+                let Some((slope, inter)) = self.rescale else {
+                    dst[c * in_bpp..(c + 1) * in_bpp].copy_from_slice(&w[..in_bpp]);
+                    continue;
+                };
+                let raw = match (in_bpp, self.signed) {
+                    (1, false) => w[0] as f64,
+                    (1, true) => w[0] as i8 as f64,
+                    (2, false) => u16::from_le_bytes([w[0], w[1]]) as f64,
+                    (2, true) => i16::from_le_bytes([w[0], w[1]]) as f64,
+                    (_, false) => u32::from_le_bytes(w) as f64,
+                    (_, true) => i32::from_le_bytes(w) as f64,
+                };
+                dst[c * 4..(c + 1) * 4]
+                    .copy_from_slice(&((raw * slope + inter) as f32).to_le_bytes());
+            }
+        }
+    }
 }
 
 #[cfg(test)]
