@@ -127,6 +127,8 @@ const STRINGS = {
       + 'last, after all the other files of the folder.',
     yearFolder: 'Add a folder for the year above each daily folder',
     yearFolderHint: 'For example DICOM/2026/20261124/… instead of DICOM/20261124/….',
+    niftiGzip: 'Compress NIfTI volumes (.nii.gz)',
+    niftiGzipHint: 'Smaller files; leave unchecked for .nii, which SPM12 reads directly.',
     saveModeLabel: 'Where the zip goes',
     saveAuto: 'Ask where to save it, and write it there directly (recommended for large exports)',
     saveLink: 'Prepare it in the browser, then offer a download link',
@@ -325,6 +327,8 @@ const STRINGS = {
       + 'écrit en dernier, après tous les autres fichiers du dossier.',
     yearFolder: 'Ajouter un dossier pour l’année au-dessus de chaque dossier du jour',
     yearFolderHint: 'Par exemple DICOM/2026/20261124/… au lieu de DICOM/20261124/….',
+    niftiGzip: 'Compresser les volumes NIfTI (.nii.gz)',
+    niftiGzipHint: 'Fichiers plus petits ; laisser décoché pour des .nii, que SPM12 lit directement.',
     saveModeLabel: 'Où va le fichier zip',
     saveAuto: 'Demander où l’enregistrer, et l’écrire directement à cet endroit (conseillé pour les gros exports)',
     saveLink: 'Le préparer dans le navigateur, puis proposer un lien de téléchargement',
@@ -494,6 +498,7 @@ function deidSettings(format) {
     includeQuarantined: document.getElementById('include-quarantined').checked,
     readyMarker: document.getElementById('ready-marker').checked,
     yearFolder: document.getElementById('year-folder').checked,
+    niftiGzip: document.getElementById('nifti-gzip').checked,
   };
   const dates = document.getElementById('dates').value;
   if (dates) settings.dates = dates;

@@ -75,6 +75,8 @@ pub struct Settings {
     pub ready_marker: bool,
     /// Layout: a yearly level above the daily folder, `<YYYY>/<YYYYMMDD>`.
     pub year_folder: bool,
+    /// NIfTI volumes gzip-compressed (`.nii.gz`) rather than plain `.nii` (the default).
+    pub nifti_gzip: bool,
 }
 
 impl Settings {
@@ -286,12 +288,13 @@ impl Job {
             }
             let visit = &self.visits[&visit_key(self.summary(volume.members[0]), self.settings.visit_by)].visit;
             let stem = volume.stem();
-            let mut path = format!("{}{date}/{visit}/{stem}.nii", nifti::ROOT);
+            let ext = nifti::extension(self.settings.nifti_gzip);
+            let mut path = format!("{}{date}/{visit}/{stem}{ext}", nifti::ROOT);
             for n in 2.. {
                 if taken.insert(path.clone()) {
                     break;
                 }
-                path = format!("{}{date}/{visit}/{stem}_{n}.nii", nifti::ROOT);
+                path = format!("{}{date}/{visit}/{stem}_{n}{ext}", nifti::ROOT);
             }
             volume.path = Some(path.clone());
             steps.extend(volume.members.iter().map(|&input| Planned { input, path: path.clone() }));
@@ -418,7 +421,9 @@ impl Job {
             let mut chunk = Vec::new();
             let outcome = match done.result {
                 Ok((json, volume)) => {
-                    let json_path = format!("{}{}.json", nifti::ROOT, nii.trim_end_matches(".nii"));
+                    let stem = nii.trim_end_matches(nifti::extension(self.settings.nifti_gzip));
+                    let json_path = format!("{}{stem}.json", nifti::ROOT);
+                    let volume = nifti::pack(volume, self.settings.nifti_gzip);
                     chunk.extend(archive.add(&json_path, &json, Packing::Deflated)?);
                     // Stored, like dcm2niix -z n: deflating a volume took three quarters of the
                     // conversion time (measured by make bench) for little gain on real images.

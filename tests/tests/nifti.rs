@@ -602,3 +602,33 @@ fn no_planted_identifier_in_nifti_or_sidecar() {
         assert!(entries.iter().any(|(n, _)| n.starts_with("DICOM/")));
     }
 }
+
+/// `--nifti-gz`: the same volumes, gzip-compressed, named `.nii.gz`, each with its `.json`;
+/// the default stays `.nii`.
+#[test]
+fn nifti_gz_holds_the_same_volumes() {
+    use std::io::Read;
+    let work = tempfile::tempdir().unwrap();
+    let specs = series::specs();
+    let mut inputs = Vec::new();
+    for (i, spec) in specs.iter().enumerate().take(3) {
+        inputs.extend(series::write(spec, i, &work.path().join(spec.name)));
+    }
+    let plain = scan::entries(&cli::export(&inputs, DATE, &["--format", "nifti"]).zip);
+    let packed = scan::entries(&cli::export(&inputs, DATE, &["--format", "nifti", "--nifti-gz"]).zip);
+    let nii: Vec<&(String, Vec<u8>)> = plain.iter().filter(|(n, _)| n.ends_with(".nii")).collect();
+    let gz: Vec<&(String, Vec<u8>)> = packed.iter().filter(|(n, _)| n.ends_with(".nii.gz")).collect();
+    assert_eq!(nii.len(), 3, "{plain:?}");
+    assert_eq!(gz.len(), nii.len());
+    for ((name, volume), (gz_name, compressed)) in nii.iter().zip(&gz) {
+        assert_eq!(format!("{name}.gz"), *gz_name);
+        let mut inflated = Vec::new();
+        flate2::read::GzDecoder::new(&compressed[..])
+            .read_to_end(&mut inflated)
+            .unwrap();
+        assert!(inflated == *volume, "{gz_name} does not inflate to {name}");
+        let json = format!("{}.json", gz_name.trim_end_matches(".nii.gz"));
+        assert!(packed.iter().any(|(n, _)| *n == json), "no {json}");
+    }
+    assert!(!plain.iter().any(|(n, _)| n.ends_with(".gz")));
+}

@@ -114,6 +114,9 @@ struct ExportArgs {
     /// Add a yearly level above the daily folder: DICOM/<YYYY>/<YYYYMMDD>/...
     #[arg(long)]
     year_folder: bool,
+    /// Write NIfTI volumes gzip-compressed (`.nii.gz`); default: uncompressed `.nii`.
+    #[arg(long)]
+    nifti_gz: bool,
     /// Input files and folders.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
@@ -214,6 +217,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         ehr: ehr_settings(args)?,
         ready_marker: args.ready_marker,
         year_folder: args.year_folder,
+        nifti_gzip: args.nifti_gz,
     };
     let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 

@@ -32,6 +32,32 @@ use crate::profile::Policy;
 /// The folder of the NIfTI tree in the zip.
 pub const ROOT: &str = "NIFTI/";
 
+/// The extension of a volume: `.nii`, or `.nii.gz` when compressed.
+pub fn extension(gzip: bool) -> &'static str {
+    if gzip {
+        ".nii.gz"
+    } else {
+        ".nii"
+    }
+}
+
+/// A finished `.nii` as written: as is, or gzip-compressed for `.nii.gz` (no name and a
+/// zero time in the gzip header, so the same volume always gives the same bytes).
+pub fn pack(nii: Vec<u8>, gzip: bool) -> Vec<u8> {
+    if !gzip {
+        return nii;
+    }
+    use std::io::Write;
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::with_capacity(nii.len() / 2), flate2::Compression::default());
+    encoder
+        .write_all(&nii)
+        .and_then(|()| encoder.try_finish())
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
 /// Transfer syntaxes whose pixel data is read as is.
 const NATIVE_TS: &[&str] = &[
     "1.2.840.10008.1.2",      // implicit VR little endian
