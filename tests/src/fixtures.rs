@@ -1,9 +1,11 @@
-//! Real DICOM test inputs: pydicom's test files, fetched at test time from PyPI.
+//! Real DICOM test inputs: pydicom's and nibabel's test files, fetched at test time from PyPI.
 //!
 //! `pip download --no-deps pydicom==3.0.2` gives a wheel (a zip) that carries about 100 DICOM
 //! files under `pydicom/data/test_files`; only that folder is extracted. Everything is cached
 //! under `<workspace>/target/fixtures/pydicom` (override with env `CAPTURE_FIXTURES`), so the
-//! download happens once per checkout.
+//! download happens once per checkout. nibabel's wheel (pinned too) carries a few more under
+//! `nibabel/tests/data` and `nibabel/nicom/tests/data` (some gzipped): cached beside it in
+//! `target/fixtures/nibabel`.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,15 @@ use std::sync::Mutex;
 
 /// The pydicom release whose wheel provides the files.
 pub const PYDICOM_VERSION: &str = "3.0.2";
+
+/// The nibabel release whose wheel provides its DICOM test files.
+pub const NIBABEL_VERSION: &str = "5.4.2";
+
+/// nibabel's folders of DICOM test files, and the names they get under the cache.
+const NIBABEL_PREFIXES: &[(&str, &str)] = &[
+    ("nibabel/tests/data/", "tests"),
+    ("nibabel/nicom/tests/data/", "nicom"),
+];
 
 const TEST_FILES_PREFIX: &str = "pydicom/data/test_files/";
 
@@ -43,15 +54,7 @@ pub fn pydicom_test_files() -> Result<PathBuf, String> {
         return Ok(files);
     }
     std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let wheel = match find_wheel(&cache) {
-        Some(w) => w,
-        None => {
-            download_wheel(&cache)?;
-            find_wheel(&cache).ok_or_else(|| {
-                format!("pip download succeeded but no pydicom wheel is in {}", cache.display())
-            })?
-        }
-    };
+    let wheel = wheel("pydicom", PYDICOM_VERSION, &cache)?;
     // Extract into a private folder, then rename: another test process may race us.
     let tmp = cache.join(format!("test_files.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -77,8 +80,76 @@ pub fn pydicom_file(name: &str) -> Result<PathBuf, String> {
     }
 }
 
-fn find_wheel(dir: &Path) -> Option<PathBuf> {
-    let prefix = format!("pydicom-{PYDICOM_VERSION}-");
+/// The folder holding nibabel's DICOM test files (`tests/…`, `nicom/…`, gzipped ones
+/// inflated), downloading and extracting the wheel first if needed.
+pub fn nibabel_test_files() -> Result<PathBuf, String> {
+    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_dir().with_file_name("nibabel");
+    let files = cache.join("test_files");
+    let done = files.join(".complete");
+    if done.is_file() {
+        return Ok(files);
+    }
+    std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let wheel = wheel("nibabel", NIBABEL_VERSION, &cache)?;
+    let tmp = cache.join(format!("test_files.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    extract_dicom_files(&wheel, &tmp)
+        .and_then(|()| std::fs::write(tmp.join(".complete"), b""))
+        .map_err(|e| format!("cannot extract {}: {e}", wheel.display()))?;
+    if std::fs::rename(&tmp, &files).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if done.is_file() {
+        Ok(files)
+    } else {
+        Err(format!("{} is incomplete after extraction", files.display()))
+    }
+}
+
+/// The cached wheel of `package==version` in `cache`, downloaded with pip if missing.
+fn wheel(package: &str, version: &str, cache: &Path) -> Result<PathBuf, String> {
+    if let Some(w) = find_wheel(package, version, cache) {
+        return Ok(w);
+    }
+    download_wheel(package, version, cache)?;
+    find_wheel(package, version, cache).ok_or_else(|| {
+        format!("pip download succeeded but no {package} wheel is in {}", cache.display())
+    })
+}
+
+/// nibabel's `.dcm` and `.dcm.gz` files (inflated to `.dcm`), by folder.
+fn extract_dicom_files(wheel: &Path, dest: &Path) -> io::Result<()> {
+    let file = std::fs::File::open(wheel)?;
+    let mut archive = zip::ZipArchive::new(file).map_err(io::Error::other)?;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(io::Error::other)?;
+        let Some(name) = entry.enclosed_name() else { continue };
+        let name = name.to_string_lossy().into_owned();
+        let Some((rel, folder)) = NIBABEL_PREFIXES
+            .iter()
+            .find_map(|(prefix, folder)| name.strip_prefix(prefix).map(|rel| (rel, folder)))
+        else {
+            continue;
+        };
+        if rel.contains('/') {
+            continue;
+        }
+        let out = dest.join(folder);
+        std::fs::create_dir_all(&out)?;
+        if let Some(stem) = rel.strip_suffix(".dcm.gz") {
+            let mut f = std::fs::File::create(out.join(format!("{stem}.dcm")))?;
+            io::copy(&mut flate2::read::GzDecoder::new(&mut entry), &mut f)?;
+        } else if rel.ends_with(".dcm") {
+            let mut f = std::fs::File::create(out.join(rel))?;
+            io::copy(&mut entry, &mut f)?;
+        }
+    }
+    Ok(())
+}
+
+fn find_wheel(package: &str, version: &str, dir: &Path) -> Option<PathBuf> {
+    let prefix = format!("{package}-{version}-");
     std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
         p.file_name()
             .and_then(|n| n.to_str())
@@ -86,8 +157,8 @@ fn find_wheel(dir: &Path) -> Option<PathBuf> {
     })
 }
 
-fn download_wheel(dest: &Path) -> Result<(), String> {
-    let spec = format!("pydicom=={PYDICOM_VERSION}");
+fn download_wheel(package: &str, version: &str, dest: &Path) -> Result<(), String> {
+    let spec = format!("{package}=={version}");
     // `PIP` may name the pip to use; otherwise try the usual spellings.
     let candidates: Vec<Vec<String>> = match std::env::var("PIP") {
         Ok(pip) if !pip.is_empty() => vec![pip.split_whitespace().map(String::from).collect()],
@@ -119,8 +190,8 @@ fn download_wheel(dest: &Path) -> Result<(), String> {
         }
     }
     Err(format!(
-        "cannot download the pydicom {PYDICOM_VERSION} wheel with pip (needs PyPI); \
-         or put pydicom-{PYDICOM_VERSION}-*.whl into {}:\n  {}",
+        "cannot download the {package} {version} wheel with pip (needs PyPI); \
+         or put {package}-{version}-*.whl into {}:\n  {}",
         dest.display(),
         errors.join("\n  ")
     ))

@@ -245,6 +245,7 @@ fn known_gap(reason: &str) -> bool {
         "samples per pixel",
         "multi-frame",
         "bits allocated not converted",
+        "mosaic",
         "corrupt DICOM file",
     ]
     .iter()
@@ -410,6 +411,20 @@ fn each_file_alone(folder: &Path) -> Tally {
         }
     }
     tally
+}
+
+/// nibabel's DICOM test files, each alone, against dcm2niix.
+#[test]
+fn nibabel_series_match_dcm2niix() {
+    let files = fixtures::nibabel_test_files().unwrap_or_else(|e| panic!("{e}"));
+    let tally = each_file_alone(&files);
+    let total = report(&tally);
+    assert!(total > 0, "dcm2niix converted none of nibabel's test files");
+    assert!(
+        tally.wrong.is_empty(),
+        "series differ from dcm2niix:\n  {}",
+        tally.wrong.join("\n  ")
+    );
 }
 
 #[test]

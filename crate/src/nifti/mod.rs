@@ -150,6 +150,8 @@ pub struct Slice {
     photometric: String,
     /// An enhanced multi-frame image: geometry per frame in functional groups.
     enhanced: bool,
+    /// A Siemens mosaic (ImageType MOSAIC): the slices tiled in one image.
+    mosaic: bool,
 }
 
 impl Slice {
@@ -221,6 +223,10 @@ impl Slice {
             photometric: t(tags::PHOTOMETRIC_INTERPRETATION)
                 .trim()
                 .to_ascii_uppercase(),
+            mosaic: t(tags::IMAGE_TYPE)
+                .to_ascii_uppercase()
+                .split('\\')
+                .any(|v| v.trim() == "MOSAIC"),
             enhanced: ds
                 .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
                 .ok()
@@ -256,6 +262,10 @@ impl Slice {
                 ))
             }
             n => return Some(format!("{n} samples per pixel not converted")),
+        }
+        if self.mosaic {
+            // Its geometry needs the Siemens CSA header; the tiled image is not a volume.
+            return Some("Siemens mosaic (slices tiled in one image) not converted yet".into());
         }
         if self.frames > 1 && self.enhanced {
             return Some(format!(
