@@ -23,4 +23,19 @@ printf 'PatientID;Datum;Wert\n1CT1;19.01.2004;1,5\n"4MR1";"20.01.2004";"2;5"\n' 
 printf 'id\tdate\tnote\r\n1CT1\t2004-01-19\t"multi\nline"\r\n' > "$corpus/table_export/tab.csv"
 printf '\xef\xbb\xbfpid|exam_date|sex\n1CT1|20040119|F\n' > "$corpus/table_export/bom-pipe.csv"
 printf 'name,city\nM\xfcller,Z\xfcrich\n' > "$corpus/table_export/latin1.csv"
-echo "seed.sh: $(ls "$corpus/dicom_export" | wc -l) DICOM, $(ls "$corpus/nifti_export" | wc -l) NIfTI, $(ls "$corpus/table_export" | wc -l) table seeds in $corpus"
+# Zips: stored and deflated entries in nested folders, a climbing name, a forced zip64 entry.
+mkdir -p "$corpus/zip_input"
+python3 - "$files" "$corpus/zip_input" <<'PY'
+import sys, zipfile
+files, out = sys.argv[1], sys.argv[2]
+ct = open(f"{files}/CT_small.dcm", "rb").read()
+with zipfile.ZipFile(f"{out}/pacs.zip", "w") as z:
+    z.writestr("PACS/S1/IM1", ct)
+    z.writestr(zipfile.ZipInfo("PACS/S2/"), b"")
+    z.writestr("PACS/S2/IM2", ct[:2000], compress_type=zipfile.ZIP_DEFLATED)
+    z.writestr("../evil", b"x")
+with zipfile.ZipFile(f"{out}/zip64.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with z.open("big/IM1", "w", force_zip64=True) as f:
+        f.write(ct[:1000])
+PY
+echo "seed.sh: $(ls "$corpus/dicom_export" | wc -l) DICOM, $(ls "$corpus/nifti_export" | wc -l) NIfTI, $(ls "$corpus/table_export" | wc -l) table, $(ls "$corpus/zip_input" | wc -l) zip seeds in $corpus"

@@ -11,6 +11,12 @@ use zip::ZipArchive;
 /// The largest entry read into memory (the wasm's address space is 4 GiB).
 pub const MAX_ENTRY: u64 = 2 << 30;
 
+/// Entries above this size must not claim to inflate more than [`MAX_RATIO`] times: DICOM
+/// pixel data compresses a few times at most, a zip bomb near deflate's limit of ~1,000.
+/// (Apache POI refuses ratios above 100 the same way.)
+const RATIO_CHECKED_ABOVE: u64 = 100 << 20;
+const MAX_RATIO: u64 = 100;
+
 /// One entry of an input zip.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZipEntry {
@@ -84,6 +90,12 @@ impl<R: Read + Seek> ZipInput<R> {
             if ignored.is_none() && size > MAX_ENTRY {
                 ignored = Some(format!("zip entry of {size} bytes: larger than the {MAX_ENTRY} bytes read at once"));
             }
+            let packed = entry.compressed_size().max(1);
+            if ignored.is_none() && size > RATIO_CHECKED_ABOVE && size / packed > MAX_RATIO {
+                ignored = Some(format!(
+                    "zip entry of {size} bytes packed in {packed}: a ratio above {MAX_RATIO} is a zip bomb's, not a scan's"
+                ));
+            }
             out.push(ZipEntry { index, name, size, ignored });
         }
         out
@@ -96,7 +108,8 @@ impl<R: Read + Seek> ZipInput<R> {
         if declared > MAX_ENTRY {
             return Err(format!("zip entry of {declared} bytes: too large"));
         }
-        let mut bytes = Vec::with_capacity(declared as usize);
+        // Grown as the bytes come, not reserved from the declared size, which may lie.
+        let mut bytes = Vec::new();
         // Never more than declared (+1 to notice a lie): a crafted entry cannot balloon.
         entry.take(declared + 1).read_to_end(&mut bytes).map_err(|e| format!("zip entry {index}: {e}"))?;
         if bytes.len() as u64 != declared {
@@ -144,5 +157,51 @@ mod tests {
         assert_eq!(input.read(entries[0].index).unwrap(), b"first");
         assert_eq!(input.read(entries[1].index).unwrap(), b"second".repeat(100));
         assert!(ZipInput::open(Cursor::new(b"not a zip".to_vec())).is_err());
+    }
+
+    /// A zip bomb: 200 MiB of zeros deflated to ~200 KB, beside an ordinary entry. The bomb
+    /// is refused from the central directory alone (nothing inflated), the other entry read.
+    #[test]
+    fn a_zip_bomb_is_refused_without_inflating_it() {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(false);
+        w.start_file("bomb.dcm", deflated).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..200 {
+            w.write_all(&zeros).unwrap();
+        }
+        w.start_file("IM1", SimpleFileOptions::default()).unwrap();
+        w.write_all(b"fine").unwrap();
+        let bytes = w.finish().unwrap().into_inner();
+        assert!(bytes.len() < 1 << 20, "{} bytes", bytes.len());
+
+        let mut input = ZipInput::open(Cursor::new(bytes)).unwrap();
+        let entries = input.entries();
+        let why = entries[0].ignored.as_deref().expect("the bomb is refused");
+        assert!(why.contains("zip bomb"), "{why}");
+        assert_eq!(entries[1].ignored, None);
+        assert_eq!(input.read(entries[1].index).unwrap(), b"fine");
+    }
+
+    /// An entry that holds more than its headers declare is refused (read up to the declared
+    /// size + 1 at most; the CRC of what was read then fails), never read in full.
+    #[test]
+    fn an_entry_larger_than_declared_is_refused() {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file("IM1", SimpleFileOptions::default()).unwrap();
+        w.write_all(b"0123456789").unwrap();
+        let mut bytes = w.finish().unwrap().into_inner();
+        // Make the central directory and the local header claim 4 bytes (CRC left as is:
+        // the read must stop on the size before any CRC check matters).
+        let patch = |bytes: &mut Vec<u8>, signature: &[u8], offset: usize| {
+            let at = bytes.windows(4).position(|w| w == signature).unwrap();
+            bytes[at + offset..at + offset + 4].copy_from_slice(&4u32.to_le_bytes());
+        };
+        patch(&mut bytes, b"PK\x01\x02", 24);
+        patch(&mut bytes, b"PK\x03\x04", 22);
+        let mut input = ZipInput::open(Cursor::new(bytes)).unwrap();
+        let entries = input.entries();
+        assert_eq!(entries[0].size, 4);
+        assert!(input.read(entries[0].index).is_err());
     }
 }
