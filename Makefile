@@ -7,7 +7,7 @@ SHELL := /usr/bin/env bash
 NATIVE_CARGO ?= cargo
 export NATIVE_CARGO
 
-.PHONY: all toolchain wasm dist build serve test test-native test-wasm test-e2e bench fuzz clean
+.PHONY: all toolchain wasm dist build serve test test-native test-wasm test-e2e test-big bench fuzz clean
 
 # all: same as dist.
 all: dist
@@ -47,6 +47,11 @@ test-wasm:
 # test-e2e: build dist/ and run the webdriver crate's end-to-end tests against it.
 test-e2e:
 	@.ci/test.sh e2e
+
+# test-big: the big-study acceptance test (≥ 6,000 files, ≥ 5 GiB through the page in headless Chromium,
+#           unzip -t, peak memory of the browser's processes from /proc); ~N min, ~20 GB of free disk.
+test-big:
+	@.ci/test.sh big
 
 # bench: this project (CLI and page) against its peers on two generated studies; prints the table
 # and writes target/bench/results.md (BENCH_QUICK=1: small studies, one run). See webdriver/bench/.

@@ -9,6 +9,9 @@
 #           and each crate/tests/*.rs that does)
 #   e2e     builds dist/ (make dist), then `cargo test -p webdriver -- --test-threads=1` with
 #           CAPTURE_DIST, CHROMEDRIVER and CHROME set
+#   big     (not in the default list: `make test-big`) the ignored big-study test
+#           (webdriver/tests/big.rs: ≥ 6,000 files, ≥ 5 GiB through the page, memory sampled),
+#           in release mode; needs unzip and ~20 GB of free disk
 #
 # Every tier runs even if an earlier one failed; the exit status is non-zero if any failed.
 # Full logs: target/ci/test-<tier>.log. NATIVE_CARGO (default cargo) is the native cargo.
@@ -82,12 +85,24 @@ e2e_tier() {
     "$native_cargo" test -p webdriver -- --test-threads=1
 }
 
+big_tier() {
+  command -v unzip >/dev/null || { echo "the big-study test needs unzip (Debian: apt-get install -y unzip)"; return 1; }
+  make --no-print-directory dist
+  .ci/toolchain.sh browser
+  # shellcheck disable=SC1091
+  . target/ci/browser.env
+  # Release: the test writes and checks 5 GiB; its figures are printed (--nocapture).
+  CAPTURE_DIST="$ROOT/dist" CHROMEDRIVER="$CHROMEDRIVER" CHROME="$CHROME" \
+    "$native_cargo" test --release -p webdriver --test big -- --ignored --nocapture
+}
+
 for t in "$@"; do
   case "$t" in
     native) tier native native_tier ;;
     wasm) tier wasm wasm_tier ;;
     e2e) tier e2e e2e_tier ;;
-    *) echo "test.sh: unknown tier '$t' (native, wasm, e2e)" >&2; exit 2 ;;
+    big) tier big big_tier; grep '^big: ' target/ci/test-big.log >&2 || true ;;
+    *) echo "test.sh: unknown tier '$t' (native, wasm, e2e, big)" >&2; exit 2 ;;
   esac
 done
 

@@ -105,6 +105,25 @@ const STRINGS = {
     colOutcome: 'Outcome',
     outcomeExported: 'exported as {path}',
     outcomeOther: '{outcome}: {reason}',
+    // Why a file is left out, by the report's code (crate/src/report.rs, Why).
+    outcomeSkipped: 'skipped',
+    outcomeQuarantined: 'quarantined',
+    reasonNotDicom: 'not a DICOM file, nor a table the export can read',
+    reasonDicomdir: 'DICOMDIR index file, not an image',
+    reasonCorrupt: 'damaged DICOM file',
+    reasonTransferSyntax: 'image encoding (transfer syntax) not supported',
+    reasonWriteFailed: 'the de-identified file could not be written',
+    reasonChanged: 'the file changed while the export was running',
+    reasonTableUnreadable: 'unreadable table',
+    reasonTableMalformed: 'table with malformed rows, left out as the settings ask',
+    reasonUnreadable: 'the file could not be read',
+    reasonDuplicate: 'duplicate of another file (same SOP Instance UID)',
+    reasonNiftiNotConverted: 'not converted to NIfTI',
+    reasonNotReached: 'not exported: the export ended before this file',
+    reasonBurnedIn: 'burned-in annotation: the image may show identifying text',
+    reasonRiskySopClass: 'a kind of object that often carries identifying text or documents (SOP class)',
+    reasonNotPrimary: 'not a primary image: the mip preset exports primary images only (ImageType)',
+    reasonZipEntryIgnored: 'zip entry left out',
     secretWarning: 'Use the same secret for every export of your site: exports made with a different secret '
       + 'will not link (the same patient gets different research IDs).',
     secretFileLabel: 'Or load the site key file',
@@ -304,6 +323,25 @@ const STRINGS = {
     colOutcome: 'Résultat',
     outcomeExported: 'exporté sous {path}',
     outcomeOther: '{outcome} : {reason}',
+    // Why a file is left out, by the report's code (crate/src/report.rs, Why).
+    outcomeSkipped: 'écarté',
+    outcomeQuarantined: 'mis de côté',
+    reasonNotDicom: 'ni un fichier DICOM, ni un tableau que l’export sait lire',
+    reasonDicomdir: 'fichier d’index DICOMDIR, pas une image',
+    reasonCorrupt: 'fichier DICOM endommagé',
+    reasonTransferSyntax: 'encodage d’image (syntaxe de transfert) non pris en charge',
+    reasonWriteFailed: 'le fichier anonymisé n’a pas pu être écrit',
+    reasonChanged: 'le fichier a changé pendant l’export',
+    reasonTableUnreadable: 'tableau illisible',
+    reasonTableMalformed: 'tableau avec des lignes mal formées, écarté comme le demandent les réglages',
+    reasonUnreadable: 'le fichier n’a pas pu être lu',
+    reasonDuplicate: 'doublon d’un autre fichier (même SOP Instance UID)',
+    reasonNiftiNotConverted: 'non converti en NIfTI',
+    reasonNotReached: 'non exporté : l’export s’est terminé avant ce fichier',
+    reasonBurnedIn: 'annotation incrustée : l’image peut montrer du texte identifiant',
+    reasonRiskySopClass: 'un type d’objet qui contient souvent du texte identifiant ou des documents (classe SOP)',
+    reasonNotPrimary: 'pas une image primaire : le préréglage mip n’exporte que les images primaires (ImageType)',
+    reasonZipEntryIgnored: 'entrée d’archive zip écartée',
     secretWarning: 'Utilisez le même secret pour tous les exports de votre site : des exports faits avec un autre '
       + 'secret ne pourront pas être reliés (le même patient aura d’autres identifiants de recherche).',
     secretFileLabel: 'Ou charger le fichier clé du site',
@@ -721,12 +759,38 @@ function onWorkerMessage(entry, msg) {
 // ---------------------------------------------------------------------------------------------
 // Running an export.
 const urls = { zip: null, report: null };
+let offered = null; // the private file (worker.js openScratch) behind the download link, if any
+
+// The download link's zip may live in a file of the origin's private file system: remove it
+// once it is no longer offered. Just after a worker was stopped, its lock may still hold: retry.
+async function removeScratch(name, retries = 3) {
+  if (!name || !navigator.storage?.getDirectory) return;
+  try {
+    await (await navigator.storage.getDirectory()).removeEntry(name);
+  } catch (err) {
+    if (err?.name !== 'NotFoundError' && retries > 0) setTimeout(() => removeScratch(name, retries - 1), 1000);
+  }
+}
+
+// Exports left by tabs closed a day ago or more (a tab still offering one keeps it).
+async function sweepScratch() {
+  try {
+    const dir = await navigator.storage.getDirectory();
+    for await (const [name, handle] of dir.entries()) {
+      if (!/^export-.*\.zip$/.test(name) || handle.kind !== 'file') continue;
+      const file = await handle.getFile();
+      if (Date.now() - file.lastModified > 24 * 3600 * 1000) removeScratch(name, 0);
+    }
+  } catch { /* no private file system: nothing to sweep */ }
+}
 
 function clearResults() {
   for (const k of Object.keys(urls)) {
     if (urls[k]) URL.revokeObjectURL(urls[k]);
     urls[k] = null;
   }
+  removeScratch(offered);
+  offered = null;
   for (const a of [el.download, el.downloadReport]) {
     a.hidden = true;
     a.removeAttribute('href');
@@ -838,10 +902,13 @@ function renderProgress() {
   }));
 }
 
-function onDone({ zip, size, saved, report }) {
+function onDone({ zip, size, saved, scratch, report, wasmMemory }) {
   const r = running;
   running = null;
   clearReview();
+  // For tests and support: the worker's peak wasm memory, and this page's JS heap (Chromium).
+  el.report.dataset.wasmMemory = wasmMemory ?? '';
+  el.report.dataset.jsHeap = performance.memory?.usedJSHeapSize ?? '';
   const seconds = (performance.now() - r.started) / 1000;
   el.progress.max = 1;
   el.progress.value = 1;
@@ -857,6 +924,7 @@ function onDone({ zip, size, saved, report }) {
   if (!c.exported) showMessage('warn', t('nothingExported'));
 
   if (zip) {
+    offered = scratch || null;
     urls.zip = URL.createObjectURL(zip);
     el.download.href = urls.zip;
     el.download.download = name;
@@ -878,6 +946,7 @@ function onDone({ zip, size, saved, report }) {
 }
 
 function onRunError(msg) {
+  removeScratch(running?.scratch);
   running = null;
   showMessage('error', msg.file
     ? t('fileError', { file: msg.file, message: msg.message })
@@ -891,8 +960,10 @@ function onRunError(msg) {
 
 function cancelRun() {
   if (!running) return;
+  const scratch = running.scratch;
   running = null;
   replaceActive();
+  removeScratch(scratch);
   clearResults();
   setStatus(t('cancelled'));
   announce(t('cancelled'));
@@ -1010,8 +1081,8 @@ function onReview({ review, tables, exportBytes }) {
     th.scope = 'row';
     th.textContent = x.name;
     tr.append(th);
-    cell(tr, x.outcome, 'outcome');
-    cell(tr, x.reason || '');
+    cell(tr, outcomeWord(x.outcome), 'outcome');
+    cell(tr, reasonText(x));
     xfrag.append(tr);
   }
   el.reviewExcluded.replaceChildren(xfrag);
@@ -1133,7 +1204,10 @@ async function confirmRun() {
   r.phaseStarted = performance.now();
   el.review.hidden = true;
   const profiles = reviewTables.filter((tb) => tb.edited).map(({ input, profile }) => ({ input, profile }));
-  active.worker.postMessage({ type: 'confirm', handle, profiles });
+  // Without a file chosen, the worker writes the zip to this private file (when it can).
+  const tag = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+  r.scratch = handle ? null : `export-${tag}.zip`;
+  active.worker.postMessage({ type: 'confirm', handle, profiles, scratch: r.scratch });
   setStatus(t('phaseExport'));
   announce(t('phaseExport'));
   updateControls();
@@ -1173,7 +1247,22 @@ function cell(row, text, className) {
 
 function outcomeText(f) {
   if (f.outcome === 'exported' && f.path) return t('outcomeExported', { path: f.path });
-  return f.reason ? t('outcomeOther', { outcome: f.outcome, reason: f.reason }) : String(f.outcome);
+  const reason = reasonText(f);
+  return reason ? t('outcomeOther', { outcome: outcomeWord(f.outcome), reason }) : outcomeWord(f.outcome);
+}
+
+/** 'skipped' / 'quarantined' in the page's language. */
+function outcomeWord(outcome) {
+  const key = { skipped: 'outcomeSkipped', quarantined: 'outcomeQuarantined' }[outcome];
+  return key ? t(key) : String(outcome);
+}
+
+/** Why a file is left out: in English the core's own words (as the CLI prints them); in other
+ *  languages the text of its code, then its untranslated detail (a parser's message, a name). */
+function reasonText(x) {
+  const key = x.code && 'reason' + x.code.replace(/(^|-)(\w)/g, (m, d, c) => c.toUpperCase());
+  if (LANG === 'en' || !key || !(key in S)) return x.reason || '';
+  return x.detail ? `${t(key)} (${x.detail})` : t(key);
 }
 
 /** The EHR tables after the export: how they link to the images, and each k-anonymity warning. */
@@ -1428,6 +1517,7 @@ function init() {
     if (running) { ev.preventDefault(); ev.returnValue = t('leaveWarning'); }
   });
   active = spawnWorker();
+  sweepScratch();
   if (active.error) showStartFailure(active.error);
   updateControls();
 }

@@ -10,17 +10,20 @@
 //                   after the scan and the plan; the job stays alive until 'confirm'
 //                   (review = WebJob.review(), tables = WebJob.tableReview(); both hold original
 //                   identifiers for the screen only)
-//   main → worker  {type:'confirm', handle?: FileSystemFileHandle, profiles?: [{input, profile}]}
+//   main → worker  {type:'confirm', handle?: FileSystemFileHandle, profiles?: [{input, profile}],
+//                   scratch?: string}
 //                   writes the zip: straight into the file of `handle` when given (File System
-//                   Access API, chunk by chunk), else into a Blob of parts; `profiles` are the
+//                   Access API, chunk by chunk), else into the private file named `scratch`
+//                   (openScratch) or a Blob of parts; `profiles` are the
 //                   table rules the user changed on the review (WebJob.setTableProfile: the
 //                   tables' columns are decided again; their paths, and the review, stay)
-//   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, report: object}
+//   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, scratch?: string, report: object,
+//                   wasmMemory: number}   (bytes of wasm memory: its peak, as it never shrinks)
 //   worker → main  {type:'error', message: string, file: string|null, fatal: boolean}
 // Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
-// Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file
-// plus the zip parts, which live in Blobs (the browser may keep them on disk) or on disk.
+// Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file;
+// the zip goes to disk (the user's file, or a private file for the download link).
 // Input zips (recognised by content) are read through File.slice: their central directory, then
 // one entry at a time (at most 2 GiB each, crate/src/unzip.rs), never the whole zip.
 
@@ -142,7 +145,8 @@ async function expandInputs(files, names, zips, unreadable) {
     for (const entry of toPlain(zip.entries())) {
       const name = `${names[i]}/${entry.name}`;
       if (entry.ignored) {
-        unreadable.push({ name, size: entry.size, outcome: 'skipped', reason: 'ignored: ' + entry.ignored });
+        unreadable.push({ name, size: entry.size, outcome: 'skipped', reason: 'ignored: ' + entry.ignored,
+          code: 'zip-entry-ignored', detail: entry.ignored });
         continue;
       }
       inputs.push({ name, size: entry.size, read: async () => zip.read(entry.index) });
@@ -157,8 +161,29 @@ function waitForConfirm() {
   return new Promise((resolve) => { confirmed = resolve; });
 }
 
-// Where the zip goes: a file on disk (FileSystemWritableFileStream) or a list of Blob parts.
-async function openSink(handle) {
+// The download-link mode's zip, in a file of the origin's private file system (on disk, in the
+// browser's profile; the page deletes it when it is no longer offered): a Blob of parts would
+// stay in the browser's memory (Chromium keeps up to about 2 GB of Blobs in memory). Null when
+// the browser lacks synchronous access handles or has less room than the export needs (e.g.
+// private windows).
+async function openScratch(name, expected) {
+  try {
+    if (!navigator.storage?.getDirectory || !self.FileSystemSyncAccessHandle) return null;
+    const { quota = 0, usage = 0 } = await navigator.storage.estimate();
+    if (quota - usage < expected * 1.05 + 64 * 1024 * 1024) return null;
+    const dir = await navigator.storage.getDirectory();
+    const file = await dir.getFileHandle(name, { create: true });
+    const access = await file.createSyncAccessHandle();
+    access.truncate(0);
+    return { dir, file, access };
+  } catch {
+    return null; // the Blob parts then
+  }
+}
+
+// Where the zip goes: a file on disk (FileSystemWritableFileStream), a private file (openScratch)
+// or a list of Blob parts. `expected` is about the zip's size (the planned inputs' bytes).
+async function openSink(handle, name, expected) {
   if (handle) {
     const writable = await handle.createWritable();
     let size = 0;
@@ -166,6 +191,28 @@ async function openSink(handle) {
       async write(chunk) { size += chunk.length; await writable.write(chunk); },
       async close() { await writable.close(); return { zip: null, size, saved: true }; },
       async abort() { try { await writable.abort(); } catch { /* already closed */ } },
+    };
+  }
+  const scratch = name && await openScratch(name, expected);
+  if (scratch) {
+    const { dir, file, access } = scratch;
+    let at = 0;
+    return {
+      async write(chunk) {
+        const n = access.write(chunk, { at });
+        if (n !== chunk.length) throw new Error('The browser\'s storage is full');
+        at += n;
+      },
+      async close() {
+        access.flush();
+        access.close();
+        const zip = await file.getFile();
+        return { zip, size: zip.size, saved: false, scratch: name };
+      },
+      async abort() {
+        try { access.close(); } catch { /* already closed */ }
+        try { await dir.removeEntry(name); } catch { /* the page removes it later */ }
+      },
     };
   }
   const parts = [];
@@ -204,7 +251,7 @@ async function run({ files, names, secret, exportDate, settings }) {
         bytes = await unsettle(pending);
       } catch (err) {
         unreadable.push({ name: inputs[i].name, size: inputs[i].size, outcome: 'skipped',
-          reason: 'could not read the file: ' + messageOf(err) });
+          reason: 'could not read the file: ' + messageOf(err), code: 'unreadable', detail: messageOf(err) });
       }
       if (bytes) {
         job.scan(inputs[i].name, bytes);
@@ -222,18 +269,18 @@ async function run({ files, names, secret, exportDate, settings }) {
     const plan = toPlain(job.plan());
     const review = toPlain(job.review());
     for (const u of unreadable) {
-      review.excluded.push({ input: null, name: u.name, size: u.size, outcome: 'skipped', reason: u.reason });
+      review.excluded.push({ input: null, ...u });
       review.counts.inputs += 1;
       review.counts.skipped += 1;
     }
     const exportFiles = new Set(plan.map((p) => p.input)).size;
     const exportTotal = plan.reduce((n, p) => n + inputs[scanned[p.input]].size, 0);
     self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
-    const { handle, profiles } = await waitForConfirm();
+    const { handle, profiles, scratch } = await waitForConfirm();
     for (const { input, profile } of profiles) job.setTableProfile(input, profile);
 
     // Pass 2: export the planned inputs in output order.
-    sink = await openSink(handle);
+    sink = await openSink(handle, scratch, exportTotal);
     let exportDone = 0;
     const planned = (k) => inputs[scanned[plan[k].input]];
     let ahead = plan.length ? settle(planned(0).read()) : null;
@@ -255,7 +302,8 @@ async function run({ files, names, secret, exportDate, settings }) {
     sink = null;
     const report = toPlain(job.report());
     mergeUnreadable(report, unreadable);
-    self.postMessage({ type: 'done', ...out, report });
+    // wasm memory only grows: its size now is this worker's peak (shown to tests, see app.js).
+    self.postMessage({ type: 'done', ...out, report, wasmMemory: wasm.memory.buffer.byteLength });
   } finally {
     if (sink) await sink.abort();
     for (const z of zips) { try { z.free(); } catch { /* wasm trapped */ } }
@@ -272,8 +320,9 @@ function mergeUnreadable(report, unreadable) {
   c.skipped = (c.skipped || 0) + unreadable.length;
 }
 
+let wasm = null; // the module's exports, for its memory size
 const ready = (async () => {
-  await init({ module_or_path: decodeWasm(wasmB64) });
+  wasm = await init({ module_or_path: decodeWasm(wasmB64) });
 })();
 
 ready.then(
@@ -287,7 +336,8 @@ self.addEventListener('message', async (ev) => {
     if (confirmed) {
       const resolve = confirmed;
       confirmed = null;
-      resolve({ handle: msg.handle || null, profiles: Array.isArray(msg.profiles) ? msg.profiles : [] });
+      resolve({ handle: msg.handle || null, profiles: Array.isArray(msg.profiles) ? msg.profiles : [],
+        scratch: typeof msg.scratch === 'string' ? msg.scratch : null });
     }
     return;
   }

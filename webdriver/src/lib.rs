@@ -3,4 +3,5 @@
 //! Real DICOM inputs come from the `capture-tests` crate's fixtures. The end-to-end tests live in `tests/`.
 
 pub mod driver;
+pub mod procmem;
 pub mod server;

@@ -12,16 +12,16 @@
 use capture_tests::fixtures::workspace_root;
 use capture_tests::series;
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use webdriver::driver::{chrome_path, chromedriver_path, ChromeDriver, Session};
+use webdriver::procmem::Sampler;
 use webdriver::server::Server;
 
 const PASSPHRASE: &str = "bench passphrase: correct horse battery staple";
@@ -325,96 +325,6 @@ fn output_summary(dir: &Path) -> String {
 
 // -------------------------------------------------------------------- browser memory
 
-/// Samples every 25 ms the sum of VmRSS over the Chromium processes whose command line names
-/// `profile` (the browser process) and all their descendants (zygotes, renderers, GPU, utility).
-struct MemSampler {
-    peak: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-fn chromium_rss(marker: &str) -> u64 {
-    let mut parent: HashMap<u32, u32> = HashMap::new();
-    let mut roots: HashSet<u32> = HashSet::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // pid (comm) state ppid ...: comm may hold spaces, so split after the last ')'.
-            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-                if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
-                    parent.insert(pid, ppid);
-                }
-            }
-        }
-        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if memchr_find(&cmd, marker.as_bytes()) {
-                roots.insert(pid);
-            }
-        }
-    }
-    let mut total = 0;
-    for &pid in parent.keys() {
-        let mut p = pid;
-        let mut inside = false;
-        for _ in 0..64 {
-            if roots.contains(&p) {
-                inside = true;
-                break;
-            }
-            match parent.get(&p) {
-                Some(&pp) if pp != 0 && pp != p => p = pp,
-                _ => break,
-            }
-        }
-        if inside {
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                if let Some(kb) = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("VmRSS:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    total += kb * 1024;
-                }
-            }
-        }
-    }
-    total
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-impl MemSampler {
-    fn start(marker: String) -> MemSampler {
-        let peak = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (p, s) = (peak.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(chromium_rss(&marker), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        });
-        MemSampler { peak, stop, thread: Some(thread) }
-    }
-    fn reset(&self) {
-        self.peak.store(0, Ordering::Relaxed);
-    }
-    fn peak(&self) -> u64 {
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for MemSampler {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// A fresh headless Chromium (profile and downloads under target/bench/chrome/<slug>).
 fn browser(bench: &Path, slug: &str) -> Result<(ChromeDriver, Session, PathBuf), String> {
     let base = bench.join("chrome").join(slug);
@@ -483,7 +393,7 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
     let url = format!("{}?save=link", server.url());
     let slug = format!("page-{}-{:?}", study.name, work).to_lowercase();
     let (_driver, session, profile) = browser(bench, &slug)?;
-    let sampler = MemSampler::start(profile.display().to_string());
+    let sampler = Sampler::start(profile.display().to_string(), Duration::from_millis(25));
     let mut ids = vec![];
     for rep in 0..reps {
         session.goto(&url)?;
@@ -505,7 +415,7 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
             return Err(format!("the page reported an error: {e}"));
         }
         row.walls.push(v["ms"].as_f64().unwrap_or(0.0) / 1000.0);
-        row.peak = row.peak.max(Some(sampler.peak()));
+        row.peak = row.peak.max(Some(sampler.peak().rss_sum));
         ids.push(format!(
             "scan {:.2} s + export {:.2} s",
             v["scanMs"].as_f64().unwrap_or(0.0) / 1000.0,
@@ -532,7 +442,7 @@ fn peer_page_runs(www: &Path, study: &Study, tool: &str, reps: usize, bench: &Pa
     let slug = format!("{id}-{}", study.name);
     let (_driver, session, profile) = browser(bench, &slug)?;
     session.set_script_timeout(Duration::from_secs(100))?;
-    let sampler = MemSampler::start(profile.display().to_string());
+    let sampler = Sampler::start(profile.display().to_string(), Duration::from_millis(25));
     for rep in 0..reps {
         session.goto(&url)?;
         session.execute_async(
@@ -550,7 +460,7 @@ fn peer_page_runs(www: &Path, study: &Study, tool: &str, reps: usize, bench: &Pa
             return Err(format!("{tool}: {}", e.lines().next().unwrap_or(e)));
         }
         row.walls.push(v["ms"].as_f64().unwrap_or(0.0) / 1000.0);
-        row.peak = row.peak.max(Some(sampler.peak()));
+        row.peak = row.peak.max(Some(sampler.peak().rss_sum));
         if rep == reps - 1 {
             row.note = format!(
                 "timed in the page, wasm loaded before; out {:.1} MB{}",
