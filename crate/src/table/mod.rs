@@ -16,7 +16,7 @@ pub mod read;
 pub mod suggest;
 pub mod values;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -289,6 +289,7 @@ impl Tables {
         let ext = read::table_extension(name).ok_or("not a table either (.csv, .tsv or .txt)")?;
         let decoded = read::decode(bytes).map_err(|e| format!("not a table either: {e}"))?;
         let text = &decoded.text;
+        read::check_line_lengths(text).map_err(|e| format!("not a table: {e}"))?;
         let delimiter = match read::detect_delimiter(text, ext == "tsv") {
             Some(d) if ext != "txt" || read::looks_tabular(text, d) => d,
             None if ext != "txt" => if ext == "tsv" { b'\t' } else { b',' },
@@ -296,6 +297,9 @@ impl Tables {
         };
         let mut records = read::records(text, delimiter);
         let header = match records.next() {
+            Some(Ok((_, record))) if record.len() > read::MAX_COLUMNS => {
+                return Err(format!("not a table: {} columns, more than the {} a table may have", record.len(), read::MAX_COLUMNS))
+            }
             Some(Ok((_, record))) => read::header_names(&record),
             Some(Err(e)) => return Err(format!("unreadable table: {e}")),
             None => return Err("not a table either: empty".into()),
@@ -355,7 +359,8 @@ impl Tables {
         if let Some(p) = settings.profiles.iter().find(|p| p.table.as_deref() == Some(s.table.as_str())) {
             return Some(p);
         }
-        let overlap = |p: &Profile| p.columns.iter().filter(|c| s.header.contains(&c.name)).count();
+        let header: HashSet<&String> = s.header.iter().collect();
+        let overlap = |p: &Profile| p.columns.iter().filter(|c| header.contains(&c.name)).count();
         settings
             .profiles
             .iter()
@@ -370,13 +375,16 @@ impl Tables {
     fn columns(&self, input: usize, settings: &TableSettings, policy: DatePolicy, dicom: &Dicom) -> (Vec<ColumnReport>, Option<usize>) {
         let s = &self.scanned[&input];
         let profile = self.profile(input, settings);
+        // By name, first rule wins (as a search in order would): thousands of columns stay linear.
+        let rules: HashMap<&String, &ColumnRule> =
+            profile.map(|p| p.columns.iter().rev().map(|c| (&c.name, c)).collect()).unwrap_or_default();
         let mut columns: Vec<ColumnReport> = s
             .header
             .iter()
             .zip(&s.stats)
             .map(|(name, stats)| {
                 let (rule, origin, reason, quasi_identifier) = match profile {
-                    Some(p) => match p.columns.iter().find(|c| &c.name == name) {
+                    Some(_) => match rules.get(name) {
                         Some(c) => (c.rule, Origin::Profile, "from the profile".to_string(), c.quasi_identifier),
                         None => (Rule::Drop, Origin::FailClosed, "no rule in the profile: dropped".to_string(), false),
                     },
@@ -398,7 +406,7 @@ impl Tables {
             })
             .collect();
         let patient = columns.iter().position(|c| c.rule == Rule::PatientId);
-        let mut taken = Vec::new();
+        let mut taken = HashSet::new();
         for c in &mut columns {
             let needs_patient = c.rule == Rule::Visit || (c.rule == Rule::Date && policy == DatePolicy::Shift);
             if needs_patient && patient.is_none() {
@@ -411,9 +419,7 @@ impl Tables {
             if c.rule != Rule::Drop {
                 let base = if settings.sanitize_headers { sanitize(&c.name, &[]) } else { c.name.clone() };
                 let base = if base.is_empty() { "column".to_string() } else { base };
-                let out = read::unique(&taken, base);
-                taken.push(out.clone());
-                c.output = Some(out);
+                c.output = Some(read::unique(&mut taken, base));
             }
         }
         (columns, patient)
@@ -458,7 +464,7 @@ impl Tables {
             let (sa, sb) = (&self.scanned[a], &self.scanned[b]);
             (&sa.table, &sa.name, sa.fingerprint).cmp(&(&sb.table, &sb.name, sb.fingerprint))
         });
-        let mut names: Vec<String> = Vec::new();
+        let mut names = HashSet::new();
         let mut out = Vec::new();
         for input in order {
             let s = &self.scanned[&input];
@@ -467,8 +473,7 @@ impl Tables {
                 out.push((input, Err(format!("table with {} malformed rows (lines {}...): skipped as the settings ask", s.malformed.len(), lines.join(", ")))));
                 continue;
             }
-            let name = read::unique(&names, s.table.clone());
-            names.push(name.clone());
+            let name = read::unique(&mut names, s.table.clone());
             let path = format!("EHR/{export_date}/{name}.csv");
             let (columns, patient) = self.columns(input, settings, policy, &dicom);
             self.plans.insert(input, Plan { path: path.clone(), columns, patient });

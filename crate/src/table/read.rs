@@ -2,6 +2,9 @@
 //! Windows-1252), the delimiter (`,` `;` tab `|`) and the records (quoted fields may hold
 //! delimiters and line breaks), with the physical line where each record starts.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252};
 
 /// File extensions under which a table is looked for.
@@ -18,8 +21,9 @@ pub fn table_extension(name: &str) -> Option<&'static str> {
 }
 
 /// Text of a table and the encoding it was read with.
-pub struct Decoded {
-    pub text: String,
+pub struct Decoded<'a> {
+    /// Borrowed from the bytes when they are UTF-8 already: a 100 MB table is not copied.
+    pub text: Cow<'a, str>,
     /// `UTF-8`, `UTF-8 with BOM`, `UTF-16LE with BOM`, `windows-1252`...
     pub encoding: String,
 }
@@ -27,7 +31,7 @@ pub struct Decoded {
 /// Decodes the bytes of a table. A byte order mark wins; else text with a NUL in every
 /// other byte is UTF-16 without a BOM, valid UTF-8 is UTF-8, and anything else is read as
 /// Windows-1252 (the superset of Latin-1 that Windows exports use). Binary content is refused.
-pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
+pub fn decode(bytes: &[u8]) -> Result<Decoded<'_>, String> {
     let (encoding, body, bom) = if let Some((encoding, length)) = Encoding::for_bom(bytes) {
         (encoding, &bytes[length..], true)
     } else if let Some(encoding) = utf16_without_bom(bytes) {
@@ -46,7 +50,25 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, String> {
         return Err("binary content, not text".into());
     }
     let encoding = format!("{}{}", encoding.name(), if bom { " with BOM" } else { "" });
-    Ok(Decoded { text: text.into_owned(), encoding })
+    Ok(Decoded { text, encoding })
+}
+
+/// Beyond these a file is not an EHR export (Excel stops at 16,384 columns; a line of
+/// 16 MiB is 1,000 columns of 16 KiB), and reading it into records would cost memory
+/// and time out of proportion: it is refused before the records are read.
+pub const MAX_COLUMNS: usize = 16_384;
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Refuses text with a physical line longer than [`MAX_LINE`] (one pass, no copy).
+pub fn check_line_lengths(text: &str) -> Result<(), String> {
+    let (mut start, mut number) = (0usize, 1u64);
+    for end in text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).chain([text.len()]) {
+        if end - start > MAX_LINE {
+            return Err(format!("line {number} is {} bytes long, more than the {} MiB a table line may hold", end - start, MAX_LINE >> 20));
+        }
+        (start, number) = (end + 1, number + 1);
+    }
+    Ok(())
 }
 
 fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
@@ -116,21 +138,26 @@ pub fn looks_tabular(text: &str, delimiter: u8) -> bool {
 /// The header's column names: trimmed, blank ones named `column_N`, repeated ones numbered
 /// (`name_2`), so that every column has a distinct name a profile can refer to.
 pub fn header_names(record: &csv::StringRecord) -> Vec<String> {
+    let mut taken = HashSet::with_capacity(record.len());
     let mut names: Vec<String> = Vec::with_capacity(record.len());
     for (i, field) in record.iter().enumerate() {
         let base = field.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
         let base = if base.is_empty() { format!("column_{}", i + 1) } else { base.to_string() };
-        names.push(unique(&names, base));
+        names.push(unique(&mut taken, base));
     }
     names
 }
 
-/// `base`, or `base_2`, `base_3`... when `taken` already holds it.
-pub fn unique(taken: &[String], base: String) -> String {
-    if !taken.contains(&base) {
-        return base;
-    }
-    (2..).map(|n| format!("{base}_{n}")).find(|c| !taken.contains(c)).expect("some suffix is free")
+/// `base`, or `base_2`, `base_3`... when `taken` already holds it; the result is added to
+/// `taken` (a set: a header of thousands of columns must not cost their square).
+pub fn unique(taken: &mut HashSet<String>, base: String) -> String {
+    let name = if taken.contains(&base) {
+        (2..).map(|n| format!("{base}_{n}")).find(|c| !taken.contains(c)).expect("some suffix is free")
+    } else {
+        base
+    };
+    taken.insert(name.clone());
+    name
 }
 
 /// The records of a table, each with the line where it starts (1-based). Lines are counted
@@ -165,6 +192,17 @@ mod tests {
         let bare: Vec<u8> = "id,x\n1,2\n".encode_utf16().flat_map(u16::to_be_bytes).collect();
         assert_eq!(decode(&bare).unwrap().encoding, "UTF-16BE");
         assert!(decode(b"\x00\x01\x02\x03binary").is_err());
+        assert!(matches!(decode(b"a,b\n1,2\n").unwrap().text, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn refuses_overlong_lines_and_numbers_repeated_names() {
+        let mut long = "a,b\n1,".to_string();
+        long.push_str(&"x".repeat(MAX_LINE + 1));
+        assert!(check_line_lengths(&long).unwrap_err().starts_with("line 2 is"));
+        assert!(check_line_lengths(&"x".repeat(MAX_LINE)).is_ok());
+        let header = csv::StringRecord::from(vec!["id", "id", " ", "id_2", "id"]);
+        assert_eq!(header_names(&header), ["id", "id_2", "column_3", "id_2_2", "id_3"]);
     }
 
     #[test]

@@ -12,6 +12,9 @@ use super::Rule;
 const DISTINCT_CAP: usize = 2000;
 /// Sample values kept per column for the screen (never for the report or the zip).
 const SAMPLES: usize = 3;
+/// Longer values are kept (as samples and distinct values) cut to this many characters and
+/// marked with their length: a cell of megabytes is not copied twice more.
+const KEPT_CHARS: usize = 200;
 
 /// What the scan learnt of one column.
 #[derive(Debug, Clone, Default)]
@@ -47,12 +50,16 @@ impl Stats {
         self.phones += values::is_phone(v) as usize;
         self.numbers += values::is_number(v) as usize;
         self.long_integers += values::is_long_integer(v) as usize;
-        if !self.distinct.contains(v) {
+        let kept = match v.char_indices().nth(KEPT_CHARS) {
+            Some((cut, _)) => std::borrow::Cow::Owned(format!("{}… ({length} characters)", &v[..cut])),
+            None => std::borrow::Cow::Borrowed(v),
+        };
+        if !self.distinct.contains(kept.as_ref()) {
             if self.samples.len() < SAMPLES {
-                self.samples.push(v.to_string());
+                self.samples.push(kept.to_string());
             }
             if self.distinct.len() < DISTINCT_CAP {
-                self.distinct.insert(v.to_string());
+                self.distinct.insert(kept.into_owned());
             } else {
                 self.capped = true;
             }
