@@ -40,6 +40,22 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+impl FileError {
+    /// The report's code for this error, and its variable part.
+    pub fn why(&self) -> crate::report::Why {
+        use crate::report::Why;
+        match self {
+            FileError::NotDicom => Why::new("not-dicom", None),
+            FileError::Dicomdir => Why::new("dicomdir", None),
+            FileError::Corrupt(why) => Why::new("corrupt", why.clone()),
+            FileError::UnsupportedTransferSyntax(uid) => Why::new("transfer-syntax", uid.clone()),
+            FileError::Write(why) => Why::new("write-failed", why.clone()),
+            FileError::Changed => Why::new("changed", None),
+            FileError::Table(why) => Why::new("table-unreadable", why.clone()),
+        }
+    }
+}
+
 /// Errors that stop a whole export (as opposed to [`FileError`], which skip one file).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobError {

@@ -17,7 +17,7 @@ use crate::nifti;
 use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
 use crate::pseudonym::Keyring;
-use crate::report::{FileEntry, Outcome, Report, VisitEntry};
+use crate::report::{FileEntry, Outcome, Report, VisitEntry, Why};
 use crate::table::{self, Tables};
 
 mod review;
@@ -91,6 +91,15 @@ struct Input {
     size: u64,
     summary: Option<Summary>,
     outcome: Outcome,
+    /// The code of a skipped or quarantined outcome.
+    why: Option<Why>,
+}
+
+impl Input {
+    fn skip(&mut self, why: Why, reason: String) {
+        self.outcome = Outcome::Skipped { reason };
+        self.why = Some(why);
+    }
 }
 
 /// One output file of the plan.
@@ -165,47 +174,86 @@ impl Job {
     /// First pass over one input. Never fails: a file that cannot be read is recorded
     /// as skipped with the reason. Returns the input's index.
     pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
-        let (summary, outcome) = match instance::parse(bytes, true) {
+        let (summary, outcome, code) = match instance::parse(bytes, true) {
             Ok(object) => {
                 if self.settings.format != Format::Dicom {
-                    self.slices.insert(self.inputs.len(), nifti::Slice::of(&object));
+                    self.slices
+                        .insert(self.inputs.len(), nifti::Slice::of(&object));
                 }
-                (Some(Summary::of(&object)), Outcome::Pending)
+                (Some(Summary::of(&object)), Outcome::Pending, None)
             }
             Err(FileError::NotDicom) => match self.tables.scan(self.inputs.len(), name, bytes) {
-                Ok(()) => (None, Outcome::Pending),
-                Err(why) => (None, Outcome::Skipped { reason: format!("{}; {why}", FileError::NotDicom) }),
+                Ok(()) => (None, Outcome::Pending, None),
+                Err(why) => (
+                    None,
+                    Outcome::Skipped {
+                        reason: format!("{}; {why}", FileError::NotDicom),
+                    },
+                    Some(Why::new("not-dicom", why)),
+                ),
             },
-            Err(e) => (None, Outcome::Skipped { reason: e.to_string() }),
+            Err(e) => (
+                None,
+                Outcome::Skipped {
+                    reason: e.to_string(),
+                },
+                Some(e.why()),
+            ),
         };
-        self.inputs.push(Input { name: name.to_string(), size: bytes.len() as u64, summary, outcome });
+        let (size, why) = (bytes.len() as u64, code);
+        self.inputs.push(Input {
+            name: name.to_string(),
+            size,
+            summary,
+            outcome,
+            why,
+        });
         self.inputs.len() - 1
     }
 
     /// The PatientIDs and visits of the DICOM inputs still to export, for the tables.
     fn dicom(&self) -> table::Dicom {
-        let summaries = self.inputs.iter().filter(|i| i.outcome == Outcome::Pending).filter_map(|i| i.summary.as_ref());
-        table::Dicom::collect(summaries, |s| visit_key(s, self.settings.visit_by), &self.keyring)
+        let summaries = self
+            .inputs
+            .iter()
+            .filter(|i| i.outcome == Outcome::Pending)
+            .filter_map(|i| i.summary.as_ref());
+        table::Dicom::collect(
+            summaries,
+            |s| visit_key(s, self.settings.visit_by),
+            &self.keyring,
+        )
     }
 
     /// The rules each table would get now, with a few original values per column for the
     /// screen: call after the scans, before `plan`.
     pub fn table_review(&self) -> Vec<table::TableReport> {
-        self.tables.review(&self.settings.ehr, self.policy.dates, &self.dicom())
+        self.tables
+            .review(&self.settings.ehr, self.policy.dates, &self.dicom())
     }
 
     /// The user's rules for one table (confirmed in the review): before `plan`, or after it
     /// and before the table's export (the page edits them on the review screen).
     pub fn set_table_profile(&mut self, input: usize, profile: table::Profile) {
         self.tables.set_profile(input, profile);
-        self.tables.replan(input, &self.settings.ehr, self.policy.dates);
+        self.tables
+            .replan(input, &self.settings.ehr, self.policy.dates);
     }
 
     /// Records an input that could not even be read (for the CLI: an I/O error), so that
     /// the report still accounts for every input.
     pub fn unreadable(&mut self, name: &str, size: u64, reason: &str) -> usize {
-        let outcome = Outcome::Skipped { reason: format!("could not read the file: {reason}") };
-        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome });
+        let outcome = Outcome::Skipped {
+            reason: format!("could not read the file: {reason}"),
+        };
+        let why = Some(Why::new("unreadable", reason.to_string()));
+        self.inputs.push(Input {
+            name: name.to_string(),
+            size,
+            summary: None,
+            outcome,
+            why,
+        });
         self.inputs.len() - 1
     }
 
@@ -252,7 +300,9 @@ impl Job {
         for (input, path) in self.tables.plan(&self.settings.ehr, self.policy.dates, self.dicom(), &date) {
             match path {
                 Ok(path) => plan.push(Planned { input, path }),
-                Err(reason) => self.inputs[input].outcome = Outcome::Skipped { reason },
+                Err(reason) => {
+                    self.inputs[input].skip(Why::new("table-malformed", reason.clone()), reason)
+                }
             }
         }
         plan.sort_by(|a, b| a.path.cmp(&b.path));
@@ -281,12 +331,15 @@ impl Job {
             if let Some(problem) = &volume.problem {
                 if self.settings.format == Format::Nifti {
                     for &i in &volume.members {
-                        self.inputs[i].outcome = Outcome::Skipped { reason: format!("not converted to NIfTI: {problem}") };
+                        let why = Why::new("nifti-not-converted", problem.to_string());
+                        self.inputs[i].skip(why, format!("not converted to NIfTI: {problem}"));
                     }
                 }
                 continue;
             }
-            let visit = &self.visits[&visit_key(self.summary(volume.members[0]), self.settings.visit_by)].visit;
+            let visit = &self.visits
+                [&visit_key(self.summary(volume.members[0]), self.settings.visit_by)]
+                .visit;
             let stem = volume.stem();
             let ext = nifti::extension(self.settings.nifti_gzip);
             let mut path = format!("{}{date}/{visit}/{stem}{ext}", nifti::ROOT);
@@ -323,14 +376,22 @@ impl Job {
     fn drop_duplicates(&mut self) {
         let mut first: HashMap<String, usize> = HashMap::new();
         let mut order: Vec<usize> = (0..self.inputs.len()).collect();
-        order.sort_by(|&a, &b| self.inputs[a].name.cmp(&self.inputs[b].name).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            self.inputs[a]
+                .name
+                .cmp(&self.inputs[b].name)
+                .then(a.cmp(&b))
+        });
         for i in order {
             let input = &self.inputs[i];
-            let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
+            let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else {
+                continue;
+            };
             match first.get(&s.sop_instance_uid) {
                 Some(&kept) => {
-                    let reason = format!("duplicate of {} (same SOP Instance UID)", self.inputs[kept].name);
-                    self.inputs[i].outcome = Outcome::Skipped { reason };
+                    let kept = self.inputs[kept].name.clone();
+                    let reason = format!("duplicate of {kept} (same SOP Instance UID)");
+                    self.inputs[i].skip(Why::new("duplicate", kept), reason);
                 }
                 None => {
                     first.insert(s.sop_instance_uid.clone(), i);
@@ -348,16 +409,21 @@ impl Job {
         for input in &mut self.inputs {
             let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
             let reason = if s.burned_in {
-                Some("burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string())
+                Some((Why::new("burned-in", None), "burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string()))
             } else if let Some(why) = instance::risky_sop_class(&s.sop_class) {
-                Some(format!("SOP class {}: {why}", s.sop_class))
+                Some((
+                    Why::new("risky-sop-class", s.sop_class.clone()),
+                    format!("SOP class {}: {why}", s.sop_class),
+                ))
             } else if mip && !s.image_type.iter().any(|t| t == "PRIMARY") {
-                Some(format!("not a PRIMARY image (ImageType {:?}); the mip preset exports primary images only", s.image_type.join("\\")))
+                let types = s.image_type.join("\\");
+                Some((Why::new("not-primary", types.clone()), format!("not a PRIMARY image (ImageType {types:?}); the mip preset exports primary images only")))
             } else {
                 None
             };
-            if let Some(reason) = reason {
+            if let Some((why, reason)) = reason {
                 input.outcome = Outcome::Quarantined { reason };
+                input.why = Some(why);
             }
         }
     }
@@ -419,7 +485,7 @@ impl Job {
                 return Ok(Vec::new());
             };
             let mut chunk = Vec::new();
-            let outcome = match done.result {
+            let (outcome, why) = match done.result {
                 Ok((json, volume)) => {
                     let stem = nii.trim_end_matches(nifti::extension(self.settings.nifti_gzip));
                     let json_path = format!("{}{stem}.json", nifti::ROOT);
@@ -428,26 +494,50 @@ impl Job {
                     // Stored, like dcm2niix -z n: deflating a volume took three quarters of the
                     // conversion time (measured by make bench) for little gain on real images.
                     chunk.extend(archive.add(&path, &volume, Packing::Stored)?);
-                    Outcome::Exported { path }
+                    (Outcome::Exported { path }, None)
                 }
-                Err(why) => Outcome::Skipped { reason: format!("not converted to NIfTI: {why}") },
+                Err(why) => (
+                    Outcome::Skipped {
+                        reason: format!("not converted to NIfTI: {why}"),
+                    },
+                    Some(Why::new("nifti-not-converted", why.to_string())),
+                ),
             };
             for &member in &converter.volumes()[done.volume].members {
                 if !matches!(self.inputs[member].outcome, Outcome::Exported { .. }) {
                     self.inputs[member].outcome = outcome.clone();
+                    self.inputs[member].why = why.clone();
                 }
             }
             return Ok(chunk);
         }
         if self.tables.is_table(input) {
-            let (chunk, outcome) = match self.tables.export(input, bytes, &self.keyring, self.policy.dates) {
-                Ok(csv) => (archive.add(&path, &csv, Packing::Deflated)?, Outcome::Exported { path }),
-                Err(e) => (Vec::new(), Outcome::Skipped { reason: e.to_string() }),
-            };
+            let (chunk, outcome, why) =
+                match self
+                    .tables
+                    .export(input, bytes, &self.keyring, self.policy.dates)
+                {
+                    Ok(csv) => (
+                        archive.add(&path, &csv, Packing::Deflated)?,
+                        Outcome::Exported { path },
+                        None,
+                    ),
+                    Err(e) => (
+                        Vec::new(),
+                        Outcome::Skipped {
+                            reason: e.to_string(),
+                        },
+                        Some(e.why()),
+                    ),
+                };
             self.inputs[input].outcome = outcome;
+            self.inputs[input].why = why;
             return Ok(chunk);
         }
-        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
+        let summary = self.inputs[input]
+            .summary
+            .as_ref()
+            .ok_or(JobError::UnknownInput(input))?;
         let visit = &self.visits[&visit_key(summary, self.settings.visit_by)];
         let subject = Subject {
             keyring: &self.keyring,
@@ -469,7 +559,7 @@ impl Job {
                 Ok(chunk)
             }
             Err(e) => {
-                self.inputs[input].outcome = Outcome::Skipped { reason: e.to_string() };
+                self.inputs[input].skip(e.why(), e.to_string());
                 Ok(Vec::new())
             }
         }
@@ -478,15 +568,21 @@ impl Job {
     /// Closes the archive; returns its last bytes.
     pub fn finish(&mut self) -> Result<Vec<u8>, JobError> {
         let Stage::Exporting { .. } = self.stage else {
-            return Err(JobError::Sequence("finish() needs plan() first, and comes once"));
+            return Err(JobError::Sequence(
+                "finish() needs plan() first, and comes once",
+            ));
         };
         let marker = self.write_ready_marker()?;
-        let Stage::Exporting { archive, .. } = std::mem::replace(&mut self.stage, Stage::Finished) else {
+        let Stage::Exporting { archive, .. } = std::mem::replace(&mut self.stage, Stage::Finished)
+        else {
             unreachable!("checked above")
         };
         for input in &mut self.inputs {
             if input.outcome == Outcome::Pending {
-                input.outcome = Outcome::Skipped { reason: "not exported: the export ended before this file".into() };
+                input.skip(
+                    Why::new("not-reached", None),
+                    "not exported: the export ended before this file".into(),
+                );
             }
         }
         let mut end = marker;
@@ -499,12 +595,19 @@ impl Job {
         let files: Vec<FileEntry> = self
             .inputs
             .iter()
-            .map(|i| FileEntry { name: i.name.clone(), size: i.size, outcome: i.outcome.clone() })
+            .map(|i| FileEntry {
+                name: i.name.clone(),
+                size: i.size,
+                outcome: i.outcome.clone(),
+                why: i.why.clone(),
+            })
             .collect();
         let mut visits: BTreeMap<&str, VisitEntry> = BTreeMap::new();
         let mut series: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
         for input in &self.inputs {
-            let (Some(s), Outcome::Exported { .. }) = (&input.summary, &input.outcome) else { continue };
+            let (Some(s), Outcome::Exported { .. }) = (&input.summary, &input.outcome) else {
+                continue;
+            };
             let visit = &self.visits[&visit_key(s, self.settings.visit_by)];
             let entry = visits.entry(&visit.visit).or_insert_with(|| VisitEntry {
                 scan_research_id: visit.visit.clone(),

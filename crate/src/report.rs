@@ -14,12 +14,38 @@ pub enum Outcome {
     Quarantined { reason: String },
 }
 
+/// Why a file was skipped or quarantined, as a stable code (the page shows its own text for
+/// each code, in the user's language; the English `reason` stays for the CLI and readers of the
+/// JSON) and the reason's variable part (a parser's message, a file name, a UID), untranslated.
+/// The codes: `not-dicom`, `dicomdir`, `corrupt`, `transfer-syntax`, `write-failed`, `changed`,
+/// `table-unreadable`, `table-malformed`, `unreadable`, `duplicate`, `nifti-not-converted`,
+/// `not-reached`, `burned-in`, `risky-sop-class`, `not-primary` (and, from the page's worker,
+/// `zip-entry-ignored`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Why {
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Why {
+    pub fn new(code: &'static str, detail: impl Into<Option<String>>) -> Why {
+        Why {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FileEntry {
     pub name: String,
     pub size: u64,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// With a skipped or quarantined outcome: its code.
+    #[serde(flatten)]
+    pub why: Option<Why>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

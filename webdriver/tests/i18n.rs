@@ -62,4 +62,40 @@ fn every_key_exists_in_english_and_french_and_the_switch_is_remembered() {
     assert_eq!(lang(), json!("fr"), "the language is not remembered");
     assert_eq!(text("h1"), fr["heading"].as_str().unwrap());
     assert_eq!(s.find("#lang").unwrap().property("value").unwrap(), json!("fr"));
+
+    // The core's reasons are English; in French the page shows its own text for their code, on
+    // the review and in the report (notes.txt: neither DICOM nor a table).
+    let inputs_dir = tempfile::tempdir().unwrap();
+    let inputs = stage_inputs(inputs_dir.path(), &["CT_small.dcm"]);
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    browser.select_files(&inputs);
+    s.find("#run").unwrap().click().unwrap();
+    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    let french = format!("{} : {}", fr["outcomeSkipped"].as_str().unwrap(), fr["reasonNotDicom"].as_str().unwrap());
+    let excluded = text("#review-excluded");
+    assert!(excluded.contains(fr["reasonNotDicom"].as_str().unwrap()), "review in French: {excluded}");
+    assert!(excluded.contains(fr["outcomeSkipped"].as_str().unwrap()), "review in French: {excluded}");
+    assert!(!excluded.contains("not a DICOM file"), "English reason on the French review: {excluded}");
+    s.find("#confirm").unwrap().click().unwrap();
+    browser.wait_download_link(Duration::from_secs(120));
+    let report = text("#report");
+    let line = report.lines().find(|l| l.contains("notes.txt")).unwrap_or_default();
+    assert!(line.contains(&french), "report line in French should say {french:?}: {line:?}");
+    // The JSON report keeps the English reason beside the code.
+    // (Downloaded: the page's policy forbids fetching even its own blob: URLs.)
+    s.find("#download-report").unwrap().click().unwrap();
+    let json_report: Value = s
+        .wait_for("the JSON report download", Duration::from_secs(30), || {
+            let found = std::fs::read_dir(browser.downloads.path())
+                .map_err(|e| e.to_string())?
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"));
+            Ok(found.and_then(|p| serde_json::from_slice(&std::fs::read(p).ok()?).ok()))
+        })
+        .unwrap();
+    let notes = json_report["files"].as_array().unwrap().iter().find(|f| f["name"] == json!("notes.txt")).cloned();
+    let notes = notes.unwrap_or_else(|| panic!("notes.txt not in the report: {json_report}"));
+    assert_eq!(notes["code"], json!("not-dicom"), "{notes}");
+    assert!(notes["reason"].as_str().unwrap().starts_with("not a DICOM file"), "{notes}");
 }

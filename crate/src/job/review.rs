@@ -68,6 +68,9 @@ pub struct Excluded {
     /// `skipped` or `quarantined`.
     pub outcome: &'static str,
     pub reason: String,
+    /// The reason's code and variable part (report::Why).
+    #[serde(flatten)]
+    pub why: Option<crate::report::Why>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,19 +126,31 @@ impl Job {
             } else {
                 counts.quarantined += 1;
             }
-            excluded.push(Excluded { input: i, name: input.name.clone(), size: input.size, outcome, reason: reason.clone() });
+            let why = input.why.clone();
+            excluded.push(Excluded {
+                input: i,
+                name: input.name.clone(),
+                size: input.size,
+                outcome,
+                reason: reason.clone(),
+                why,
+            });
         }
         let mut patients: BTreeMap<String, PatientReview> = BTreeMap::new();
         for (key, series) in tree {
-            let Some(visit) = self.visits.get(&key) else { continue };
+            let Some(visit) = self.visits.get(&key) else {
+                continue;
+            };
             counts.visits += 1;
             counts.series += series.len();
             let study_date = dates.remove(&key).flatten();
-            let patient = patients.entry(visit.patient.clone()).or_insert_with(|| PatientReview {
-                patient_research_id: visit.patient.clone(),
-                original_patient_id: key.0.clone(),
-                visits: Vec::new(),
-            });
+            let patient = patients
+                .entry(visit.patient.clone())
+                .or_insert_with(|| PatientReview {
+                    patient_research_id: visit.patient.clone(),
+                    original_patient_id: key.0.clone(),
+                    visits: Vec::new(),
+                });
             let series: Vec<SeriesReview> = series.into_values().collect();
             patient.visits.push(VisitReview {
                 scan_research_id: visit.visit.clone(),
