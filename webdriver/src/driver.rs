@@ -234,6 +234,23 @@ impl Session {
         v.as_array().cloned().ok_or_else(|| format!("log {kind}: not an array: {v}"))
     }
 
+    /// Presses and releases each key of `keys` in turn, on whatever has the focus (WebDriver
+    /// actions; special keys as in the spec, e.g. `"\u{E004}"` for Tab).
+    pub fn press(&self, keys: &str) -> Result<()> {
+        let steps: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| [json!({"type": "keyDown", "value": c.to_string()}), json!({"type": "keyUp", "value": c.to_string()})])
+            .collect();
+        self.cmd("POST", "/actions", Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": steps}]})))
+            .map(|_| ())
+    }
+
+    /// A PNG of the whole page (beyond the viewport), through the DevTools protocol.
+    pub fn screenshot_base64(&self) -> Result<String> {
+        let v = self.cdp("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}))?;
+        v["data"].as_str().map(String::from).ok_or_else(|| format!("screenshot: no data in {v}"))
+    }
+
     /// Polls `f` every 50 ms until it returns `Some`, or fails after `timeout` with `what`.
     pub fn wait_for<T>(
         &self,
