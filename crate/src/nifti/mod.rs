@@ -26,7 +26,7 @@ use dicom_object::InMemDicomObject;
 
 pub use header::{DataType, Header, VOX_OFFSET};
 
-use crate::instance::{text, Object};
+use crate::instance::Object;
 use crate::profile::Policy;
 
 /// The folder of the NIfTI tree in the zip.
@@ -66,21 +66,22 @@ const NATIVE_TS: &[&str] = &[
     "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
 ];
 
-/// RLE Lossless: dicom-pixeldata decodes 8- and 16-bit samples only.
-const RLE: &str = "1.2.840.10008.1.2.5";
-
 /// JPEG Extended (process 2 & 4): jpeg-decoder reads its 8-bit form only.
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
 /// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder);
-/// and JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
-/// allocator, absent on wasm32). Not HTJ2K, JPEG-LS (CharLS is C++), 12-bit lossy JPEG
-/// or JPEG XL.
+/// JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
+/// allocator, absent on wasm32) and single-component JPEG-LS (pure_jpegls; dicom-pixeldata's
+/// CharLS is C++). Not HTJ2K, 12-bit lossy JPEG or JPEG XL.
 fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    if NATIVE_TS.contains(&ts) || pixels::JPEG_2000.contains(&ts) {
+    if NATIVE_TS.contains(&ts)
+        || pixels::JPEG_2000.contains(&ts)
+        || pixels::JPEG_LS.contains(&ts)
+        || (ts == pixels::RLE && bits_allocated == 32)
+    {
         return None;
     }
     let entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(ts);
@@ -89,11 +90,6 @@ fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String
         Some(n) => format!("{ts} ({n})"),
         None => ts.to_string(),
     };
-    if ts == RLE && bits_allocated == 32 {
-        return Some(format!(
-            "unsupported transfer syntax {named}: no decoder here for 32-bit RLE"
-        ));
-    }
     if ts == JPEG_EXTENDED && bits_stored > 8 {
         return Some(format!(
             "unsupported transfer syntax {named}: no decoder here for {bits_stored}-bit lossy JPEG"
@@ -107,8 +103,27 @@ fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String
     }
 }
 
+/// An attribute read with the VR the dictionary gives it when the file has it as UN (as
+/// some converters write standard attributes; dcm2niix reads them too).
+fn element(ds: &InMemDicomObject, tag: Tag) -> Option<std::borrow::Cow<'_, dicom_object::mem::InMemElement>> {
+    use std::borrow::Cow;
+    let element = ds.element_opt(tag).ok()??;
+    Some(match element.vr() {
+        dicom_core::VR::UN => Cow::Owned(crate::profile::reinterpret_un(element.clone())),
+        _ => Cow::Borrowed(element),
+    })
+}
+
+/// A text attribute, trimmed; `None` when absent or empty.
+fn text(ds: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let element = element(ds, tag)?;
+    let value = element.to_str().ok()?;
+    let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
 fn numbers(ds: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    ds.element_opt(tag).ok()??.to_multi_float64().ok()
+    element(ds, tag)?.to_multi_float64().ok()
 }
 
 fn number(ds: &InMemDicomObject, tag: Tag) -> Option<f64> {
@@ -243,6 +258,13 @@ impl Slice {
         }
         if self.rows == 0 || self.columns == 0 {
             return Some("no image (Rows/Columns missing)".into());
+        }
+        if pixels::JPEG_LS.contains(&self.transfer_syntax.as_str()) && self.samples != 1 {
+            // pure_jpegls decodes one component only (no interleaved scans).
+            return Some(format!(
+                "unsupported transfer syntax {}: no decoder here for colour JPEG-LS",
+                self.transfer_syntax
+            ));
         }
         match self.samples {
             1 => {}

@@ -1,16 +1,23 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
-//! (colour interleaved). JPEG 2000 goes to `hayro-jpeg2000` (pure Rust, builds for
-//! wasm32); RLE and JPEG to dicom-pixeldata's pure-Rust decoders.
+//! (colour interleaved). JPEG 2000 goes to `hayro-jpeg2000` and JPEG-LS to `pure_jpegls`
+//! (pure Rust, both build for wasm32); RLE and JPEG to dicom-pixeldata's pure-Rust decoders.
 
 use std::borrow::Cow;
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::instance::{text, Object};
+use super::text;
+use crate::instance::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
 pub const JPEG_2000: &[&str] = &["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"];
+
+/// JPEG-LS: lossless, and near-lossless.
+pub const JPEG_LS: &[&str] = &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+
+/// RLE Lossless: dicom-pixeldata decodes its 8- and 16-bit forms, `decode_rle32` the 32-bit one.
+pub const RLE: &str = "1.2.840.10008.1.2.5";
 
 /// JPEG baseline and extended (8-bit).
 const LOSSY_JPEG: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
@@ -35,6 +42,24 @@ pub fn decode_frame(
             .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
     }
     let ds: &InMemDicomObject = object;
+    if ts == RLE && text(ds, tags::BITS_ALLOCATED).as_deref() == Some("32") {
+        let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
+        let stream = frame_fragments(value, frame, frames)?;
+        let pixels = int(tags::COLUMNS).unwrap_or(0) * int(tags::ROWS).unwrap_or(0);
+        return decode_rle32(&stream, pixels, int(tags::SAMPLES_PER_PIXEL).unwrap_or(1))
+            .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
+    }
+    if JPEG_LS.contains(&ts) {
+        let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
+        let stream = frame_fragments(value, frame, frames)?;
+        return decode_jpegls(
+            &stream,
+            int(tags::COLUMNS).unwrap_or(0),
+            int(tags::ROWS).unwrap_or(0),
+            int(tags::BITS_ALLOCATED).unwrap_or(16),
+        )
+        .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
+    }
     if LOSSY_JPEG.contains(&ts)
         && text(ds, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("RGB")
     {
@@ -175,4 +200,207 @@ pub fn decode_jpeg2000(stream: &[u8], bits_allocated: usize) -> Result<Vec<u8>, 
         }
     }
     Ok(out)
+}
+
+/// Why an RLE frame could not be decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RleError {
+    /// Shorter than its 64-byte header, or a segment offset outside the frame.
+    Header,
+    /// Not one segment per byte of each sample.
+    Segments { found: usize, expected: usize },
+    /// A segment decodes to fewer bytes than the frame has pixels.
+    Short { segment: usize, bytes: usize, expected: usize },
+}
+
+impl std::fmt::Display for RleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RleError::Header => write!(f, "RLE: malformed header"),
+            RleError::Segments { found, expected } => {
+                write!(f, "RLE: {found} segments, {expected} expected")
+            }
+            RleError::Short { segment, bytes, expected } => write!(
+                f,
+                "RLE: segment {segment} holds {bytes} bytes, {expected} expected"
+            ),
+        }
+    }
+}
+
+/// Decodes one RLE Lossless frame of 32-bit samples (PS3.5 Annex G): a 64-byte header
+/// (segment count, 15 offsets), then per sample four PackBits segments, most significant
+/// byte first. Returns little-endian samples, colour interleaved.
+pub fn decode_rle32(frame: &[u8], pixels: usize, samples: usize) -> Result<Vec<u8>, RleError> {
+    let word = |i: usize| -> Result<usize, RleError> {
+        let b = frame.get(4 * i..4 * i + 4).ok_or(RleError::Header)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+    };
+    let count = word(0)?;
+    let expected = 4 * samples;
+    if count != expected || count > 15 {
+        return Err(RleError::Segments { found: count, expected });
+    }
+    let mut out = vec![0u8; pixels * expected];
+    for segment in 0..count {
+        let start = word(1 + segment)?;
+        let end = match segment + 1 < count {
+            true => word(2 + segment)?,
+            false => frame.len(),
+        };
+        let data = frame.get(start..end).ok_or(RleError::Header)?;
+        let bytes = unpack_bits(data, pixels);
+        if bytes.len() < pixels {
+            return Err(RleError::Short { segment, bytes: bytes.len(), expected: pixels });
+        }
+        let (sample, byte) = (segment / 4, 3 - segment % 4);
+        for (i, &v) in bytes[..pixels].iter().enumerate() {
+            out[(i * samples + sample) * 4 + byte] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// One PackBits segment, decoded up to `limit` bytes.
+fn unpack_bits(data: &[u8], limit: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(limit);
+    let mut i = 0;
+    while i < data.len() && out.len() < limit {
+        let n = data[i] as i8;
+        i += 1;
+        match n {
+            0..=127 => {
+                let literal = &data[i..(i + n as usize + 1).min(data.len())];
+                out.extend_from_slice(literal);
+                i += n as usize + 1;
+            }
+            -127..=-1 => {
+                if let Some(&v) = data.get(i) {
+                    out.resize(out.len() + (1 - n as isize) as usize, v);
+                }
+                i += 1;
+            }
+            _ => {} // -128: no operation
+        }
+    }
+    out
+}
+
+/// Why a JPEG-LS stream could not be decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JpegLsError {
+    /// The decoder rejected the stream (among others: more than one component, which
+    /// `pure_jpegls` does not decode).
+    Decoder(String),
+    /// Samples wider than the DICOM sample that should hold them.
+    Width { bits_allocated: usize },
+}
+
+impl std::fmt::Display for JpegLsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JpegLsError::Decoder(e) => write!(f, "JPEG-LS: {e}"),
+            JpegLsError::Width { bits_allocated } => {
+                write!(f, "JPEG-LS samples in {bits_allocated}-bit DICOM samples")
+            }
+        }
+    }
+}
+
+/// The stream without trailing zero padding and without the 0xFF fill bytes before its
+/// EOI marker: dcmtk pads an odd-length stream to even length that way (a fill byte is
+/// legal before any marker), and `pure_jpegls` expects EOI right after the scan.
+fn without_fill_before_eoi(stream: &[u8]) -> Cow<'_, [u8]> {
+    let end = stream.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    let trimmed = &stream[..end];
+    let Some(body) = trimmed.strip_suffix(&[0xFF, 0xD9]) else {
+        return Cow::Borrowed(stream);
+    };
+    let fill = body.iter().rev().take_while(|&&b| b == 0xFF).count();
+    if fill == 0 && end == stream.len() {
+        return Cow::Borrowed(stream);
+    }
+    let mut fixed = body[..body.len() - fill].to_vec();
+    fixed.extend_from_slice(&[0xFF, 0xD9]);
+    Cow::Owned(fixed)
+}
+
+/// Decodes a single-component JPEG-LS stream of `columns` × `rows` into
+/// `bits_allocated`-bit little-endian samples. The decoder gives the stored values as
+/// they were coded (a signed image keeps its two's complement bits), as DICOM stores them.
+pub fn decode_jpegls(
+    stream: &[u8],
+    columns: usize,
+    rows: usize,
+    bits_allocated: usize,
+) -> Result<Vec<u8>, JpegLsError> {
+    let stream = without_fill_before_eoi(stream);
+    let (samples, _, _) = jpegls::decode(&stream, columns as u32, rows as u32)
+        .map_err(|e| JpegLsError::Decoder(e.to_string()))?;
+    match bits_allocated {
+        8 => samples
+            .iter()
+            .map(|&v| u8::try_from(v).map_err(|_| JpegLsError::Width { bits_allocated }))
+            .collect(),
+        16 => Ok(samples.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        _ => Err(JpegLsError::Width { bits_allocated }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four byte planes, most significant first, with literal runs, a repeat and a no-op.
+    #[test]
+    fn rle32_reassembles_byte_planes() {
+        let segments: [&[u8]; 4] = [
+            &[0x00, 0x01, 0xFF, 0xAA],       // 01, then AA twice
+            &[0x02, 0x02, 0xBB, 0xBB],       // literal of 3
+            &[0x80, 0x00, 0x03, 0xFF, 0xCC], // no-op, 03, then CC twice
+            &[0x02, 0x04, 0xDD, 0xDE, 0x00], // literal of 3, then padding
+        ];
+        let mut frame = vec![0u8; 64];
+        frame[..4].copy_from_slice(&4u32.to_le_bytes());
+        for (i, segment) in segments.iter().enumerate() {
+            let at = frame.len() as u32;
+            frame[4 + 4 * i..8 + 4 * i].copy_from_slice(&at.to_le_bytes());
+            frame.extend_from_slice(segment);
+        }
+        let words: Vec<u8> = [0x0102_0304u32, 0xAABB_CCDD, 0xAABB_CCDE]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        assert_eq!(decode_rle32(&frame, 3, 1).unwrap(), words);
+        assert_eq!(
+            decode_rle32(&frame, 4, 1),
+            Err(RleError::Short { segment: 0, bytes: 3, expected: 4 })
+        );
+        assert_eq!(
+            decode_rle32(&frame, 3, 3),
+            Err(RleError::Segments { found: 4, expected: 12 })
+        );
+    }
+
+    /// dcmtk's padding of an odd-length stream (a 0xFF fill byte before EOI) and zero
+    /// padding after EOI both decode to the original samples.
+    #[test]
+    fn jpegls_padded_streams_decode() {
+        let pixels: Vec<u16> = (0..12u16 * 7).map(|i| (i * 37) % 4096).collect();
+        let mut stream = Vec::new();
+        jpegls::encode(&pixels, 12, 7, &mut stream).unwrap();
+        assert_eq!(stream[stream.len() - 2..], [0xFF, 0xD9]);
+        let expected: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut filled = stream[..stream.len() - 2].to_vec();
+        filled.extend_from_slice(&[0xFF, 0xFF, 0xD9]);
+        let mut zeroed = stream.clone();
+        zeroed.push(0);
+        for s in [&stream, &filled, &zeroed] {
+            assert_eq!(decode_jpegls(s, 12, 7, 16).unwrap(), expected);
+        }
+        assert_eq!(
+            decode_jpegls(&stream, 12, 7, 8),
+            Err(JpegLsError::Width { bits_allocated: 8 })
+        );
+    }
 }

@@ -8,7 +8,8 @@ use dicom_object::InMemDicomObject;
 use serde_json::Value;
 
 use super::{numbers, Volume};
-use crate::instance::{text, Object};
+use super::text;
+use crate::instance::Object;
 use crate::profile::{Action, Code, Policy};
 
 /// How a DICOM value becomes a JSON value.

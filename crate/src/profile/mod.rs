@@ -19,6 +19,7 @@ use crate::dates::DatePolicy;
 
 pub use private::list as safe_private_list;
 pub use walk::{deidentify, encode, Subject, TOOL};
+pub(crate) use walk::reinterpret_un;
 
 /// An action code of Table E.1-1 (PS3.15 E.1.1), compound codes included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -465,7 +465,7 @@ fn remap_uids(element: Element, keyring: &Keyring) -> Element {
 /// Some converters write standard attributes with VR UN (PS3.5 6.2.2): their value is
 /// then opaque bytes, which would escape the text and UID rules. They are read again
 /// with the VR the data dictionary gives, so the rules see (and replace) their values.
-fn reinterpret_un(element: Element) -> Element {
+pub(crate) fn reinterpret_un(element: Element) -> Element {
     use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
     let tag = element.tag();
     let Some(VirtualVr::Exact(vr)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
