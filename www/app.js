@@ -85,6 +85,7 @@ const STRINGS = {
     cancelled: 'Export cancelled. Nothing was saved.',
     failedStatus: 'The export stopped because of an error. Nothing was saved.',
     fileError: 'Error while processing “{file}”: {message}',
+    engineStopped: 'The anonymiser stopped on “{file}” ({message}): the file is probably too large for this browser’s memory, or damaged. Nothing was written. Start the export again without this file, or on a computer with more memory.',
     generalError: 'Error: {message}',
     startFailed: 'The anonymiser could not be started ({message}). Please reload the page.',
     loadFailed: 'the program files could not be loaded',
@@ -303,6 +304,7 @@ const STRINGS = {
     cancelled: 'Export annulé. Rien n’a été enregistré.',
     failedStatus: 'L’export s’est arrêté à cause d’une erreur. Rien n’a été enregistré.',
     fileError: 'Erreur pendant le traitement de « {file} » : {message}',
+    engineStopped: 'L’anonymiseur s’est arrêté sur « {file} » ({message}) : le fichier est sans doute trop grand pour la mémoire de ce navigateur, ou endommagé. Rien n’a été écrit. Relancez l’export sans ce fichier, ou sur un ordinateur avec plus de mémoire.',
     generalError: 'Erreur : {message}',
     startFailed: 'L’outil d’anonymisation n’a pas pu démarrer ({message}). Veuillez recharger la page.',
     loadFailed: 'les fichiers du programme n’ont pas pu être chargés',
@@ -949,7 +951,7 @@ function onRunError(msg) {
   removeScratch(running?.scratch);
   running = null;
   showMessage('error', msg.file
-    ? t('fileError', { file: msg.file, message: msg.message })
+    ? t(msg.code === 'engine-stopped' ? 'engineStopped' : 'fileError', { file: msg.file, message: msg.message })
     : t('generalError', { message: msg.message }));
   setStatus(t('failedStatus'));
   announce(t('failedStatus'));

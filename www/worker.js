@@ -19,7 +19,9 @@
 //                   tables' columns are decided again; their paths, and the review, stay)
 //   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, scratch?: string, report: object,
 //                   wasmMemory: number}   (bytes of wasm memory: its peak, as it never shrinks)
-//   worker → main  {type:'error', message: string, file: string|null, fatal: boolean}
+//   worker → main  {type:'error', message: string, file: string|null, fatal: boolean,
+//                   code?: 'engine-stopped'}   (code: the wasm trapped — out of memory or a bug —
+//                   on `file`; the page explains it in plain words)
 // Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
 // Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file;
@@ -33,8 +35,8 @@ import wasmB64 from './pkg/capture_wasm.js';
 let currentFile = null;
 let busy = false;
 
-function postError(message, fatal) {
-  self.postMessage({ type: 'error', message: String(message), file: currentFile, fatal: !!fatal });
+function postError(message, fatal, code) {
+  self.postMessage({ type: 'error', message: String(message), file: currentFile, fatal: !!fatal, code });
 }
 
 function messageOf(err) {
@@ -351,7 +353,9 @@ self.addEventListener('message', async (ev) => {
     await ready;
     await run(msg);
   } catch (err) {
-    postError(messageOf(err), true);
+    // A trap (out of memory, or a panic under panic=abort) says only "unreachable": the code
+    // lets the page say what it means for the user.
+    postError(messageOf(err), true, err instanceof WebAssembly.RuntimeError ? 'engine-stopped' : undefined);
   } finally {
     busy = false;
     currentFile = null;

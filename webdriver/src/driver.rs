@@ -138,11 +138,18 @@ pub struct Session {
 impl Session {
     /// Opens headless Chromium (`chrome`) with a fresh profile in `user_data_dir`, downloads going
     /// to `download_dir` without prompting, and the performance (network) log enabled.
-    pub fn new(
+    pub fn new(driver: &ChromeDriver, chrome: &Path, user_data_dir: &Path, download_dir: &Path) -> Result<Session> {
+        Session::with_args(driver, chrome, user_data_dir, download_dir, &[])
+    }
+
+    /// As [`Session::new`], with more Chromium switches (e.g. a V8 limit to simulate a
+    /// small machine).
+    pub fn with_args(
         driver: &ChromeDriver,
         chrome: &Path,
         user_data_dir: &Path,
         download_dir: &Path,
+        extra_args: &[&str],
     ) -> Result<Session> {
         if !chrome.is_file() {
             return Err(format!(
@@ -158,7 +165,7 @@ impl Session {
                 "goog:loggingPrefs": {"performance": "ALL", "browser": "ALL"},
                 "goog:chromeOptions": {
                     "binary": chrome.display().to_string(),
-                    "args": chrome_args(user_data_dir),
+                    "args": chrome_args(user_data_dir).into_iter().chain(extra_args.iter().map(|a| a.to_string())).collect::<Vec<_>>(),
                     "prefs": {
                         "download.default_directory": download,
                         "download.prompt_for_download": false,

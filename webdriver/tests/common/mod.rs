@@ -66,18 +66,26 @@ pub struct Browser {
 
 impl Browser {
     pub fn start() -> Browser {
+        Browser::start_with_args(&[])
+    }
+
+    /// A browser with more Chromium switches.
+    pub fn start_with_args(extra_args: &[&str]) -> Browser {
         let driver = ChromeDriver::start(&chromedriver_path()).unwrap_or_else(|e| panic!("{e}"));
         let profile = tempfile::tempdir().expect("temp profile dir");
         let downloads = tempfile::tempdir().expect("temp download dir");
-        let session = Session::new(&driver, &chrome_path(), profile.path(), downloads.path())
+        let session = Session::with_args(&driver, &chrome_path(), profile.path(), downloads.path(), extra_args)
             .unwrap_or_else(|e| panic!("cannot start headless Chromium: {e}"));
         Browser { session, driver, downloads, profile }
     }
 
-    /// Chooses the files in `#files` (absolute paths) and checks that the picker took them all.
+    /// Chooses exactly these files in `#files` (absolute paths; an earlier choice is replaced)
+    /// and checks that the picker took them all.
     pub fn select_files(&self, inputs: &[PathBuf]) {
         let paths: Vec<String> =
             inputs.iter().map(|p| p.canonicalize().expect("absolute path").display().to_string()).collect();
+        // chromedriver adds to a multiple file input's list: empty it first.
+        self.session.execute("document.getElementById('files').value = '';", vec![]).unwrap();
         self.session.find("#files").unwrap().send_keys(&paths.join("\n")).unwrap();
         let selected = self.session.execute("return document.getElementById('files').files.length;", vec![]).unwrap();
         assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
