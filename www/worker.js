@@ -24,8 +24,11 @@
 //                   on `file`; the page explains it in plain words)
 // Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
-// Files are read one at a time (file.arrayBuffer()), so memory stays bounded by the largest file;
-// the zip goes to disk (the user's file, or a private file for the download link).
+// Files are read one at a time into reused buffers (readBlob), then copied into the wasm's own
+// buffer (WebJob.buffer), so memory stays bounded by the largest file; the scan reads only the
+// start of a DICOM file (64 KiB, more when the core asks: WebJob.scan → {needMore}); the export
+// reads each file whole again and the core checks that its header did not change. The zip goes
+// to disk (the user's file, or a private file for the download link).
 // Input zips (recognised by content) are read through File.slice: their central directory, then
 // one entry at a time (at most 2 GiB each, crate/src/unzip.rs), never the whole zip.
 
@@ -106,9 +109,57 @@ function progress(message, last) {
   self.postMessage(message);
 }
 
-async function readFile(file) {
-  return new Uint8Array(await file.arrayBuffer());
+// Plain files are read into reused buffers (a pool: the file in hand and the one read ahead)
+// through the file's byte stream with a BYOB reader: file.arrayBuffer() made a new buffer per
+// file, which V8 collected late (the worker's renderer grew with the study, to 805 MB for
+// 5 GiB). Each BYOB read transfers the buffer to the stream and back: its memory is reused.
+// A read gives {bytes, size, release}: `bytes` the first `len` bytes (at most the file),
+// `size` the file's, release() returns the buffer once its bytes are in the wasm.
+const pool = [];
+let byob = true; // cleared where Blob streams have no BYOB reader
+
+async function readBlob(blob, len) {
+  const n = Math.min(len, blob.size);
+  const part = n < blob.size ? blob.slice(0, n) : blob;
+  let reader = null;
+  if (byob) {
+    try { reader = part.stream().getReader({ mode: 'byob' }); } catch { byob = false; }
+  }
+  if (!reader) {
+    return { bytes: new Uint8Array(await part.arrayBuffer()), size: blob.size, release() {} };
+  }
+  let buf = pool.pop();
+  if (!buf || buf.byteLength < n) buf = new ArrayBuffer(Math.max(n, 1 << 16, Math.ceil((buf?.byteLength || 0) * 1.25)));
+  let at = 0;
+  try {
+    while (at < n) {
+      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
+      buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
+      if (done) break;
+      at += value.byteLength;
+    }
+  } catch (err) {
+    if (!buf.detached) pool.push(buf);
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(buf, 0, at);
+  return { bytes, size: blob.size, release() { pool.push(bytes.buffer); } };
 }
+
+// Copies a read into the wasm's buffer (the one copy across the boundary) and returns the
+// reused JS buffer; gives the length for WebJob.scan/export.
+function toWasm(job, got) {
+  const n = got.bytes.length;
+  job.buffer(n).set(got.bytes);
+  got.release();
+  return n;
+}
+
+// The scan reads this much of a file first (a DICOM header is rarely longer); the core asks
+// for more when it needs it (WebJob.scan → {needMore}).
+const SCAN_PREFIX = 64 * 1024;
 
 // A zip archive is recognised by content (a local file header or an empty archive's end
 // record at the start, and no DICOM preamble), not by its name.
@@ -140,7 +191,7 @@ async function expandInputs(files, names, zips, unreadable) {
       zip = null; // not a readable zip after all: the anonymiser reports it as not DICOM
     }
     if (!zip) {
-      inputs.push({ name: names[i], size: file.size, read: () => readFile(file) });
+      inputs.push({ name: names[i], size: file.size, read: (len) => readBlob(file, len) });
       continue;
     }
     zips.push(zip);
@@ -151,7 +202,10 @@ async function expandInputs(files, names, zips, unreadable) {
           code: 'zip-entry-ignored', detail: entry.ignored });
         continue;
       }
-      inputs.push({ name, size: entry.size, read: async () => zip.read(entry.index) });
+      inputs.push({ name, size: entry.size, read: async () => {
+        const bytes = zip.read(entry.index); // whole: entries are read through the zip's own buffer
+        return { bytes, size: bytes.length, release() {} };
+      } });
     }
   }
   return inputs;
@@ -242,27 +296,37 @@ async function run({ files, names, secret, exportDate, settings }) {
     // which is the input index the wasm uses in its plan.
     const scanned = [];
     let bytesDone = 0;
-    // The next file is read while the wasm works on this one: at most two files in memory.
-    let next = filesTotal ? settle(inputs[0].read()) : null;
+    // The next file's start is read while the wasm works on this one.
+    const readAhead = (i) => (i < filesTotal ? settle(inputs[i].read(SCAN_PREFIX)) : null);
+    let next = readAhead(0);
     for (let i = 0; i < filesTotal; i++) {
-      currentFile = inputs[i].name;
-      let bytes = null;
+      const input = inputs[i];
+      currentFile = input.name;
       const pending = next;
-      next = i + 1 < filesTotal ? settle(inputs[i + 1].read()) : null;
+      next = null;
       try {
-        bytes = await unsettle(pending);
+        let got = await unsettle(pending);
+        for (;;) {
+          const len = toWasm(job, got);
+          next ??= readAhead(i + 1);
+          const step = job.scan(input.name, len, got.size);
+          if (step.needMore === undefined) break;
+          // Not decided from these bytes (a long header, compressed pixel data, a table): more.
+          got = await input.read(Math.max(step.needMore, len * 4));
+          if (got.bytes.length <= len) {
+            got.release();
+            throw new Error('the file changed while it was read');
+          }
+        }
+        scanned.push(i);
       } catch (err) {
-        unreadable.push({ name: inputs[i].name, size: inputs[i].size, outcome: 'skipped',
+        next ??= readAhead(i + 1);
+        unreadable.push({ name: input.name, size: input.size, outcome: 'skipped',
           reason: 'could not read the file: ' + messageOf(err), code: 'unreadable', detail: messageOf(err) });
       }
-      if (bytes) {
-        job.scan(inputs[i].name, bytes);
-        scanned.push(i);
-      }
-      bytes = null;
-      bytesDone += inputs[i].size;
+      bytesDone += input.size;
       progress({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
-        bytesDone, bytesTotal, file: inputs[i].name }, i + 1 === filesTotal);
+        bytesDone, bytesTotal, file: input.name }, i + 1 === filesTotal);
     }
     currentFile = null;
 
@@ -285,15 +349,16 @@ async function run({ files, names, secret, exportDate, settings }) {
     sink = await openSink(handle, scratch, exportTotal);
     let exportDone = 0;
     const planned = (k) => inputs[scanned[plan[k].input]];
-    let ahead = plan.length ? settle(planned(0).read()) : null;
+    // The next file is read while the wasm works on this one: at most two files in JS buffers.
+    let ahead = plan.length ? settle(planned(0).read(Infinity)) : null;
     for (let k = 0; k < plan.length; k++) {
       const input = planned(k);
       currentFile = input.name;
-      const pending = ahead;
-      ahead = k + 1 < plan.length ? settle(planned(k + 1).read()) : null;
-      const bytes = await unsettle(pending);
-      const chunk = job.export(plan[k].input, bytes);
-      if (chunk && chunk.length) await sink.write(chunk);
+      const len = toWasm(job, await unsettle(ahead));
+      ahead = k + 1 < plan.length ? settle(planned(k + 1).read(Infinity)) : null;
+      // A view of wasm memory: written out before the next call into the wasm.
+      const chunk = job.export(plan[k].input, len);
+      if (chunk.length) await sink.write(chunk);
       exportDone += input.size;
       progress({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
         bytesDone: exportDone, bytesTotal: exportTotal, file: input.name }, k + 1 === plan.length);

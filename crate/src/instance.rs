@@ -35,12 +35,51 @@ pub fn is_dicom(bytes: &[u8]) -> bool {
 /// the export without copying the image.
 pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
-    check_lengths(&bytes[offset + 4..]).map_err(FileError::Corrupt)?;
+    check_lengths(&bytes[offset + 4..], bytes.len() - offset - 4).map_err(|e| match e {
+        LengthError::Corrupt(why) => FileError::Corrupt(why),
+        // Unreachable with the whole file; a corrupt file all the same if it ever happened.
+        LengthError::Short(_) => FileError::Corrupt("the length check ran out of bytes".into()),
+    })?;
+    read_object(&bytes[offset..], header_only)
+}
+
+/// What [`parse_header`] found in the first bytes of a file.
+pub enum Header {
+    /// The attributes before Pixel Data, exactly as [`parse`] with `header_only` reads them
+    /// from the whole file.
+    Parsed(Object),
+    /// The verdict needs at least this many bytes from the start of the file (at most its size).
+    NeedMore(u64),
+}
+
+/// [`parse`] with `header_only` from the first bytes of a file of `size` bytes, so that the
+/// scan need not read images (the browser then copies 64 KiB of a file into the wasm, not the
+/// file). Gives the same verdict as [`parse`] on the whole file, or asks for more: the length
+/// check's (the header lengths against `size`) and the parser's (every byte before the first
+/// top-level element at or after Pixel Data). Typical images (a header, then Pixel Data of a
+/// defined length up to the end of the file) need only their header; encapsulated pixel data,
+/// deflated data sets and files without pixel data are read whole.
+pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
+    let size = size.max(prefix.len() as u64);
+    if (prefix.len() as u64) < size.min(132) {
+        return Ok(Header::NeedMore(size.min(132)));
+    }
+    let offset = dicm_offset(prefix).ok_or(FileError::NotDicom)?;
+    // Positions of the length check count from after the marker.
+    let total = usize::try_from(size).unwrap_or(usize::MAX) - offset - 4;
+    match check_lengths(&prefix[offset + 4..], total) {
+        Ok(()) => read_object(&prefix[offset..], true).map(Header::Parsed),
+        Err(LengthError::Corrupt(why)) => Err(FileError::Corrupt(why)),
+        Err(LengthError::Short(n)) => Ok(Header::NeedMore(((n + offset + 4) as u64).min(size))),
+    }
+}
+
+fn read_object(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
-    let object = options.from_reader(&bytes[offset..]).map_err(|e| {
+    let object = options.from_reader(bytes).map_err(|e| {
         let text = with_sources(&e);
         match unsupported_ts(&text) {
             Some(uid) => FileError::UnsupportedTransferSyntax(uid),
@@ -53,6 +92,27 @@ pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     Ok(object)
 }
 
+/// Why the length check stopped.
+#[derive(Debug)]
+enum LengthError {
+    /// The headers are inconsistent (whatever the bytes not given).
+    Corrupt(String),
+    /// Given a prefix only: the verdict needs at least this many bytes (from the check's start).
+    Short(usize),
+}
+
+impl From<String> for LengthError {
+    fn from(why: String) -> Self {
+        LengthError::Corrupt(why)
+    }
+}
+
+impl From<&str> for LengthError {
+    fn from(why: &str) -> Self {
+        LengthError::Corrupt(why.to_string())
+    }
+}
+
 const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
@@ -63,25 +123,39 @@ const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 /// claims, e.g. 4 GB for a 200-byte file, and recurse once per level of a hostile file.
 /// The walk is flat (items and sequence contents are read in line, open containers are kept
 /// on a heap stack), so nesting costs no call stack here.
-fn check_lengths(data: &[u8]) -> Result<(), String> {
+///
+/// `data` may be the first bytes only of the `total` that follow the marker: lengths are
+/// checked against `total`, and a header not in `data` is [`LengthError::Short`], not corrupt.
+fn check_lengths(data: &[u8], total: usize) -> Result<(), LengthError> {
+    let partial = data.len() < total;
     let mut pos = 0usize;
     let mut transfer_syntax = String::new();
     // The meta group is always explicit VR little endian. It ends where its group length says
     // (that is where the parser starts the data set, whatever the elements inside claim to
     // be), or else at the first element of another group.
     let mut meta_end: Option<usize> = None;
-    while data.len() >= pos + 8
-        && meta_end.map_or(u16::from_le_bytes([data[pos], data[pos + 1]]) == 0x0002, |end| pos < end)
-    {
+    loop {
+        if partial && data.len() < pos + 12 {
+            // The loop's condition and the header both need bytes past the prefix.
+            return Err(LengthError::Short(pos + 12));
+        }
+        if !(total >= pos + 8
+            && meta_end.map_or(u16::from_le_bytes([data[pos], data[pos + 1]]) == 0x0002, |end| pos < end))
+        {
+            break;
+        }
         let (tag, length, header) = element_header(&data[pos..], true, false).ok_or("truncated file meta group")?;
         let start = pos + header;
-        if length > data.len() - start {
-            return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - start));
+        if length > total - start {
+            return Err(format!("element {tag} claims {length} bytes, only {} remain", total - start).into());
+        }
+        if partial && data.len() < start + length {
+            return Err(LengthError::Short(start + length + 12));
         }
         if tag == Tag(0x0002, 0x0000) && length == 4 && meta_end.is_none() {
             let group_length = u32::from_le_bytes(data[start..start + 4].try_into().expect("4 bytes")) as usize;
-            if group_length > data.len() - start - 4 {
-                return Err(format!("the file meta group claims {group_length} bytes, only {} remain", data.len() - start - 4));
+            if group_length > total - start - 4 {
+                return Err(format!("the file meta group claims {group_length} bytes, only {} remain", total - start - 4).into());
             }
             meta_end = Some(start + 4 + group_length);
         }
@@ -91,17 +165,18 @@ fn check_lengths(data: &[u8]) -> Result<(), String> {
         pos = start + length;
     }
     if meta_end.is_some_and(|end| pos != end) {
-        return Err("the file meta group's elements do not end where its group length says".to_string());
+        return Err("the file meta group's elements do not end where its group length says".into());
     }
     let (explicit, big_endian) = match transfer_syntax.as_str() {
         IMPLICIT_VR_LE => (false, false),
         EXPLICIT_VR_BE => (true, true),
         // Compressed: the data set is checked once inflated, within a bound, so that neither a
         // deflate bomb nor a length inside it makes the parser allocate without limit.
-        DEFLATED_EXPLICIT_VR_LE => return check_data_set(&inflate_bounded(&data[pos..])?, 0, true, false),
+        DEFLATED_EXPLICIT_VR_LE if partial => return Err(LengthError::Short(total)),
+        DEFLATED_EXPLICIT_VR_LE => return check_data_set(&inflate_bounded(&data[pos..])?, 0, true, false).map_err(Into::into),
         _ => (true, false),
     };
-    check_data_set(data, pos, explicit, big_endian)
+    walk_data_set(data, total, pos, explicit, big_endian)
 }
 
 /// Deflated data sets larger than this are refused (a real one is a few megabytes).
@@ -130,7 +205,30 @@ fn inflate_bounded(deflated: &[u8]) -> Result<Vec<u8>, String> {
 /// Anything looser lets a hostile file put the walk and the parser at different offsets, and
 /// the parser then reserves whatever length it reads there (fuzz finding: 3.7 GB for 810
 /// bytes). Every length the parser would read a value for is checked against what remains.
-pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_endian: bool) -> Result<(), String> {
+pub(crate) fn check_data_set(data: &[u8], pos: usize, explicit: bool, big_endian: bool) -> Result<(), String> {
+    walk_data_set(data, data.len(), pos, explicit, big_endian).map_err(|e| match e {
+        LengthError::Corrupt(why) => why,
+        LengthError::Short(_) => "the length check ran out of bytes".into(),
+    })
+}
+
+/// [`check_data_set`] over `data`, the first bytes of `total`: every header it reads must be
+/// in `data` (else [`LengthError::Short`]); then, the verdict being exact, the parser that
+/// stops before Pixel Data must find in `data` every value before it (else the whole file).
+fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_endian: bool) -> Result<(), LengthError> {
+    let partial = data.len() < total;
+    // Where the header-only parser stops: the first top-level element at or after Pixel Data.
+    let mut stop: Option<usize> = None;
+    // The header of the first value that runs past `data`.
+    let mut beyond: Option<usize> = None;
+    // A header at `pos`, which must be in `data` when the file goes on past it. Once the
+    // parser's stop is known, only the check needs the rest: ask for the whole file.
+    let header_at = |pos: usize, stop: Option<usize>| -> Result<&[u8], LengthError> {
+        if partial && data.len() < pos + 12 {
+            return Err(LengthError::Short(if stop.is_some() { total } else { pos + 12 }));
+        }
+        Ok(&data[pos.min(data.len())..])
+    };
     struct Open {
         item: bool,
         pixel_data: bool,
@@ -152,19 +250,19 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
                 break;
             }
             if pos > end {
-                return Err(format!("a sequence or item ends at byte {end} but its contents run to {pos}"));
+                return Err(format!("a sequence or item ends at byte {end} but its contents run to {pos}").into());
             }
             in_sequence = open.pop().expect("checked").item;
         }
         if open.len() > MAX_NESTING {
-            return Err(format!("sequences nested deeper than {} levels", MAX_NESTING / 2));
+            return Err(format!("sequences nested deeper than {} levels", MAX_NESTING / 2).into());
         }
-        let remaining = data.len() - pos;
+        let remaining = total - pos;
         if in_sequence || pending_pixel_data {
             if remaining == 0 {
                 break;
             }
-            let (tag, length, _) = element_header(&data[pos..], false, big_endian)
+            let (tag, length, _) = element_header(header_at(pos, stop)?, false, big_endian)
                 .ok_or_else(|| format!("truncated item header {}", at(pos)))?;
             pos += 8;
             match tag {
@@ -174,15 +272,18 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
                         open.push(Open { item: false, pixel_data: true, end: None });
                     }
                     if open.is_empty() {
-                        return Err(format!("an item outside any sequence {}", at(pos - 8)));
+                        return Err(format!("an item outside any sequence {}", at(pos - 8)).into());
                     }
-                    if length != UNDEFINED && length > data.len() - pos {
-                        return Err(format!("an item claims {length} bytes, only {} remain", data.len() - pos));
+                    if length != UNDEFINED && length > total - pos {
+                        return Err(format!("an item claims {length} bytes, only {} remain", total - pos).into());
                     }
                     if pixel_data {
                         // A fragment (or the offset table): one value the parser reads whole.
                         if length == UNDEFINED {
-                            return Err(format!("a pixel data fragment of undefined length {}", at(pos - 8)));
+                            return Err(format!("a pixel data fragment of undefined length {}", at(pos - 8)).into());
+                        }
+                        if pos + length > data.len() {
+                            beyond.get_or_insert(pos - 8);
                         }
                         pos += length;
                         in_sequence = true;
@@ -201,7 +302,7 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
                     }
                     in_sequence = false;
                 }
-                _ => return Err(format!("element {tag} where an item was expected {}", at(pos - 8))),
+                _ => return Err(format!("element {tag} where an item was expected {}", at(pos - 8)).into()),
             }
             pending_pixel_data = false;
             continue;
@@ -209,8 +310,13 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
         if remaining == 0 {
             break;
         }
-        let (tag, length, header) = element_header(&data[pos..], explicit, big_endian)
+        let (tag, length, header) = element_header(header_at(pos, stop)?, explicit, big_endian)
             .ok_or_else(|| format!("truncated element header {}", at(pos)))?;
+        // The parser's read_until applies to the top level only; an item header there is not
+        // an element to it, so it does not count (asking for more bytes is always safe).
+        if open.is_empty() && tag >= tags::PIXEL_DATA && tag.group() != 0xFFFE {
+            stop.get_or_insert(pos);
+        }
         pos += header;
         let sequence = if explicit { is_sequence_header(&data[pos - header..pos]) } else { is_sequence_tag(tag) };
         // In the parser's order: a sequence header wins over everything else.
@@ -223,14 +329,17 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
             pending_pixel_data = true;
         } else if sequence || length == UNDEFINED {
             // An undefined length makes any element a sequence to the parser.
-            if length != UNDEFINED && length > data.len() - pos {
-                return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - pos));
+            if length != UNDEFINED && length > total - pos {
+                return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
             }
             open.push(Open { item: false, pixel_data: false, end: (length != UNDEFINED).then_some(pos + length) });
             in_sequence = true;
-        } else if length > data.len() - pos {
-            return Err(format!("element {tag} claims {length} bytes, only {} remain", data.len() - pos));
+        } else if length > total - pos {
+            return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
         } else {
+            if pos + length > data.len() {
+                beyond.get_or_insert(pos - header);
+            }
             pos += length;
         }
     }
@@ -239,7 +348,11 @@ pub(crate) fn check_data_set(data: &[u8], mut pos: usize, explicit: bool, big_en
         // what it got (an image without its last fragments): a cut transfer.
         return Err("a sequence, item or pixel data of undefined length has no end delimiter: the file is truncated".into());
     }
-    Ok(())
+    match (beyond, stop) {
+        (Some(value), Some(stop)) if stop <= value => Ok(()),
+        (Some(_), _) => Err(LengthError::Short(total)),
+        (None, _) => Ok(()),
+    }
 }
 
 /// Sequences and items both count: 64 levels of sequences.
@@ -405,6 +518,11 @@ mod tests {
         out
     }
 
+    /// The length check of a whole file.
+    fn whole(data: &[u8]) -> Result<(), String> {
+        check_lengths(data, data.len()).map_err(|e| format!("{e:?}"))
+    }
+
     fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
         let mut out = [group.to_le_bytes(), element.to_le_bytes()].concat();
         out.extend_from_slice(vr);
@@ -431,12 +549,12 @@ mod tests {
         let mut body = explicit(0x0010, 0x0010, b"PN", b"DOE^JOHN");
         body.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF]);
         body.extend_from_slice(&[0u8; 64]);
-        let err = check_lengths(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap_err();
+        let err = whole(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap_err();
         assert!(err.contains("claims 4294967280 bytes"), "{err}");
         // Implicit VR: the same for a 4-byte length.
         let mut body = vec![0x10, 0x00, 0x10, 0x00, 0xF0, 0xFF, 0xFF, 0x7F];
         body.extend_from_slice(b"DOE^JOHN");
-        assert!(check_lengths(&file("1.2.840.10008.1.2", &body)[132..]).is_err());
+        assert!(whole(&file("1.2.840.10008.1.2", &body)[132..]).is_err());
     }
 
     #[test]
@@ -455,6 +573,6 @@ mod tests {
         body.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
         body.extend_from_slice(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         body.extend_from_slice(&explicit(0x0010, 0x0010, b"PN", b"DOE^JOHN"));
-        check_lengths(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap();
+        whole(&file("1.2.840.10008.1.2.1", &body)[132..]).unwrap();
     }
 }

@@ -102,6 +102,15 @@ impl Input {
     }
 }
 
+/// What [`Job::scan_prefix`] made of a file's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// Recorded: the input's index.
+    Input(usize),
+    /// Nothing recorded: scan again with at least this many bytes of the file (at most its size).
+    NeedMore(u64),
+}
+
 /// One output file of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
@@ -171,18 +180,33 @@ impl Job {
         })
     }
 
-    /// First pass over one input. Never fails: a file that cannot be read is recorded
-    /// as skipped with the reason. Returns the input's index.
+    /// First pass over one input, given whole. Never fails: a file that cannot be read is
+    /// recorded as skipped with the reason. Returns the input's index.
     pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
-        let (summary, outcome, code) = match instance::parse(bytes, true) {
-            Ok(object) => {
+        match self.scan_prefix(name, bytes, bytes.len() as u64) {
+            Scan::Input(input) => input,
+            Scan::NeedMore(_) => unreachable!("a whole file never needs more bytes"),
+        }
+    }
+
+    /// First pass over one input of `size` bytes, given its first bytes (or all of them): as
+    /// [`Job::scan`] once `prefix` is enough, else nothing is recorded and the caller scans
+    /// again with at least the bytes asked for. A DICOM image needs its header only (the
+    /// export checks that the whole file still has the same header); anything else is read
+    /// whole (a table's fingerprint covers all its bytes).
+    pub fn scan_prefix(&mut self, name: &str, prefix: &[u8], size: u64) -> Scan {
+        let whole = prefix.len() as u64 >= size;
+        let (summary, outcome, code) = match instance::parse_header(prefix, size) {
+            Ok(instance::Header::NeedMore(n)) => return Scan::NeedMore(n),
+            Ok(instance::Header::Parsed(object)) => {
                 if self.settings.format != Format::Dicom {
                     self.slices
                         .insert(self.inputs.len(), nifti::Slice::of(&object));
                 }
                 (Some(Summary::of(&object)), Outcome::Pending, None)
             }
-            Err(FileError::NotDicom) => match self.tables.scan(self.inputs.len(), name, bytes) {
+            Err(FileError::NotDicom) if !whole => return Scan::NeedMore(size),
+            Err(FileError::NotDicom) => match self.tables.scan(self.inputs.len(), name, prefix) {
                 Ok(()) => (None, Outcome::Pending, None),
                 Err(why) => (
                     None,
@@ -200,7 +224,7 @@ impl Job {
                 Some(e.why()),
             ),
         };
-        let (size, why) = (bytes.len() as u64, code);
+        let (size, why) = (size.max(prefix.len() as u64), code);
         self.inputs.push(Input {
             name: name.to_string(),
             size,
@@ -208,7 +232,7 @@ impl Job {
             outcome,
             why,
         });
-        self.inputs.len() - 1
+        Scan::Input(self.inputs.len() - 1)
     }
 
     /// The PatientIDs and visits of the DICOM inputs still to export, for the tables.

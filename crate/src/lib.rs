@@ -21,6 +21,6 @@ pub mod web;
 
 pub use error::{FileError, JobError};
 pub use dates::DatePolicy;
-pub use job::{Format, Job, Planned, Settings, VisitBy};
+pub use job::{Format, Job, Planned, Scan, Settings, VisitBy};
 pub use profile::{Opt, Preset};
 pub use report::Report;

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use crate::job::{Job, Settings};
+use crate::job::{Job, Scan, Settings};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -25,6 +25,19 @@ fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub struct WebJob {
     job: Job,
+    /// The bytes of the file in hand, written by the worker through [`WebJob::buffer`]: one
+    /// buffer for every file, so that reading a file leaves no garbage behind.
+    buffer: Vec<u8>,
+    /// The zip bytes of the last `export`, lent to the worker through a view.
+    out: Vec<u8>,
+}
+
+/// `scan`'s answer: `{input}` once recorded, else `{needMore}` bytes of the file.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+enum ScanStep {
+    Input(usize),
+    NeedMore(f64),
 }
 
 #[derive(serde::Serialize)]
@@ -44,12 +57,28 @@ impl WebJob {
         } else {
             serde_wasm_bindgen::from_value(settings).map_err(js_error)?
         };
-        Ok(WebJob { job: Job::new(settings, secret, export_date).map_err(js_error)? })
+        Ok(WebJob { job: Job::new(settings, secret, export_date).map_err(js_error)?, buffer: Vec::new(), out: Vec::new() })
     }
 
-    /// First pass over one input; never throws for a bad file. Returns its index.
-    pub fn scan(&mut self, name: &str, bytes: &[u8]) -> usize {
-        self.job.scan(name, bytes)
+    /// A view of `len` bytes of wasm memory for the worker to fill with (the start of) a file,
+    /// then `scan` or `export` them. The view is valid until the next call into the wasm (its
+    /// memory may grow and move): fill it at once.
+    pub fn buffer(&mut self, len: usize) -> js_sys::Uint8Array {
+        self.buffer.resize(len, 0);
+        // SAFETY: the view covers `buffer`'s initialised bytes; the worker writes them before
+        // any other call into the wasm, which is when the memory could move.
+        unsafe { js_sys::Uint8Array::view_mut_raw(self.buffer.as_mut_ptr(), len) }
+    }
+
+    /// First pass over one input of `size` bytes, given its first `len` bytes in `buffer`
+    /// (or all of them); never throws for a bad file. `{input}`: its index; `{needMore: n}`:
+    /// nothing recorded, scan it again with at least its first `n` bytes.
+    pub fn scan(&mut self, name: &str, len: usize, size: f64) -> Result<JsValue, JsError> {
+        let prefix = self.buffer.get(..len).ok_or_else(|| JsError::new("scan: more bytes than the buffer holds"))?;
+        to_js(&match self.job.scan_prefix(name, prefix, size as u64) {
+            Scan::Input(input) => ScanStep::Input(input),
+            Scan::NeedMore(n) => ScanStep::NeedMore(n as f64),
+        })
     }
 
     /// The export plan: `[{input, path}]` in output order.
@@ -59,9 +88,15 @@ impl WebJob {
         to_js(&steps)
     }
 
-    /// Second pass over one planned input: the zip bytes to append.
-    pub fn export(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JsError> {
-        self.job.export(input, bytes).map_err(js_error)
+    /// Second pass over one planned input, whole in the first `len` bytes of `buffer`: a view
+    /// of the zip bytes to append, valid until the next call into the wasm (no copy into a
+    /// fresh JS buffer per file: write it out at once).
+    pub fn export(&mut self, input: usize, len: usize) -> Result<js_sys::Uint8Array, JsError> {
+        let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
+        self.out = self.job.export(input, bytes).map_err(js_error)?;
+        // SAFETY: `out` lives until the next export; the worker writes the view out before
+        // calling into the wasm again.
+        Ok(unsafe { js_sys::Uint8Array::view(&self.out) })
     }
 
     /// The archive's last bytes.

@@ -55,15 +55,25 @@ fn instance(number: i32) -> Vec<u8> {
 fn web_job_exports_a_zip_and_reports_every_input() {
     let mut job = WebJob::new(JsValue::NULL, b"correct horse battery staple 2026", "20261124").unwrap();
     let inputs = [instance(2), b"not a DICOM file".to_vec(), instance(1)];
+    // As the worker does: the first bytes, then as many as the core asks for.
     for (i, bytes) in inputs.iter().enumerate() {
-        job.scan(&format!("file{i}"), bytes);
+        let mut len = bytes.len().min(64);
+        loop {
+            job.buffer(len).copy_from(&bytes[..len]);
+            let step: serde_json::Value = serde_wasm_bindgen::from_value(job.scan(&format!("file{i}"), len, bytes.len() as f64).unwrap()).unwrap();
+            match step["needMore"].as_f64() {
+                Some(n) => len = (n as usize).max(len + 1).min(bytes.len()),
+                None => break,
+            }
+        }
     }
     let plan: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(job.plan().unwrap()).unwrap();
     assert_eq!(plan.len(), 2);
     let mut zip = Vec::new();
     for step in &plan {
         let input = step["input"].as_u64().unwrap() as usize;
-        zip.extend(job.export(input, &inputs[input]).unwrap());
+        job.buffer(inputs[input].len()).copy_from(&inputs[input]);
+        zip.extend(job.export(input, inputs[input].len()).unwrap().to_vec());
     }
     zip.extend(job.finish().unwrap());
     assert!(zip.starts_with(b"PK\x03\x04"));

@@ -879,3 +879,77 @@ fn item_header_at_the_top_level_is_skipped_as_the_parser_skips_it() {
     assert!(err.contains(&format!("claims {} bytes, only 64 remain", 0xE000_0000u32)), "{err}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// What the scan records of a file: its summary, or why it is refused.
+fn verdict(parsed: Result<capture::instance::Object, capture::FileError>) -> Result<capture::instance::Summary, String> {
+    parsed.map(|o| capture::instance::Summary::of(&o)).map_err(|e| e.to_string())
+}
+
+/// The scan of the page reads a file's first bytes only (`Job::scan_prefix`): from any prefix,
+/// `parse_header` must either ask for more bytes than it got or say exactly what the header-only
+/// parse of the whole file says. Every pydicom file (compressed, deflated, big endian, without
+/// pixel data, truncated) and every cut of CT_small.dcm, at prefixes cut before, inside and
+/// after each element and at powers of two.
+#[test]
+fn header_from_a_prefix_is_the_header_of_the_whole_file() {
+    use capture::instance::{parse, parse_header, Header};
+    let dir = fixtures::pydicom_test_files().unwrap_or_else(|e| panic!("{e}"));
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let (_, ct) = pydicom("CT_small.dcm");
+    for b in boundaries(&ct) {
+        for cut in [b.start, b.start + 5, (b.value + b.end) / 2] {
+            files.push((format!("CT_small.dcm cut at {cut}"), ct[..cut.min(ct.len())].to_vec()));
+        }
+    }
+    let (mut decided, mut short) = (0, 0);
+    for (name, bytes) in &files {
+        let whole = verdict(parse(bytes, true));
+        let mut lengths: Vec<usize> = (0..=20).map(|k| 1usize << k).chain([131, 132, 133, 200]).collect();
+        if bytes.len() > 132 && &bytes[128..132] == b"DICM" {
+            for b in boundaries(bytes) {
+                lengths.extend([b.start, b.start + 1, b.start + 8, b.value, b.end, b.end + 7]);
+            }
+        }
+        lengths.retain(|&n| n < bytes.len());
+        lengths.push(bytes.len());
+        for n in lengths {
+            match parse_header(&bytes[..n], bytes.len() as u64) {
+                Ok(Header::NeedMore(more)) => {
+                    short += 1;
+                    assert!(more as usize > n && more as usize <= bytes.len(), "{name}: {n} bytes, asks for {more}");
+                }
+                parsed => {
+                    decided += 1;
+                    let from_prefix = verdict(parsed.map(|h| match h {
+                        Header::Parsed(o) => o,
+                        Header::NeedMore(_) => unreachable!(),
+                    }));
+                    assert_eq!(from_prefix, whole, "{name}: from its first {n} of {} bytes", bytes.len());
+                }
+            }
+        }
+    }
+    eprintln!("{} files: {decided} verdicts from a prefix or the whole file, {short} asked for more", files.len());
+    // CT_small's header is 6.3 KB of its 39 KB, and 138 bytes of elements follow its Pixel
+    // Data: from 8 KiB it asks for the whole file (the check reads those headers). Cut after
+    // its Pixel Data (as most images end), from 4 KiB it asks for the bytes up to the next
+    // header it needs (a long value spans the cut), from 8 KiB it is read.
+    let (_, ct) = pydicom("CT_small.dcm");
+    assert!(matches!(parse_header(&ct[..8192], ct.len() as u64), Ok(Header::NeedMore(n)) if n == ct.len() as u64));
+    let pixels = boundaries(&ct).into_iter().find(|b| ct[b.start..b.start + 4] == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+    let ct = &ct[..pixels.end];
+    assert!(matches!(parse_header(&ct[..4096], ct.len() as u64), Ok(Header::NeedMore(n)) if n < 8192));
+    let Ok(Header::Parsed(object)) = parse_header(&ct[..8192], ct.len() as u64) else { panic!("not read from 8 KiB") };
+    assert_eq!(Ok(capture::instance::Summary::of(&object)), verdict(parse(ct, true)));
+}
