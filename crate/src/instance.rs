@@ -1,7 +1,7 @@
 //! One DICOM instance: recognising and parsing its bytes, and the few attributes
 //! that decide where it goes in the export tree.
 
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::file::ReadPreamble;
 use dicom_object::{FileDicomObject, InMemDicomObject, OpenFileOptions};
@@ -144,7 +144,7 @@ fn check_lengths(data: &[u8], total: usize) -> Result<(), LengthError> {
         {
             break;
         }
-        let (tag, length, header) = element_header(&data[pos..], true, false).ok_or("truncated file meta group")?;
+        let (tag, _, length, header) = element_header(&data[pos..], true, false).ok_or("truncated file meta group")?;
         let start = pos + header;
         if length > total - start {
             return Err(format!("element {tag} claims {length} bytes, only {} remain", total - start).into());
@@ -262,7 +262,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
             if remaining == 0 {
                 break;
             }
-            let (tag, length, _) = element_header(header_at(pos, stop)?, false, big_endian)
+            let (tag, _, length, _) = element_header(header_at(pos, stop)?, false, big_endian)
                 .ok_or_else(|| format!("truncated item header {}", at(pos)))?;
             pos += 8;
             match tag {
@@ -310,7 +310,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
         if remaining == 0 {
             break;
         }
-        let (tag, length, header) = element_header(header_at(pos, stop)?, explicit, big_endian)
+        let (tag, vr, length, header) = element_header(header_at(pos, stop)?, explicit, big_endian)
             .ok_or_else(|| format!("truncated element header {}", at(pos)))?;
         // The parser's read_until applies to the top level only; an item header there is not
         // an element to it, so it does not count (asking for more bytes is always safe).
@@ -318,7 +318,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
             stop.get_or_insert(pos);
         }
         pos += header;
-        let sequence = if explicit { is_sequence_header(&data[pos - header..pos]) } else { is_sequence_tag(tag) };
+        let sequence = vr == VR::SQ;
         // In the parser's order: a sequence header wins over everything else.
         if !sequence && tag == ITEM_END {
             // Outside any container the parser ignores it; inside, it closes the innermost.
@@ -340,7 +340,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
             if pos + length > data.len() {
                 beyond.get_or_insert(pos - header);
             }
-            pos += length;
+            pos += value_span(vr, length);
         }
     }
     if pending_pixel_data || open.iter().any(|o| o.end.is_none()) {
@@ -360,18 +360,11 @@ const MAX_NESTING: usize = 128;
 
 const UNDEFINED: usize = 0xFFFF_FFFF;
 
-/// In implicit VR only the dictionary says which elements are sequences.
-fn is_sequence_tag(tag: Tag) -> bool {
-    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-    tag.group() != 0xFFFE
-        && matches!(
-            dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map(|e| e.vr()),
-            Some(VirtualVr::Exact(dicom_core::VR::SQ))
-        )
-}
-
-/// Tag, value length and header size of the element at `b`.
-fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(Tag, usize, usize)> {
+/// Tag, VR, value length and header size of the element at `b`, as dicom-encoding's
+/// decoders read them: in implicit VR the VR is the dictionary's (Pixel Data and overlay
+/// data are OW), in explicit VR an unknown VR is UN; items and delimiters have no VR (UN).
+fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(Tag, VR, usize, usize)> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
     let u16_at = |i: usize| if big_endian { u16::from_be_bytes([b[i], b[i + 1]]) } else { u16::from_le_bytes([b[i], b[i + 1]]) };
     let u32_at = |i: usize| {
         let w = [b[i], b[i + 1], b[i + 2], b[i + 3]];
@@ -381,22 +374,42 @@ fn element_header(b: &[u8], explicit: bool, big_endian: bool) -> Option<(Tag, us
         return None;
     }
     let tag = Tag(u16_at(0), u16_at(2));
-    if tag.group() == 0xFFFE || !explicit {
-        return Some((tag, u32_at(4), 8));
+    if !explicit {
+        let vr = if tag == tags::PIXEL_DATA || (tag.group() >> 8 == 0x60 && tag.element() == 0x3000) {
+            VR::OW
+        } else {
+            dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map_or(VR::UN, |e| e.vr().relaxed())
+        };
+        return Some((tag, vr, u32_at(4), 8));
     }
-    // As the parser reads them: the VRs of PS3.5 Table 7.1-2 have a 16-bit length; any other,
-    // unknown ones included (read as UN), a 32-bit length after two reserved bytes. Checking
-    // an unknown VR's length as 16-bit would let the parser reserve gigabytes.
-    match &b[4..6] {
-        b"AE" | b"AS" | b"AT" | b"CS" | b"DA" | b"DS" | b"DT" | b"FL" | b"FD" | b"IS" | b"LO" | b"LT" | b"PN" | b"SH"
-        | b"SL" | b"SS" | b"ST" | b"TM" | b"UI" | b"UL" | b"US" => Some((tag, u16_at(6) as usize, 8)),
-        _ => (b.len() >= 12).then(|| (tag, u32_at(8), 12)),
+    if tag.group() == 0xFFFE {
+        return Some((tag, VR::UN, u32_at(4), 8));
+    }
+    // The VRs of PS3.5 Table 7.1-2 have a 16-bit length; any other, unknown ones included
+    // (read as UN), a 32-bit length after two reserved bytes. Checking an unknown VR's length
+    // as 16-bit would let the parser reserve gigabytes.
+    let vr = VR::from_binary([b[4], b[5]]).unwrap_or(VR::UN);
+    use VR::*;
+    match vr {
+        AE | AS | AT | CS | DA | DS | DT | FL | FD | IS | LO | LT | PN | SH | SL | SS | ST | TM | UI | UL | US => {
+            Some((tag, vr, u16_at(6) as usize, 8))
+        }
+        _ => (b.len() >= 12).then(|| (tag, vr, u32_at(8), 12)),
     }
 }
 
-/// Whether an explicit VR header is a sequence's: its items are read in line.
-fn is_sequence_header(header: &[u8]) -> bool {
-    header.len() == 12 && &header[4..6] == b"SQ"
+/// The bytes the parser consumes for a value of `length`: binary numbers are read as whole
+/// numbers only (an SL of 2 bytes reads none), and the next header is read right after
+/// them (fuzz finding: skipping the declared length put the walk 2 bytes off the parser,
+/// which then reserved 1.2 GB for a 3 KB file).
+fn value_span(vr: VR, length: usize) -> usize {
+    use VR::*;
+    match vr {
+        AT | FL | OF | SL | UL | OL => length & !3,
+        SS | US | OW => length & !1,
+        FD | OD | SV | UV | OV => length & !7,
+        _ => length,
+    }
 }
 
 /// dicom-rs reports an unknown transfer syntax as a message with the UID in it.

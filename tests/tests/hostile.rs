@@ -953,3 +953,19 @@ fn header_from_a_prefix_is_the_header_of_the_whole_file() {
     let Ok(Header::Parsed(object)) = parse_header(&ct[..8192], ct.len() as u64) else { panic!("not read from 8 KiB") };
     assert_eq!(Ok(capture::instance::Summary::of(&object)), verdict(parse(ct, true)));
 }
+
+/// Found by `cargo fuzz run dicom_export` (artifact timeout-bcf04166…): an SL of 2 bytes. The
+/// parser reads binary numbers whole (none here) and the next header right after them, 2 bytes
+/// early: there the next element's bytes read as a header claiming 1,196,556,292 bytes. The
+/// pre-check skipped the declared 2 bytes and never saw that header.
+#[test]
+fn a_binary_value_too_short_for_one_number_is_walked_as_the_parser_reads_it() {
+    let mut extra = el(0x0028, 0x0002, b"SL", &[3, 0]);
+    extra.extend(text_el(0x0028, 0x0004, b"CS", "RGB"));
+    extra.extend([0u8; 64]);
+    let bytes = ct(&extra);
+    let t = Instant::now();
+    let err = pipeline(&bytes).expect_err("refused");
+    assert!(err.contains("claims 1196556292 bytes, only"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
