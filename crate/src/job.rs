@@ -164,9 +164,15 @@ fn visit_key(s: &Summary, by: VisitBy) -> (String, String) {
 impl Job {
     /// `secret` is the site secret's bytes; `export_date` today's date as `YYYYMMDD`.
     pub fn new(settings: Settings, secret: &[u8], export_date: &str) -> Result<Job, JobError> {
+        Job::with_keyring(settings, Keyring::from_secret(secret), export_date)
+    }
+
+    /// As [`Job::new`], with the secret's key already derived (PBKDF2 is slow on purpose:
+    /// a caller running many jobs with one secret derives it once).
+    pub fn with_keyring(settings: Settings, keyring: Keyring, export_date: &str) -> Result<Job, JobError> {
         let export_date = dates::export_date(export_date)?;
         Ok(Job {
-            keyring: Keyring::from_secret(secret),
+            keyring,
             policy: Policy::new(settings.preset, &settings.options, settings.dates),
             export_date,
             settings,

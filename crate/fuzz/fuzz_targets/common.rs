@@ -19,7 +19,7 @@ pub fn keyring() -> &'static Keyring {
 
 /// One whole export; every input must end accounted for.
 pub fn export(settings: Settings, inputs: &[(&str, &[u8])]) {
-    let mut job = Job::new(settings, SECRET, DATE).expect("valid date");
+    let mut job = Job::with_keyring(settings, keyring().clone(), DATE).expect("valid date");
     for (name, bytes) in inputs {
         job.scan(name, bytes);
     }
