@@ -1,5 +1,6 @@
 //! Generated image series for the NIfTI tests: axial, sagittal, coronal, oblique, 4D and
-//! rescaled MR/CT series written with dicom-object, each with planted identifiers that
+//! rescaled MR/CT series, enhanced multi-frame MR/CT files and 3D acquisitions, written
+//! with dicom-object, each with planted identifiers that
 //! must not reach a NIfTI file or its sidecar.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,11 @@ pub struct Spec {
     pub descending: bool,
     pub modality: &'static str,
     pub series_number: i64,
+    /// One enhanced multi-frame file (Enhanced MR/CT Image Storage) instead of one file a
+    /// slice: geometry, pixel measures and rescale in functional groups.
+    pub enhanced: bool,
+    /// MRAcquisitionType 3D (dcm2niix turns such volumes to the axes nearest RAS).
+    pub acquisition_3d: bool,
 }
 
 impl Spec {
@@ -76,6 +82,8 @@ impl Spec {
             descending: false,
             modality: "MR",
             series_number: 3,
+            enhanced: false,
+            acquisition_3d: false,
         }
     }
 }
@@ -171,6 +179,54 @@ pub fn specs() -> Vec<Spec> {
             series_number: 12,
             ..Spec::base("single-slice", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         },
+        Spec {
+            acquisition_3d: true,
+            series_number: 16,
+            ..Spec::base("sagittal-3d", [0.0, 1.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            acquisition_3d: true,
+            descending: true,
+            series_number: 18,
+            ..Spec::base("coronal-3d", [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            acquisition_3d: true,
+            series_number: 19,
+            ..Spec::base("axial-3d", [-1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            enhanced: true,
+            acquisition_3d: true,
+            series_number: 17,
+            ..Spec::base("enhanced-oblique-3d", [a, b, 0.0, -b * c, a * c, -c])
+        },
+        Spec {
+            enhanced: true,
+            volumes: 3,
+            slices: 5,
+            descending: true,
+            series_number: 13,
+            ..Spec::base("enhanced-mr-4d", [a, b, 0.0, -b * c, a * c, -c])
+        },
+        Spec {
+            enhanced: true,
+            modality: "CT",
+            bits_stored: 16,
+            signed: true,
+            rescale: Some((1.0, -1024.0)),
+            series_number: 14,
+            gap: 2.5,
+            ..Spec::base("enhanced-ct", [0.0, 1.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
+            enhanced: true,
+            modality: "CT",
+            rescale: Some((0.5, -100.0)),
+            vary_rescale: true,
+            series_number: 15,
+            ..Spec::base("enhanced-ct-slope-varies", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
     ]
 }
 
@@ -206,6 +262,7 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
         "1.2.840.10008.5.1.4.1.1.4"
     };
     let mut paths = Vec::new();
+    let mut frames = Vec::new();
     for t in 0..spec.volumes {
         for z in 0..spec.slices {
             let k = if spec.descending {
@@ -281,6 +338,9 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19610704");
             text(&mut obj, tags::PATIENT_SEX, VR::CS, "O");
             text(&mut obj, tags::SLICE_THICKNESS, VR::DS, &ds(&[spec.gap]));
+            if spec.acquisition_3d {
+                text(&mut obj, tags::MR_ACQUISITION_TYPE, VR::CS, "3D");
+            }
             if spec.modality == "MR" {
                 text(&mut obj, tags::REPETITION_TIME, VR::DS, "2000");
                 text(&mut obj, tags::ECHO_TIME, VR::DS, "30");
@@ -396,13 +456,11 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
                 VR::OW,
                 PrimitiveValue::U16(pixels.into()),
             ));
-            let meta = FileMetaTableBuilder::new()
-                .media_storage_sop_class_uid(sop_class)
-                .media_storage_sop_instance_uid(sop.as_str())
-                .transfer_syntax("1.2.840.10008.1.2.1")
-                .implementation_class_uid("1.2.826.0.1.3680043.10.5437.99")
-                .build()
-                .expect("file meta");
+            let meta = meta(sop_class, &sop);
+            if spec.enhanced {
+                frames.push(Frame { obj, t, z, position });
+                continue;
+            }
             let path = dir.join(format!("{}_{number:03}.dcm", spec.name));
             obj.with_exact_meta(meta)
                 .write_to_file(&path)
@@ -410,5 +468,166 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             paths.push(path);
         }
     }
+    if spec.enhanced {
+        paths.push(write_enhanced(spec, index, frames, dir));
+    }
     paths
+}
+
+/// The file meta group of a generated file (explicit VR little endian).
+fn meta(sop_class: &str, sop: &str) -> dicom_object::meta::FileMetaTable {
+    FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(sop_class)
+        .media_storage_sop_instance_uid(sop)
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .implementation_class_uid("1.2.826.0.1.3680043.10.5437.99")
+        .build()
+        .expect("file meta")
+}
+
+/// One frame of an enhanced file, as the single-frame loop made it.
+struct Frame {
+    obj: InMemDicomObject,
+    t: usize,
+    z: usize,
+    position: Vec<f64>,
+}
+
+fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::from(items))
+}
+
+fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter(elements)
+}
+
+fn string(tag: dicom_core::Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, PrimitiveValue::from(value))
+}
+
+/// The frames as one Enhanced MR/CT Image file: the first frame's attributes, minus the
+/// per-image geometry and rescale, which move into shared and per-frame functional groups
+/// (pixel measures, plane orientation and position, pixel value transformation, frame
+/// content with dimension index values, MR timing and echo).
+fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> PathBuf {
+    let sop_class = if spec.modality == "CT" {
+        "1.2.840.10008.5.1.4.1.1.2.1"
+    } else {
+        "1.2.840.10008.5.1.4.1.1.4.1"
+    };
+    let rescale_tag = tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE;
+    let sop = format!("{UID_ROOT}.4.{index}.1");
+    let mut obj = frames[0].obj.clone();
+    let take = |o: &mut InMemDicomObject, tag| o.take_element(tag).ok();
+    let mut shared = vec![
+        sequence(
+            tags::PIXEL_MEASURES_SEQUENCE,
+            vec![item(
+                [tags::PIXEL_SPACING, tags::SLICE_THICKNESS]
+                    .into_iter()
+                    .filter_map(|tag| take(&mut obj, tag))
+                    .collect(),
+            )],
+        ),
+        sequence(
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            vec![item(take(&mut obj, tags::IMAGE_ORIENTATION_PATIENT).into_iter().collect())],
+        ),
+    ];
+    let rescale = [tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE, tags::RESCALE_TYPE];
+    if spec.rescale.is_some() && !spec.vary_rescale {
+        let group = rescale.into_iter().filter_map(|tag| take(&mut obj, tag)).collect();
+        shared.push(sequence(rescale_tag, vec![item(group)]));
+    }
+    if spec.modality == "MR" {
+        let timing = [tags::REPETITION_TIME, tags::FLIP_ANGLE]
+            .into_iter()
+            .filter_map(|tag| take(&mut obj, tag))
+            .collect();
+        shared.push(sequence(tags::MR_TIMING_AND_RELATED_PARAMETERS_SEQUENCE, vec![item(timing)]));
+        take(&mut obj, tags::ECHO_TIME);
+        shared.push(sequence(
+            tags::MR_ECHO_SEQUENCE,
+            vec![item(vec![DataElement::new(
+                tags::EFFECTIVE_ECHO_TIME,
+                VR::FD,
+                PrimitiveValue::from(30.0f64),
+            )])],
+        ));
+    }
+    for tag in [tags::IMAGE_POSITION_PATIENT, tags::PIXEL_DATA] {
+        take(&mut obj, tag);
+    }
+    for tag in rescale {
+        take(&mut obj, tag);
+    }
+    let four_d = spec.volumes > 1;
+    let mut pointers = vec![tags::STACK_ID, tags::IN_STACK_POSITION_NUMBER];
+    if four_d {
+        pointers.push(tags::TEMPORAL_POSITION_INDEX);
+    }
+    obj.put(sequence(
+        tags::DIMENSION_INDEX_SEQUENCE,
+        pointers
+            .iter()
+            .map(|&p| {
+                item(vec![
+                    DataElement::new(tags::DIMENSION_INDEX_POINTER, VR::AT, PrimitiveValue::Tags([p][..].into())),
+                    DataElement::new(
+                        tags::FUNCTIONAL_GROUP_POINTER,
+                        VR::AT,
+                        PrimitiveValue::Tags([tags::FRAME_CONTENT_SEQUENCE][..].into()),
+                    ),
+                ])
+            })
+            .collect(),
+    ));
+    let mut per_frame = Vec::new();
+    let mut pixels: Vec<u16> = Vec::new();
+    for f in &frames {
+        let (t, z) = (f.t as u32 + 1, f.z as u32 + 1);
+        let mut values = vec![1, z];
+        let mut content = vec![
+            string(tags::STACK_ID, VR::SH, "1"),
+            DataElement::new(tags::IN_STACK_POSITION_NUMBER, VR::UL, PrimitiveValue::from(z)),
+        ];
+        if four_d {
+            values.push(t);
+            content.push(DataElement::new(tags::TEMPORAL_POSITION_INDEX, VR::UL, PrimitiveValue::from(t)));
+        }
+        content.push(DataElement::new(
+            tags::DIMENSION_INDEX_VALUES,
+            VR::UL,
+            PrimitiveValue::U32(values.into()),
+        ));
+        let mut groups = vec![
+            sequence(tags::FRAME_CONTENT_SEQUENCE, vec![item(content)]),
+            sequence(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![item(vec![string(tags::IMAGE_POSITION_PATIENT, VR::DS, &ds(&f.position))])],
+            ),
+        ];
+        if spec.vary_rescale {
+            let group = rescale
+                .into_iter()
+                .filter_map(|tag| f.obj.element(tag).ok().cloned())
+                .collect();
+            groups.push(sequence(rescale_tag, vec![item(group)]));
+        }
+        per_frame.push(item(groups));
+        let frame = f.obj.element(tags::PIXEL_DATA).expect("pixels").to_multi_int::<u16>().expect("words");
+        pixels.extend(frame);
+    }
+    obj.put(sequence(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![item(shared)]));
+    obj.put(sequence(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame));
+    obj.put(string(tags::NUMBER_OF_FRAMES, VR::IS, &frames.len().to_string()));
+    obj.put(string(tags::INSTANCE_NUMBER, VR::IS, "1"));
+    obj.put(string(tags::SOP_CLASS_UID, VR::UI, sop_class));
+    obj.put(string(tags::SOP_INSTANCE_UID, VR::UI, &sop));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+    let path = dir.join(format!("{}.dcm", spec.name));
+    obj.with_exact_meta(meta(sop_class, &sop))
+        .write_to_file(&path)
+        .expect("write generated enhanced file");
+    path
 }

@@ -1,6 +1,6 @@
 //! DICOM → NIfTI against the reference, dcm2niix: every series that dcm2niix converts from
-//! pydicom's test files and from generated series (axial, sagittal, coronal, oblique, 4D,
-//! rescaled) goes through `capture export --format nifti`; both outputs must have the same
+//! pydicom's and nibabel's test files and from generated series (axial, sagittal, coronal,
+//! oblique, 4D, rescaled, enhanced multi-frame MR/CT, 3D acquisitions) goes through `capture export --format nifti`; both outputs must have the same
 //! dimensions and data type, identical voxel bytes, affines within 1e-4 mm and the same
 //! qform/sform codes. Series in a lossy transfer syntax (JPEG baseline/extended, JPEG 2000
 //! irreversible, near-lossless JPEG-LS) must have the same header, and their voxel values are

@@ -165,8 +165,62 @@ pub struct Slice {
     photometric: String,
     /// An enhanced multi-frame image: geometry per frame in functional groups.
     enhanced: bool,
+    /// An enhanced image's frames, in the file's order (empty otherwise).
+    frame_list: Vec<Frame>,
+    /// MRAcquisitionType 3D: dcm2niix turns such a volume to the axes nearest RAS.
+    acquisition_3d: bool,
     /// A Siemens mosaic (ImageType MOSAIC): the slices tiled in one image.
     mosaic: bool,
+}
+
+/// What differs between the frames of an enhanced image.
+#[derive(Debug, Clone, PartialEq)]
+struct Frame {
+    position: Option<[f64; 3]>,
+    rescale: (f64, f64),
+}
+
+/// An enhanced image's functional groups (PS3.3 C.7.6.16): the shared item and one item
+/// per frame; a frame's attribute is in its own item, else in the shared one.
+struct Groups<'a> {
+    shared: Option<&'a InMemDicomObject>,
+    per_frame: Vec<&'a InMemDicomObject>,
+}
+
+fn items(ds: &InMemDicomObject, sequence: Tag) -> &[InMemDicomObject] {
+    ds.element_opt(sequence)
+        .ok()
+        .flatten()
+        .and_then(|e| e.items())
+        .unwrap_or(&[])
+}
+
+impl<'a> Groups<'a> {
+    fn of(ds: &'a InMemDicomObject) -> Groups<'a> {
+        Groups {
+            shared: items(ds, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).first(),
+            per_frame: items(ds, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+                .iter()
+                .collect(),
+        }
+    }
+
+    /// The item of functional group `sequence` that applies to `frame`.
+    fn group(&self, frame: usize, sequence: Tag) -> Option<&'a InMemDicomObject> {
+        let first = |item: &'a InMemDicomObject| items(item, sequence).first();
+        self.per_frame
+            .get(frame)
+            .and_then(|&f| first(f))
+            .or_else(|| self.shared.and_then(first))
+    }
+
+    fn numbers(&self, frame: usize, sequence: Tag, tag: Tag) -> Option<Vec<f64>> {
+        numbers(self.group(frame, sequence)?, tag)
+    }
+
+    fn number(&self, frame: usize, sequence: Tag, tag: Tag) -> Option<f64> {
+        number(self.group(frame, sequence)?, tag)
+    }
 }
 
 impl Slice {
@@ -174,12 +228,47 @@ impl Slice {
         let ds: &InMemDicomObject = object;
         let t = |tag| text(ds, tag).unwrap_or_default();
         let int = |tag| text(ds, tag).and_then(|v| v.parse::<i64>().ok());
-        let position =
-            numbers(ds, tags::IMAGE_POSITION_PATIENT).and_then(|v| <[f64; 3]>::try_from(v).ok());
+        let groups = Groups::of(ds);
+        // An enhanced image keeps geometry, rescale and timing in functional groups; the
+        // first frame's values stand for the image, each frame keeps its position and rescale.
+        let (position_seq, rescale_seq) = (
+            tags::PLANE_POSITION_SEQUENCE,
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+        );
+        let frame_position = |f: usize| {
+            groups
+                .numbers(f, position_seq, tags::IMAGE_POSITION_PATIENT)
+                .and_then(|v| <[f64; 3]>::try_from(v).ok())
+        };
+        let frame_rescale = |f: usize| {
+            (
+                groups
+                    .number(f, rescale_seq, tags::RESCALE_SLOPE)
+                    .or_else(|| number(ds, tags::RESCALE_SLOPE))
+                    .unwrap_or(1.0),
+                groups
+                    .number(f, rescale_seq, tags::RESCALE_INTERCEPT)
+                    .or_else(|| number(ds, tags::RESCALE_INTERCEPT))
+                    .unwrap_or(0.0),
+            )
+        };
+        let frame_list: Vec<Frame> = (0..groups.per_frame.len())
+            .map(|f| Frame {
+                position: frame_position(f),
+                rescale: frame_rescale(f),
+            })
+            .collect();
+        let position = numbers(ds, tags::IMAGE_POSITION_PATIENT)
+            .and_then(|v| <[f64; 3]>::try_from(v).ok())
+            .or_else(|| frame_position(0));
+        let grouped = |sequence, tag| numbers(ds, tag).or_else(|| groups.numbers(0, sequence, tag));
+        let measures = tags::PIXEL_MEASURES_SEQUENCE;
         // A position without an orientation: dcm2niix takes the axial one.
-        let orientation = numbers(ds, tags::IMAGE_ORIENTATION_PATIENT)
+        let orientation = grouped(tags::PLANE_ORIENTATION_SEQUENCE, tags::IMAGE_ORIENTATION_PATIENT)
             .and_then(|v| <[f64; 6]>::try_from(v).ok())
             .or(position.map(|_| [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+        let first = |v: Option<Vec<f64>>| v?.first().copied().filter(|v| v.is_finite());
+        let timing = tags::MR_TIMING_AND_RELATED_PARAMETERS_SEQUENCE;
         let split = [
             t(tags::SERIES_INSTANCE_UID),
             t(tags::IMAGE_TYPE).to_ascii_uppercase(),
@@ -194,7 +283,9 @@ impl Slice {
                         .join(",")
                 })
                 .unwrap_or_default(),
-            t(tags::PIXEL_SPACING),
+            grouped(measures, tags::PIXEL_SPACING)
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
         ]
         .join("|");
         let name = [tags::PROTOCOL_NAME, tags::SERIES_DESCRIPTION]
@@ -206,9 +297,10 @@ impl Slice {
             name,
             orientation,
             position,
-            spacing: numbers(ds, tags::PIXEL_SPACING).and_then(|v| <[f64; 2]>::try_from(v).ok()),
-            thickness: number(ds, tags::SLICE_THICKNESS),
-            between: number(ds, tags::SPACING_BETWEEN_SLICES).filter(|v| *v > 0.0),
+            spacing: grouped(measures, tags::PIXEL_SPACING)
+                .and_then(|v| <[f64; 2]>::try_from(v).ok()),
+            thickness: first(grouped(measures, tags::SLICE_THICKNESS)),
+            between: first(grouped(measures, tags::SPACING_BETWEEN_SLICES)).filter(|v| *v > 0.0),
             tilt: number(ds, tags::GANTRY_DETECTOR_TILT).filter(|v| *v != 0.0),
             rows: int(tags::ROWS).unwrap_or(0) as usize,
             columns: int(tags::COLUMNS).unwrap_or(0) as usize,
@@ -217,12 +309,11 @@ impl Slice {
             signed: int(tags::PIXEL_REPRESENTATION) == Some(1),
             samples: int(tags::SAMPLES_PER_PIXEL).unwrap_or(1) as u16,
             frames: int(tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as u32,
-            rescale: (
-                number(ds, tags::RESCALE_SLOPE).unwrap_or(1.0),
-                number(ds, tags::RESCALE_INTERCEPT).unwrap_or(0.0),
-            ),
-            repetition_time: number(ds, tags::REPETITION_TIME),
-            echo_time: number(ds, tags::ECHO_TIME),
+            rescale: frame_rescale(0),
+            repetition_time: first(grouped(timing, tags::REPETITION_TIME)),
+            echo_time: number(ds, tags::ECHO_TIME).or_else(|| {
+                groups.number(0, tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME)
+            }),
             modality: t(tags::MODALITY),
             transfer_syntax: object
                 .meta()
@@ -242,11 +333,9 @@ impl Slice {
                 .to_ascii_uppercase()
                 .split('\\')
                 .any(|v| v.trim() == "MOSAIC"),
-            enhanced: ds
-                .element_opt(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
-                .ok()
-                .flatten()
-                .is_some(),
+            enhanced: !frame_list.is_empty(),
+            frame_list,
+            acquisition_3d: t(tags::MR_ACQUISITION_TYPE).eq_ignore_ascii_case("3D"),
         }
     }
 
@@ -289,10 +378,11 @@ impl Slice {
             // Its geometry needs the Siemens CSA header; the tiled image is not a volume.
             return Some("Siemens mosaic (slices tiled in one image) not converted yet".into());
         }
-        if self.frames > 1 && self.enhanced {
+        if self.enhanced && self.frame_list.len() != self.frames as usize {
             return Some(format!(
-                "enhanced multi-frame image ({} frames, per-frame functional groups) not converted yet",
-                self.frames
+                "enhanced multi-frame image with {} frames and {} per-frame functional groups",
+                self.frames,
+                self.frame_list.len()
             ));
         }
         if !matches!(self.bits_allocated, 8 | 16 | 32) {
@@ -357,6 +447,100 @@ pub struct Volume {
     rescale_varies: bool,
     /// Frames of each member (more than 1 for a multi-frame file).
     frames: usize,
+    /// An enhanced image's frames in file order: (slot in the volume, rescale).
+    frame_places: Vec<(usize, (f64, f64))>,
+    /// A 3D acquisition turned to the axes nearest RAS once filled.
+    reorient: Option<Reorient>,
+}
+
+/// How a filled volume is turned to the voxel axes nearest RAS, as dcm2niix does with
+/// 3D acquisitions (its default `-x n`): output axis `w` is stored axis `axes[w].0`,
+/// reversed when `axes[w].1`.
+#[derive(Debug, Clone)]
+struct Reorient {
+    /// The header the slices are placed with, before turning.
+    stored: Header,
+    axes: [(usize, bool); 3],
+}
+
+impl Reorient {
+    /// `None` when the stored axes already are the nearest (no permutation, no flip).
+    fn of(stored: &Header) -> Option<(Reorient, Header)> {
+        let a = &stored.affine;
+        // Greedy: the largest remaining |entry| pairs a world axis with a voxel axis.
+        let mut axes = [(usize::MAX, false); 3];
+        let mut used = [false; 3];
+        for _ in 0..3 {
+            let mut best = (0.0, 0, 0);
+            for (w, row) in a.iter().enumerate() {
+                for (v, &x) in row[..3].iter().enumerate() {
+                    if axes[w].0 == usize::MAX && !used[v] && x.abs() >= best.0 {
+                        best = (x.abs(), w, v);
+                    }
+                }
+            }
+            let (_, w, v) = best;
+            axes[w] = (v, a[w][v] < 0.0);
+            used[v] = true;
+        }
+        if axes.iter().enumerate().all(|(w, &(v, flip))| v == w && !flip) {
+            return None;
+        }
+        let mut header = stored.clone();
+        for (w, &(v, flip)) in axes.iter().enumerate() {
+            let sign = if flip { -1.0 } else { 1.0 };
+            for r in 0..3 {
+                header.affine[r][w] = sign * a[r][v];
+                if flip {
+                    header.affine[r][3] += a[r][v] * (stored.dim[v] as f64 - 1.0);
+                }
+            }
+            header.dim[w] = stored.dim[v];
+            header.pixdim[w] = stored.pixdim[v];
+        }
+        // dim_info names axes 1-3 (frequency, phase, slice in 2-bit fields).
+        let moved = |field: u8| match field {
+            0 => 0,
+            f => axes.iter().position(|&(v, _)| v + 1 == f as usize).map_or(0, |w| w as u8 + 1),
+        };
+        let d = stored.dim_info;
+        header.dim_info = moved(d & 3) | (moved((d >> 2) & 3) << 2) | (moved((d >> 4) & 3) << 4);
+        Some((
+            Reorient {
+                stored: stored.clone(),
+                axes,
+            },
+            header,
+        ))
+    }
+
+    /// The voxels (after the header) turned: each 3D volume of `data` in the new order.
+    fn apply(&self, data: &mut [u8], bytes: usize) {
+        let [nx, ny, nz, nt] = self.stored.dim;
+        let n = [nx, ny, nz];
+        let out_dim = self.axes.map(|(v, _)| n[v]);
+        let volume = nx * ny * nz * bytes;
+        let mut turned = vec![0u8; volume];
+        for t in 0..nt {
+            let src = &data[t * volume..(t + 1) * volume];
+            let mut at = 0;
+            for k in 0..out_dim[2] {
+                for j in 0..out_dim[1] {
+                    for i in 0..out_dim[0] {
+                        let mut p = [0usize; 3];
+                        for (w, &o) in [i, j, k].iter().enumerate() {
+                            let (v, flip) = self.axes[w];
+                            p[v] = if flip { n[v] - 1 - o } else { o };
+                        }
+                        let from = ((p[2] * ny + p[1]) * nx + p[0]) * bytes;
+                        turned[at..at + bytes].copy_from_slice(&src[from..from + bytes]);
+                        at += bytes;
+                    }
+                }
+            }
+            data[t * volume..(t + 1) * volume].copy_from_slice(&turned);
+        }
+    }
 }
 
 impl Volume {
@@ -429,6 +613,8 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
                 outcome: None,
                 rescale_varies: false,
                 frames: 1,
+                frame_places: Vec::new(),
+                reorient: None,
             };
             if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
                 volume.problem = Some(why);
@@ -443,7 +629,47 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
 }
 
 /// Orders the members of one volume, detects 4D, checks the spacing, sets the header.
+/// An enhanced image's frames are arranged as if each were an image of its own (in file
+/// order, which is acquisition order for the 4D stacking).
 fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), String> {
+    let first = members[0].1;
+    if !first.enhanced || first.frames < 2 {
+        return arrange_images(volume, members);
+    }
+    if members.len() > 1 {
+        return Err(format!(
+            "{} enhanced multi-frame files in one series: not converted yet",
+            members.len()
+        ));
+    }
+    let image = Slice {
+        frames: 1,
+        frame_list: Vec::new(),
+        ..first.clone()
+    };
+    let frames: Vec<Slice> = first
+        .frame_list
+        .iter()
+        .map(|frame| Slice {
+            position: frame.position,
+            rescale: frame.rescale,
+            ..image.clone()
+        })
+        .collect();
+    let pseudo: Vec<(usize, &Slice)> = frames.iter().enumerate().collect();
+    arrange_images(volume, &pseudo)?;
+    let mut places = vec![(0, (1.0, 0.0)); frames.len()];
+    for (slot, &f) in volume.members.iter().enumerate() {
+        places[f] = (slot, frames[f].rescale);
+    }
+    volume.frame_places = places;
+    volume.members = vec![members[0].0];
+    volume.frames = frames.len();
+    Ok(())
+}
+
+/// `arrange` for images of one frame each, or one classic multi-frame file.
+fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), String> {
     let first = members[0].1;
     if members.iter().any(|m| {
         (
@@ -550,7 +776,7 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         first.rescale
     };
     let tr = first.repetition_time.map(|ms| ms / 1000.0).unwrap_or(0.0);
-    volume.header = Some(Header {
+    let header = Header {
         dim: [first.columns, first.rows, nz, nt],
         datatype,
         pixdim: [dx as f32, dy as f32, dz as f32, tr as f32],
@@ -571,7 +797,15 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         } else {
             0
         },
-    });
+    };
+    // Measured: dcm2niix leaves a single slice of a 3D acquisition as it is.
+    match Reorient::of(&header).filter(|_| first.acquisition_3d && located && nz > 1) {
+        Some((reorient, turned)) => {
+            volume.reorient = Some(reorient);
+            volume.header = Some(turned);
+        }
+        None => volume.header = Some(header),
+    }
     Ok(())
 }
 
@@ -758,10 +992,11 @@ impl Converter {
     ) -> Option<Finished> {
         let &(v, k) = self.place.get(&input)?;
         let volume = &self.volumes[v];
-        let header = volume
-            .header
-            .as_ref()
-            .expect("planned volumes have a header");
+        // Slices are placed in the stored order; a 3D acquisition is turned at the end.
+        let header = match &volume.reorient {
+            Some(r) => &r.stored,
+            None => volume.header.as_ref().expect("planned volumes have a header"),
+        };
         let building = self.building.entry(v).or_insert_with(|| {
             let mut buffer = Vec::with_capacity(VOX_OFFSET + header.data_len());
             buffer.extend_from_slice(&header.encode());
@@ -786,6 +1021,7 @@ impl Converter {
                     volume.rescale_varies,
                     k * volume.frames,
                     volume.frames,
+                    &volume.frame_places,
                     &mut building.buffer,
                 ) {
                     building.failed = Some(why);
@@ -801,7 +1037,12 @@ impl Converter {
         if building.received < volume.members.len() {
             return None;
         }
-        let b = self.building.remove(&v).expect("present");
+        let mut b = self.building.remove(&v).expect("present");
+        if let (Some(r), None) = (&volume.reorient, &b.failed) {
+            let turned = volume.header.as_ref().expect("planned volumes have a header");
+            r.apply(&mut b.buffer[VOX_OFFSET..], turned.datatype.bytes());
+            b.buffer[..VOX_OFFSET].copy_from_slice(&turned.encode());
+        }
         let result = match b.failed {
             Some(why) => Err(why),
             None => Ok((b.sidecar.unwrap_or_default(), b.buffer)),
@@ -814,14 +1055,16 @@ impl Converter {
     }
 }
 
-/// Copies the frames of one input to their places (slices `first..first + frames`):
-/// rows bottom-up, colour interleaved, as dcm2niix stores them.
+/// Copies the frames of one input to their places (slices `first..first + frames`, or
+/// for an enhanced image the slot and rescale of each frame in `places`): rows bottom-up,
+/// colour interleaved, as dcm2niix stores them.
 fn place_slice(
     object: &Object,
     header: &Header,
     to_float: bool,
     first: usize,
     frames: usize,
+    places: &[(usize, (f64, f64))],
     out: &mut [u8],
 ) -> Result<(), String> {
     let element = object
@@ -854,8 +1097,16 @@ fn place_slice(
     };
     let frame_in = layout.columns * layout.rows * layout.samples * layout.in_bpp;
     let slice_out = columns * rows * header.datatype.bytes();
-    let target =
-        |f: usize| VOX_OFFSET + (first + f) * slice_out..VOX_OFFSET + (first + f + 1) * slice_out;
+    let slot = |f: usize| places.get(f).map_or(first + f, |p| p.0);
+    let target = |f: usize| VOX_OFFSET + slot(f) * slice_out..VOX_OFFSET + (slot(f) + 1) * slice_out;
+    // The layout of frame `f`: its own rescale, for an enhanced image.
+    let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(f)) {
+        (Some(_), Some(&(_, rescale))) => Layout {
+            rescale: Some(rescale),
+            ..layout
+        },
+        _ => layout,
+    };
     match element.value().primitive() {
         Some(value) => {
             let bytes = value.to_bytes();
@@ -880,7 +1131,7 @@ fn place_slice(
                     )
                 })?;
                 let range = target(f);
-                layout.copy(src, &mut out[range]);
+                layout_of(f, layout).copy(src, &mut out[range]);
             }
         }
         None => {
@@ -894,11 +1145,11 @@ fn place_slice(
                     ));
                 }
                 let range = target(f);
-                Layout {
+                let layout = Layout {
                     planar: false,
                     ..layout
-                }
-                .copy(&decoded[..frame_in], &mut out[range]);
+                };
+                layout_of(f, layout).copy(&decoded[..frame_in], &mut out[range]);
             }
         }
     }
