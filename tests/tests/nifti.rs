@@ -1,8 +1,8 @@
 //! DICOM → NIfTI against the reference, dcm2niix: every series that dcm2niix converts from
 //! pydicom's and nibabel's test files and from generated series (axial, sagittal, coronal,
 //! oblique, 4D, rescaled, enhanced multi-frame MR/CT, 3D acquisitions) goes through `capture export --format nifti`; both outputs must have the same
-//! dimensions and data type, identical voxel bytes, affines within 1e-4 mm and the same
-//! qform/sform codes. Series in a lossy transfer syntax (JPEG baseline/extended, JPEG 2000
+//! dimensions and data type, identical voxel bytes, affines within 1e-4 mm, the same
+//! scl_slope/scl_inter and the same qform/sform codes. Series in a lossy transfer syntax (JPEG baseline/extended, JPEG 2000
 //! irreversible, near-lossless JPEG-LS) must have the same header, and their voxel values are
 //! compared by value: the largest difference is reported (the decoders round differently).
 //! And no planted identifier reaches a NIfTI file or its sidecar.
@@ -47,6 +47,8 @@ struct Nii {
     qform: i16,
     sform: i16,
     srow: [[f32; 4]; 3],
+    /// scl_slope, scl_inter.
+    scale: [f32; 2],
     voxels: Vec<u8>,
 }
 
@@ -73,6 +75,7 @@ fn parse(bytes: &[u8]) -> Result<Nii, String> {
         qform: i16_at(252),
         sform: i16_at(254),
         srow,
+        scale: [f32_at(112), f32_at(116)],
         voxels: bytes
             .get(offset..)
             .ok_or("vox_offset beyond the file")?
@@ -157,6 +160,9 @@ fn compare_voxels(ours: &[u8], theirs: &[u8], lossy: bool) -> Result<f64, String
             "affine differs by {worst} mm: {:?} vs dcm2niix {:?}",
             a.srow, b.srow
         ));
+    }
+    if a.scale.iter().zip(&b.scale).any(|(x, y)| (x - y).abs() > 1e-5 * y.abs().max(1.0)) {
+        why.push(format!("scl_slope/scl_inter {:?} vs dcm2niix {:?}", a.scale, b.scale));
     }
     let mut largest = 0.0;
     if lossy && a.voxels.len() == b.voxels.len() && a.datatype == b.datatype {

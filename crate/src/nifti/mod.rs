@@ -169,6 +169,8 @@ pub struct Slice {
     frame_list: Vec<Frame>,
     /// MRAcquisitionType 3D: dcm2niix turns such a volume to the axes nearest RAS.
     acquisition_3d: bool,
+    /// Philips' private scale slope (2005,100E), for dcm2niix's precise floating-point scaling.
+    philips_scale: Option<f64>,
     /// A Siemens mosaic (ImageType MOSAIC): the slices tiled in one image.
     mosaic: bool,
 }
@@ -221,6 +223,27 @@ impl<'a> Groups<'a> {
     fn number(&self, frame: usize, sequence: Tag, tag: Tag) -> Option<f64> {
         number(self.group(frame, sequence)?, tag)
     }
+}
+
+/// Philips' private MR scale slope (2005,100E, FL; creator "Philips MR Imaging DD 001"):
+/// in the data set, or in the first frame's private functional group (2005,140F). Read
+/// only as a number for `scl_slope`; the private tags never reach the output.
+fn philips_scale(ds: &InMemDicomObject, groups: &Groups) -> Option<f64> {
+    const SCALE_SLOPE: Tag = Tag(0x2005, 0x100E);
+    const PRIVATE_GROUP: Tag = Tag(0x2005, 0x140F);
+    let read = |item: &InMemDicomObject| -> Option<f64> {
+        let element = item.element_opt(SCALE_SLOPE).ok()??;
+        let value = match element.vr() {
+            // Implicit VR files leave private values as bytes: one little-endian float.
+            dicom_core::VR::FL => element.to_float64().ok()?,
+            _ => f32::from_le_bytes(element.to_bytes().ok()?.as_ref().try_into().ok()?) as f64,
+        };
+        (value.is_finite() && value != 0.0).then_some(value)
+    };
+    read(ds).or_else(|| {
+        let frame = groups.per_frame.first()?;
+        read(items(frame, PRIVATE_GROUP).first()?)
+    })
 }
 
 impl Slice {
@@ -336,6 +359,11 @@ impl Slice {
             enhanced: !frame_list.is_empty(),
             frame_list,
             acquisition_3d: t(tags::MR_ACQUISITION_TYPE).eq_ignore_ascii_case("3D"),
+            philips_scale: t(tags::MANUFACTURER)
+                .to_ascii_lowercase()
+                .contains("philips")
+                .then(|| philips_scale(ds, &groups))
+                .flatten(),
         }
     }
 
@@ -770,10 +798,13 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
             _ => DataType::I32,
         }
     };
-    let (slope, inter) = if volume.rescale_varies || first.samples == 3 {
-        (1.0, 0.0)
-    } else {
-        first.rescale
+    let (slope, inter) = match (volume.rescale_varies || first.samples == 3, first.philips_scale) {
+        (true, _) => (1.0, 0.0),
+        // dcm2niix's Philips precise values: (stored × RS + RI) / (RS × SS).
+        (false, Some(ss)) if first.rescale.0 != 0.0 => {
+            (1.0 / ss, first.rescale.1 / (first.rescale.0 * ss))
+        }
+        (false, _) => first.rescale,
     };
     let tr = first.repetition_time.map(|ms| ms / 1000.0).unwrap_or(0.0);
     let header = Header {
