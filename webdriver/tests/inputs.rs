@@ -84,8 +84,8 @@ fn nested_folder_and_dropped_zip() {
     assert_eq!(review["skipped"], json!(1), "notes.txt is the one skipped file: {review}");
     assert!(report.contains("study/series0/part0/CT_small.dcm"), "the report names inputs by relative path:\n{report}");
 
-    // 2. A zip as a PACS exports it, dropped on the page: nested folders, a folder entry, and
-    // an entry whose name climbs out of the archive (ignored, reported).
+    // 2. A zip as a PACS exports it, dropped on the page: nested folders, a folder entry, an
+    // entry whose name climbs out of the archive and a zip bomb (both ignored, reported).
     s.find("#clear").unwrap().click().unwrap();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default();
@@ -100,6 +100,11 @@ fn nested_folder_and_dropped_zip() {
     }
     w.start_file("../outside/IM9", opts).unwrap();
     w.write_all(&std::fs::read(&files[0]).unwrap()).unwrap();
+    // 200 MiB of zeros in ~200 KB: refused from the central directory, never inflated.
+    w.start_file("EXPORT/P1/ST0/BOMB", opts.compression_method(zip::CompressionMethod::Deflated)).unwrap();
+    for _ in 0..200 {
+        w.write_all(&[0u8; 1 << 20]).unwrap();
+    }
     let zip_bytes = w.finish().unwrap().into_inner();
 
     s.set_script_timeout(Duration::from_secs(30)).unwrap();
@@ -109,11 +114,13 @@ fn nested_folder_and_dropped_zip() {
     let (review, zip, report) = export_in_page(&browser);
     let cli = cli::export(&in_zip, &date, &["--format", "dicom"]);
     assert_same_zip(&zip, &cli.zip, "dropped zip");
-    assert_eq!(review["skipped"], json!(2), "notes.txt and the climbing entry are skipped: {review}");
+    assert_eq!(review["skipped"], json!(3), "notes.txt, the climbing entry and the bomb are skipped: {review}");
     assert!(
         report.contains("pacs-export.zip/EXPORT/P1/ST0/SE0/IM0"),
         "the report names zip entries by their path in the zip:\n{report}"
     );
     let climbing = report.lines().find(|l| l.contains("outside/IM9")).unwrap_or("");
     assert!(climbing.contains("skipped"), "the climbing entry is not reported as skipped: {climbing:?}\n{report}");
+    let bomb = report.lines().find(|l| l.contains("ST0/BOMB")).unwrap_or("");
+    assert!(bomb.contains("skipped") && bomb.contains("zip bomb"), "the bomb is not reported as such: {bomb:?}\n{report}");
 }
