@@ -246,7 +246,55 @@ fn philips_scale(ds: &InMemDicomObject, groups: &Groups) -> Option<f64> {
     })
 }
 
+/// Siemens' number of images in a mosaic (0019,100A, US, creator "SIEMENS MR HEADER");
+/// an implicit VR file leaves it as two little-endian bytes.
+fn mosaic_images(ds: &InMemDicomObject) -> Option<usize> {
+    let element = ds.element_opt(Tag(0x0019, 0x100A)).ok()??;
+    let n = match element.vr() {
+        dicom_core::VR::US => element.to_int::<u16>().ok()?,
+        _ => u16::from_le_bytes(element.to_bytes().ok()?.get(..2)?.try_into().ok()?),
+    };
+    (n > 0).then_some(n as usize)
+}
+
+/// Tiles per row (and column) of a mosaic of `images`.
+fn mosaic_tiles(images: usize) -> usize {
+    (1..=images).find(|t| t * t >= images).unwrap_or(1)
+}
+
 impl Slice {
+    /// A Siemens mosaic as the images it tiles: the tile size, and each tile's position
+    /// (ImagePositionPatient is the corner of the whole mosaic: its centre stays, as
+    /// dcm2niix corrects it), SpacingBetweenSlices (else SliceThickness) apart along the
+    /// normal.
+    fn untiled(mut self, images: usize) -> Slice {
+        let tiles = mosaic_tiles(images);
+        if self.rows % tiles != 0 || self.columns % tiles != 0 {
+            return self; // not a grid of whole tiles: left unconverted (reported)
+        }
+        let (rows, columns) = (self.rows / tiles, self.columns / tiles);
+        if let (Some(p), Some(o)) = (self.position, self.orientation) {
+            let [dy, dx] = self.spacing.unwrap_or([1.0, 1.0]);
+            let (r, c) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
+            let normal = normalise(cross(r, c));
+            let dz = self.between.or(self.thickness).unwrap_or(1.0);
+            let shift_r = dx * (self.columns - columns) as f64 / 2.0;
+            let shift_c = dy * (self.rows - rows) as f64 / 2.0;
+            let corner = [0, 1, 2].map(|i| p[i] + r[i] * shift_r + c[i] * shift_c);
+            self.frame_list = (0..images)
+                .map(|k| Frame {
+                    position: Some([0, 1, 2].map(|i| corner[i] + normal[i] * dz * k as f64)),
+                    rescale: self.rescale,
+                })
+                .collect();
+            self.position = Some(corner);
+        }
+        self.rows = rows;
+        self.columns = columns;
+        self.frames = images as u32;
+        self
+    }
+
     pub fn of(object: &Object) -> Slice {
         let ds: &InMemDicomObject = object;
         let t = |tag| text(ds, tag).unwrap_or_default();
@@ -314,7 +362,7 @@ impl Slice {
         let name = [tags::PROTOCOL_NAME, tags::SERIES_DESCRIPTION]
             .into_iter()
             .find_map(|tag| text(ds, tag).map(|v| (tag, v)));
-        Slice {
+        let slice = Slice {
             split,
             series_number: int(tags::SERIES_NUMBER),
             name,
@@ -364,6 +412,10 @@ impl Slice {
                 .contains("philips")
                 .then(|| philips_scale(ds, &groups))
                 .flatten(),
+        };
+        match (slice.mosaic, mosaic_images(ds)) {
+            (true, Some(images)) => slice.untiled(images),
+            _ => slice,
         }
     }
 
@@ -402,21 +454,23 @@ impl Slice {
             }
             n => return Some(format!("{n} samples per pixel not converted")),
         }
-        if self.mosaic {
-            // Its geometry needs the Siemens CSA header; the tiled image is not a volume.
-            return Some("Siemens mosaic (slices tiled in one image) not converted yet".into());
+        if !matches!(self.bits_allocated, 8 | 16 | 32) {
+            return Some(format!(
+                "{} bits allocated not converted yet (samples of 8, 16 or 32 bits only)",
+                self.bits_allocated
+            ));
+        }
+        if self.mosaic && (self.frame_list.is_empty() || !NATIVE_TS.contains(&self.transfer_syntax.as_str())) {
+            return Some(
+                "Siemens mosaic without its number of images (0019,100A), a position, whole tiles or uncompressed pixels: not converted yet"
+                    .into(),
+            );
         }
         if self.enhanced && self.frame_list.len() != self.frames as usize {
             return Some(format!(
                 "enhanced multi-frame image with {} frames and {} per-frame functional groups",
                 self.frames,
                 self.frame_list.len()
-            ));
-        }
-        if !matches!(self.bits_allocated, 8 | 16 | 32) {
-            return Some(format!(
-                "{} bits allocated not converted yet (samples of 8, 16 or 32 bits only)",
-                self.bits_allocated
             ));
         }
         None
@@ -661,23 +715,21 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
 /// order, which is acquisition order for the 4D stacking).
 fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), String> {
     let first = members[0].1;
-    if !first.enhanced || first.frames < 2 {
+    if first.frame_list.is_empty() || first.frames < 2 {
         return arrange_images(volume, members);
     }
-    if members.len() > 1 {
-        return Err(format!(
-            "{} enhanced multi-frame files in one series: not converted yet",
-            members.len()
-        ));
+    if members.iter().any(|m| m.1.frame_list.len() != first.frame_list.len()) {
+        return Err("multi-frame files with different numbers of frames in one series".into());
     }
     let image = Slice {
         frames: 1,
         frame_list: Vec::new(),
         ..first.clone()
     };
-    let frames: Vec<Slice> = first
-        .frame_list
+    // Frame f of the m-th member is image m × frames + f, in acquisition order.
+    let frames: Vec<Slice> = members
         .iter()
+        .flat_map(|m| &m.1.frame_list)
         .map(|frame| Slice {
             position: frame.position,
             rescale: frame.rescale,
@@ -691,8 +743,8 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         places[f] = (slot, frames[f].rescale);
     }
     volume.frame_places = places;
-    volume.members = vec![members[0].0];
-    volume.frames = frames.len();
+    volume.members = members.iter().map(|m| m.0).collect();
+    volume.frames = first.frame_list.len();
     Ok(())
 }
 
@@ -1087,7 +1139,8 @@ impl Converter {
 }
 
 /// Copies the frames of one input to their places (slices `first..first + frames`, or
-/// for an enhanced image the slot and rescale of each frame in `places`): rows bottom-up,
+/// for enhanced images and mosaics the slot and rescale of each in `places[first..]`):
+/// rows bottom-up,
 /// colour interleaved, as dcm2niix stores them.
 fn place_slice(
     object: &Object,
@@ -1128,10 +1181,10 @@ fn place_slice(
     };
     let frame_in = layout.columns * layout.rows * layout.samples * layout.in_bpp;
     let slice_out = columns * rows * header.datatype.bytes();
-    let slot = |f: usize| places.get(f).map_or(first + f, |p| p.0);
+    let slot = |f: usize| places.get(first + f).map_or(first + f, |p| p.0);
     let target = |f: usize| VOX_OFFSET + slot(f) * slice_out..VOX_OFFSET + (slot(f) + 1) * slice_out;
     // The layout of frame `f`: its own rescale, for an enhanced image.
-    let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(f)) {
+    let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(first + f)) {
         (Some(_), Some(&(_, rescale))) => Layout {
             rescale: Some(rescale),
             ..layout
@@ -1140,7 +1193,12 @@ fn place_slice(
     };
     match element.value().primitive() {
         Some(value) => {
-            let bytes = value.to_bytes();
+            let mut bytes = value.to_bytes();
+            // A mosaic (its Columns wider than the volume's): the tiles, one after another.
+            let mosaic_columns = int(tags::COLUMNS).unwrap_or(columns);
+            if mosaic_columns > columns && samples == 1 {
+                bytes = untile(&bytes, mosaic_columns, columns, rows, frames, bits / 8).into();
+            }
             // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
             let big_endian_words = ts == "1.2.840.10008.1.2.2";
             let layout = match value {
@@ -1185,6 +1243,31 @@ fn place_slice(
         }
     }
     Ok(())
+}
+
+/// The `images` tiles of a mosaic `mosaic_columns` wide, tile after tile (row-major
+/// tiles of `columns` × `rows` samples of `bpp` bytes).
+fn untile(
+    bytes: &[u8],
+    mosaic_columns: usize,
+    columns: usize,
+    rows: usize,
+    images: usize,
+    bpp: usize,
+) -> Vec<u8> {
+    let tiles = mosaic_tiles(images);
+    let mut out = Vec::with_capacity(images * rows * columns * bpp);
+    for k in 0..images {
+        let (tile_row, tile_column) = (k / tiles, k % tiles);
+        for y in 0..rows {
+            let from = ((tile_row * rows + y) * mosaic_columns + tile_column * columns) * bpp;
+            match bytes.get(from..from + columns * bpp) {
+                Some(row) => out.extend_from_slice(row),
+                None => return out, // short pixel data: reported by the length check
+            }
+        }
+    }
+    out
 }
 
 /// How the samples of one frame are stored, and how they are written.
