@@ -55,12 +55,21 @@ impl Archive {
         Archive { writer: ZipWriter::new_stream(sink.clone()), sink, modified }
     }
 
-    fn take(&self) -> Vec<u8> {
+    /// The archive bytes produced so far that the caller has not taken.
+    pub fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.sink.0.borrow_mut())
     }
 
     /// Adds one file; returns the archive bytes produced so far that the caller has not taken.
     pub fn add(&mut self, path: &str, bytes: &[u8], packing: Packing) -> Result<Vec<u8>, JobError> {
+        self.put(path, bytes, packing)?;
+        Ok(self.take())
+    }
+
+    /// Adds one file, keeping its bytes for the next [`Archive::take`]: entries that leave
+    /// together (a volume and its sidecar) are written into one buffer, not copied into a
+    /// second one.
+    pub fn put(&mut self, path: &str, bytes: &[u8], packing: Packing) -> Result<(), JobError> {
         let method = match packing {
             Packing::Stored => CompressionMethod::Stored,
             Packing::Deflated => CompressionMethod::Deflated,
@@ -74,8 +83,7 @@ impl Archive {
         // growing a fresh one by doubling would copy a large entry several times.
         self.sink.0.borrow_mut().reserve(bytes.len() + 2 * path.len() + 128);
         self.writer.start_file(path, options).map_err(archive_error)?;
-        self.writer.write_all(bytes).map_err(archive_error)?;
-        Ok(self.take())
+        self.writer.write_all(bytes).map_err(archive_error)
     }
 
     /// Closes the archive; returns its last bytes (the central directory).
