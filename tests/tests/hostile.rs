@@ -969,3 +969,13 @@ fn a_binary_value_too_short_for_one_number_is_walked_as_the_parser_reads_it() {
     assert!(err.contains("claims 1196556292 bytes, only"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// Found by `cargo fuzz run dicom_export` (artifact crash-588c6782…): the written file's meta
+/// group took a UID from the data set that no reader accepts, and the output did not parse.
+/// Every written file is read back first; one that does not is not exported (fail safe).
+#[test]
+fn an_output_that_does_not_read_back_is_not_exported() {
+    let bytes = ct(&text_el(0x0008, 0x0016, b"UI", "1.2.840.10008.5.1.4.1.1.2\u{7}x"));
+    let err = pipeline(&bytes).expect_err("not exported");
+    assert!(err.contains("does not read back"), "{err}");
+}
