@@ -61,6 +61,21 @@ pub struct Spec {
     pub enhanced: bool,
     /// MRAcquisitionType 3D (dcm2niix turns such volumes to the axes nearest RAS).
     pub acquisition_3d: bool,
+    /// Siemens mosaics: one file a time point, its slices tiled (number in (0019,100A)).
+    pub mosaic: bool,
+    /// With `enhanced`: one enhanced file a time point (dcm2niix makes each a volume).
+    pub file_per_volume: bool,
+}
+
+impl Spec {
+    /// How many NIfTI volumes dcm2niix (and the export) make of the series.
+    pub fn outputs(&self) -> usize {
+        if self.enhanced && self.file_per_volume {
+            self.volumes
+        } else {
+            1
+        }
+    }
 }
 
 impl Spec {
@@ -84,6 +99,8 @@ impl Spec {
             series_number: 3,
             enhanced: false,
             acquisition_3d: false,
+            mosaic: false,
+            file_per_volume: false,
         }
     }
 }
@@ -178,6 +195,21 @@ pub fn specs() -> Vec<Spec> {
             slices: 1,
             series_number: 12,
             ..Spec::base("single-slice", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+        },
+        Spec {
+            mosaic: true,
+            volumes: 3,
+            slices: 7,
+            series_number: 20,
+            ..Spec::base("mosaic-4d", [a, b, 0.0, -b * c, a * c, -c])
+        },
+        Spec {
+            enhanced: true,
+            file_per_volume: true,
+            volumes: 2,
+            slices: 4,
+            series_number: 21,
+            ..Spec::base("enhanced-two-files", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         },
         Spec {
             acquisition_3d: true,
@@ -457,7 +489,7 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
                 PrimitiveValue::U16(pixels.into()),
             ));
             let meta = meta(sop_class, &sop);
-            if spec.enhanced {
+            if spec.enhanced || spec.mosaic {
                 frames.push(Frame { obj, t, z, position });
                 continue;
             }
@@ -468,8 +500,79 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             paths.push(path);
         }
     }
-    if spec.enhanced {
+    if spec.mosaic {
+        paths.extend(write_mosaics(spec, frames, dir));
+    } else if spec.enhanced && spec.file_per_volume {
+        let mut by_time: Vec<Vec<Frame>> = (0..spec.volumes).map(|_| Vec::new()).collect();
+        for f in frames {
+            by_time[f.t].push(f);
+        }
+        for (t, frames) in by_time.into_iter().enumerate() {
+            let single = Spec { volumes: 1, ..spec.clone() };
+            let path = write_enhanced(&single, index * 100 + t, frames, dir);
+            let named = dir.join(format!("{}_{t}.dcm", spec.name));
+            std::fs::rename(&path, &named).expect("rename");
+            paths.push(named);
+        }
+    } else if spec.enhanced {
         paths.push(write_enhanced(spec, index, frames, dir));
+    }
+    paths
+}
+
+/// The frames of each time point tiled into one Siemens mosaic file: ceil(sqrt(n)) tiles a
+/// row, ImagePositionPatient moved to the corner of the whole mosaic (as Siemens writes it),
+/// the number of images in (0019,100A).
+fn write_mosaics(spec: &Spec, frames: Vec<Frame>, dir: &Path) -> Vec<PathBuf> {
+    let tiles = (1..).find(|t| t * t >= spec.slices).expect("some size");
+    let (rows, columns) = (spec.rows * tiles, spec.columns * tiles);
+    let o = spec.orientation;
+    let mut paths = Vec::new();
+    for t in 0..spec.volumes {
+        let time: Vec<&Frame> = frames.iter().filter(|f| f.t == t).collect();
+        let mut obj = time[0].obj.clone();
+        let mut pixels = vec![0u16; rows * columns];
+        for f in &time {
+            let tile = f.obj.element(tags::PIXEL_DATA).expect("pixels").to_multi_int::<u16>().expect("words");
+            let (tr, tc) = (f.z / tiles, f.z % tiles);
+            for y in 0..spec.rows {
+                let at = (tr * spec.rows + y) * columns + tc * spec.columns;
+                pixels[at..at + spec.columns].copy_from_slice(&tile[y * spec.columns..(y + 1) * spec.columns]);
+            }
+        }
+        let p = &time[0].position;
+        let (dx, dy) = (spec.spacing[1], spec.spacing[0]);
+        let corner: Vec<f64> = (0..3)
+            .map(|i| {
+                p[i] - o[i] * dx * (columns - spec.columns) as f64 / 2.0
+                    - o[3 + i] * dy * (rows - spec.rows) as f64 / 2.0
+            })
+            .collect();
+        obj.put(string(tags::IMAGE_POSITION_PATIENT, VR::DS, &ds(&corner)));
+        obj.put(string(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC"));
+        obj.put(string(tags::MANUFACTURER, VR::LO, "SIEMENS"));
+        obj.put(string(tags::SPACING_BETWEEN_SLICES, VR::DS, &ds(&[spec.gap])));
+        obj.put(string(dicom_core::Tag(0x0019, 0x0010), VR::LO, "SIEMENS MR HEADER"));
+        obj.put(DataElement::new(
+            dicom_core::Tag(0x0019, 0x100A),
+            VR::US,
+            PrimitiveValue::from(spec.slices as u16),
+        ));
+        obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows as u16)));
+        obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(columns as u16)));
+        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));
+        let sop = obj
+            .element(tags::SOP_INSTANCE_UID)
+            .expect("sop")
+            .to_str()
+            .expect("text")
+            .to_string();
+        let class = obj.element(tags::SOP_CLASS_UID).expect("class").to_str().expect("text").to_string();
+        let path = dir.join(format!("{}_{t:03}.dcm", spec.name));
+        obj.with_exact_meta(meta(&class, &sop))
+            .write_to_file(&path)
+            .expect("write generated mosaic");
+        paths.push(path);
     }
     paths
 }
@@ -621,7 +724,7 @@ fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> 
     obj.put(sequence(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, vec![item(shared)]));
     obj.put(sequence(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, per_frame));
     obj.put(string(tags::NUMBER_OF_FRAMES, VR::IS, &frames.len().to_string()));
-    obj.put(string(tags::INSTANCE_NUMBER, VR::IS, "1"));
+    obj.put(string(tags::INSTANCE_NUMBER, VR::IS, &(frames[0].t + 1).to_string()));
     obj.put(string(tags::SOP_CLASS_UID, VR::UI, sop_class));
     obj.put(string(tags::SOP_INSTANCE_UID, VR::UI, &sop));
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(pixels.into())));

@@ -415,6 +415,11 @@ impl Slice {
         };
         match (slice.mosaic, mosaic_images(ds)) {
             (true, Some(images)) => slice.untiled(images),
+            // Measured: dcm2niix writes each enhanced file as a volume of its own.
+            _ if slice.enhanced => Slice {
+                split: format!("{}|{}", slice.split, slice.order.1),
+                ..slice
+            },
             _ => slice,
         }
     }
