@@ -416,8 +416,10 @@ impl Slice {
         match (slice.mosaic, mosaic_images(ds)) {
             (true, Some(images)) => slice.untiled(images),
             // Measured: dcm2niix writes each enhanced file as a volume of its own.
+            // Functional groups beyond NumberOfFrames are ignored (measured on a trimmed SEG).
             _ if slice.enhanced => Slice {
                 split: format!("{}|{}", slice.split, slice.order.1),
+                frame_list: slice.frame_list[..slice.frame_list.len().min(slice.frames as usize)].to_vec(),
                 ..slice
             },
             _ => slice,
@@ -459,9 +461,13 @@ impl Slice {
             }
             n => return Some(format!("{n} samples per pixel not converted")),
         }
-        if !matches!(self.bits_allocated, 8 | 16 | 32) {
+        // 1-bit (segmentations) uncompressed: unpacked to one byte a voxel, as dcm2niix.
+        let binary = self.bits_allocated == 1
+            && self.samples == 1
+            && NATIVE_TS.contains(&self.transfer_syntax.as_str());
+        if !binary && !matches!(self.bits_allocated, 8 | 16 | 32) {
             return Some(format!(
-                "{} bits allocated not converted yet (samples of 8, 16 or 32 bits only)",
+                "{} bits allocated not converted yet (samples of 1 uncompressed, 8, 16 or 32 bits only)",
                 self.bits_allocated
             ));
         }
@@ -471,7 +477,7 @@ impl Slice {
                     .into(),
             );
         }
-        if self.enhanced && self.frame_list.len() != self.frames as usize {
+        if self.enhanced && self.frame_list.len() < self.frames as usize {
             return Some(format!(
                 "enhanced multi-frame image with {} frames and {} per-frame functional groups",
                 self.frames,
@@ -846,7 +852,7 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
         DataType::F32
     } else {
         match (first.bits_allocated, first.signed) {
-            (8, false) => DataType::U8,
+            (8 | 1, false) => DataType::U8,
             (8, true) => DataType::I8,
             (16, true) => DataType::I16,
             (16, false) if first.bits_stored < 16 => DataType::I16,
@@ -1167,6 +1173,9 @@ fn place_slice(
     let ds: &InMemDicomObject = object;
     let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
     let bits = int(tags::BITS_ALLOCATED).unwrap_or(16);
+    // 1-bit samples are unpacked to bytes before they are placed.
+    let binary = bits == 1;
+    let bits = if binary { 8 } else { bits };
     let samples = int(tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let layout = Layout {
         columns,
@@ -1199,6 +1208,9 @@ fn place_slice(
     match element.value().primitive() {
         Some(value) => {
             let mut bytes = value.to_bytes();
+            if binary {
+                bytes = unpack_bits(&bytes, columns * rows * frames).into();
+            }
             // A mosaic (its Columns wider than the volume's): the tiles, one after another.
             let mosaic_columns = int(tags::COLUMNS).unwrap_or(columns);
             if mosaic_columns > columns && samples == 1 {
@@ -1248,6 +1260,14 @@ fn place_slice(
         }
     }
     Ok(())
+}
+
+/// 1-bit samples, packed from the least significant bit of each byte (PS3.5 8.1.1),
+/// as one byte (0 or 1) each.
+fn unpack_bits(bytes: &[u8], count: usize) -> Vec<u8> {
+    (0..count)
+        .map_while(|i| bytes.get(i / 8).map(|b| (b >> (i % 8)) & 1))
+        .collect()
 }
 
 /// The `images` tiles of a mosaic `mosaic_columns` wide, tile after tile (row-major
@@ -1353,6 +1373,24 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Least significant bit first; a short buffer gives fewer samples, never a panic.
+    #[test]
+    fn one_bit_samples_unpack_lsb_first() {
+        assert_eq!(unpack_bits(&[0b1000_0101, 0b0000_0010], 10), [1, 0, 1, 0, 0, 0, 0, 1, 0, 1]);
+        assert_eq!(unpack_bits(&[0xFF], 12).len(), 8);
+    }
+
+    /// Tiles of a 2 × 2 mosaic of 3 images (the fourth tile empty), one after another.
+    #[test]
+    fn mosaic_tiles_come_out_in_order() {
+        // 4 × 4 samples of 1 byte: tiles of 2 × 2 labelled 1, 2, 3, 0.
+        let mosaic = [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 0, 0, 3, 3, 0, 0];
+        assert_eq!(untile(&mosaic, 4, 2, 2, 3, 1), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(mosaic_tiles(48), 7);
+        assert_eq!(mosaic_tiles(49), 7);
+        assert_eq!(mosaic_tiles(50), 8);
+    }
 
     #[test]
     fn names_are_file_safe() {
