@@ -625,6 +625,10 @@ fn no_planted_identifier_in_nifti_or_sidecar() {
             let json: serde_json::Value =
                 serde_json::from_slice(data).unwrap_or_else(|e| panic!("{name} is not JSON: {e}"));
             assert_eq!(json["ConversionSoftware"], "capture");
+            // An enhanced file's timing comes from its functional groups.
+            if name.contains("enhanced-mr-4d") {
+                assert_eq!((json["EchoTime"].as_f64(), json["RepetitionTime"].as_f64()), (Some(0.03), Some(2.0)), "{name}");
+            }
             assert_eq!(
                 json.get("ProtocolName").is_some(),
                 preset == "mip",

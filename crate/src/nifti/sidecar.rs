@@ -2,6 +2,7 @@
 //! when the de-identification policy keeps its DICOM attribute. No names, IDs, UIDs,
 //! institution, station, serial numbers, dates or times are ever written.
 
+use dicom_core::header::Header as _;
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
@@ -122,6 +123,23 @@ fn value(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
     }
 }
 
+/// A field of an enhanced image, which keeps it in a functional group: the first item of a
+/// standard (even group) sequence of the shared item, else of the first frame's item.
+/// EchoTime is EffectiveEchoTime there.
+fn grouped(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
+    let tag_there = match tag {
+        t if t == tags::ECHO_TIME => tags::EFFECTIVE_ECHO_TIME,
+        t => t,
+    };
+    [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE]
+        .into_iter()
+        .filter_map(|sequence| ds.element_opt(sequence).ok().flatten()?.items()?.first())
+        .flat_map(|item| item.iter())
+        .filter(|group| group.tag().group() % 2 == 0)
+        .filter_map(|group| group.items()?.first())
+        .find_map(|item| value(item, tag_there, kind))
+}
+
 /// The sidecar of one volume, from its first slice.
 pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
     let ds: &InMemDicomObject = object;
@@ -130,7 +148,7 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
         if !kept(policy, tag) {
             continue;
         }
-        if let Some(v) = value(ds, tag, kind) {
+        if let Some(v) = value(ds, tag, kind).or_else(|| grouped(ds, tag, kind)) {
             fields.push((key.to_string(), v));
         }
     }
