@@ -204,6 +204,13 @@ pub fn specs() -> Vec<Spec> {
             ..Spec::base("mosaic-4d", [a, b, 0.0, -b * c, a * c, -c])
         },
         Spec {
+            mosaic: true,
+            descending: true,
+            slices: 5,
+            series_number: 22,
+            ..Spec::base("mosaic-descending", [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+        },
+        Spec {
             enhanced: true,
             file_per_volume: true,
             volumes: 2,
@@ -520,6 +527,35 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
+/// A Siemens CSA header (SV10): for each element its name, VM, VR and text items, each item
+/// a 16-byte header (its length second) and the text padded to 4 bytes.
+fn csa(elements: &[(&str, &str, &[&str])]) -> Vec<u8> {
+    let mut out = b"SV10\x04\x03\x02\x01".to_vec();
+    out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+    out.extend_from_slice(&77u32.to_le_bytes());
+    for (name, vr, items) in elements {
+        let mut field = [0u8; 64];
+        field[..name.len()].copy_from_slice(name.as_bytes());
+        out.extend_from_slice(&field);
+        out.extend_from_slice(&(items.len() as i32).to_le_bytes());
+        let mut code = [0u8; 4];
+        code[..vr.len()].copy_from_slice(vr.as_bytes());
+        out.extend_from_slice(&code);
+        for v in [0i32, items.len() as i32, 77] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for item in items.iter() {
+            let len = item.len() as i32 + 1;
+            for v in [len, len, 77, len] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(item.as_bytes());
+            out.resize(out.len() + (len as usize).div_ceil(4) * 4 - item.len(), 0);
+        }
+    }
+    out
+}
+
 /// The frames of each time point tiled into one Siemens mosaic file: ceil(sqrt(n)) tiles a
 /// row, ImagePositionPatient moved to the corner of the whole mosaic (as Siemens writes it),
 /// the number of images in (0019,100A).
@@ -552,11 +588,33 @@ fn write_mosaics(spec: &Spec, frames: Vec<Frame>, dir: &Path) -> Vec<PathBuf> {
         obj.put(string(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\M\\ND\\MOSAIC"));
         obj.put(string(tags::MANUFACTURER, VR::LO, "SIEMENS"));
         obj.put(string(tags::SPACING_BETWEEN_SLICES, VR::DS, &ds(&[spec.gap])));
-        obj.put(string(dicom_core::Tag(0x0019, 0x0010), VR::LO, "SIEMENS MR HEADER"));
+        // The descending one leaves the count to the CSA header alone.
+        if !spec.descending {
+            obj.put(string(dicom_core::Tag(0x0019, 0x0010), VR::LO, "SIEMENS MR HEADER"));
+            obj.put(DataElement::new(
+                dicom_core::Tag(0x0019, 0x100A),
+                VR::US,
+                PrimitiveValue::from(spec.slices as u16),
+            ));
+        }
+        // Siemens' CSA image header: the tiles run along SliceNormalVector (against the
+        // row × column normal when the slices descend).
+        let sign = if spec.descending { -1.0 } else { 1.0 };
+        let normal = [
+            o[1] * o[5] - o[2] * o[4],
+            o[2] * o[3] - o[0] * o[5],
+            o[0] * o[4] - o[1] * o[3],
+        ]
+        .map(|v| format!("{:.8}", sign * v));
+        let count = spec.slices.to_string();
+        obj.put(string(dicom_core::Tag(0x0029, 0x0010), VR::LO, "SIEMENS CSA HEADER"));
         obj.put(DataElement::new(
-            dicom_core::Tag(0x0019, 0x100A),
-            VR::US,
-            PrimitiveValue::from(spec.slices as u16),
+            dicom_core::Tag(0x0029, 0x1010),
+            VR::OB,
+            PrimitiveValue::from(csa(&[
+                ("NumberOfImagesInMosaic", "US", &[&count]),
+                ("SliceNormalVector", "FD", &[&normal[0], &normal[1], &normal[2]]),
+            ])),
         ));
         obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows as u16)));
         obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(columns as u16)));

@@ -606,7 +606,9 @@ fn no_planted_identifier_in_nifti_or_sidecar() {
         );
         assert_eq!(nifti.iter().filter(|(n, _)| n.ends_with(".json")).count(), volumes);
         let mut leaks = Vec::new();
-        for needle in series::PLANTED {
+        // Nor anything of the Siemens CSA header the mosaics are read with.
+        let csa = ["SV10", "SliceNormalVector", "NumberOfImagesInMosaic", "SIEMENS CSA HEADER"];
+        for needle in series::PLANTED.iter().chain(&csa) {
             for (name, data) in &nifti {
                 if scan::contains(data, needle.as_bytes())
                     || scan::contains(name.as_bytes(), needle.as_bytes())

@@ -171,6 +171,9 @@ pub struct Slice {
     acquisition_3d: bool,
     /// Philips' private scale slope (2005,100E), for dcm2niix's precise floating-point scaling.
     philips_scale: Option<f64>,
+    /// -1 for a mosaic whose slices run against the row × column normal (see
+    /// `mosaic_normal_sign`): the volume's k axis follows them.
+    normal_sign: f64,
     /// A Siemens mosaic (ImageType MOSAIC): the slices tiled in one image.
     mosaic: bool,
 }
@@ -246,15 +249,71 @@ fn philips_scale(ds: &InMemDicomObject, groups: &Groups) -> Option<f64> {
     })
 }
 
-/// Siemens' number of images in a mosaic (0019,100A, US, creator "SIEMENS MR HEADER");
-/// an implicit VR file leaves it as two little-endian bytes.
+/// Siemens' number of images in a mosaic (0019,100A, US, creator "SIEMENS MR HEADER";
+/// an implicit VR file leaves it as two little-endian bytes), else the CSA image header's
+/// NumberOfImagesInMosaic.
 fn mosaic_images(ds: &InMemDicomObject) -> Option<usize> {
-    let element = ds.element_opt(Tag(0x0019, 0x100A)).ok()??;
-    let n = match element.vr() {
-        dicom_core::VR::US => element.to_int::<u16>().ok()?,
-        _ => u16::from_le_bytes(element.to_bytes().ok()?.get(..2)?.try_into().ok()?),
+    let from_tag = || {
+        let element = ds.element_opt(Tag(0x0019, 0x100A)).ok()??;
+        Some(match element.vr() {
+            dicom_core::VR::US => element.to_int::<u16>().ok()?,
+            _ => u16::from_le_bytes(element.to_bytes().ok()?.get(..2)?.try_into().ok()?),
+        } as usize)
     };
-    (n > 0).then_some(n as usize)
+    let from_csa = || csa_values(&csa_image_header(ds)?, "NumberOfImagesInMosaic")?.first()?.parse().ok();
+    from_tag().or_else(from_csa).filter(|&n| n > 0)
+}
+
+/// The CSA image header (0029,1010) of a Siemens image.
+fn csa_image_header(ds: &InMemDicomObject) -> Option<Vec<u8>> {
+    Some(ds.element_opt(Tag(0x0029, 0x1010)).ok()??.to_bytes().ok()?.into_owned())
+}
+
+/// -1 when the CSA header's SliceNormalVector points against the row × column normal: the
+/// tiles then run the other way, and dcm2niix keeps their order with k along that vector.
+fn mosaic_normal_sign(ds: &InMemDicomObject, orientation: Option<[f64; 6]>) -> f64 {
+    let given = csa_image_header(ds)
+        .and_then(|csa| csa_values(&csa, "SliceNormalVector"))
+        .and_then(|v| <[f64; 3]>::try_from(v.iter().map(|x| x.parse().ok()).collect::<Option<Vec<f64>>>()?).ok());
+    match (given, orientation) {
+        (Some(n), Some(o)) if dot(n, cross([o[0], o[1], o[2]], [o[3], o[4], o[5]])) < 0.0 => -1.0,
+        _ => 1.0,
+    }
+}
+
+/// The text items of element `name` of a Siemens CSA header (SV10: "SV10", 4 bytes, the
+/// number of elements, 4 bytes; each element a 64-byte name, VM, VR, type, item count and
+/// 4 bytes; each item four 32-bit words, its length second, then the text padded to 4).
+/// Read for geometry only: nothing of the CSA header is ever written.
+fn csa_values(csa: &[u8], name: &str) -> Option<Vec<String>> {
+    let word = |at: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(csa.get(at..at + 4)?.try_into().ok()?) as usize)
+    };
+    if !csa.starts_with(b"SV10") {
+        return None;
+    }
+    let mut at = 16;
+    for _ in 0..word(8)?.min(1024) {
+        let field = csa.get(at..at + 64)?;
+        let this = &field[..field.iter().position(|&b| b == 0).unwrap_or(64)];
+        let count = word(at + 76)?;
+        at += 84;
+        let mut values = Vec::new();
+        for _ in 0..count.min(1024) {
+            let len = word(at + 4)?;
+            at += 16;
+            let text = String::from_utf8_lossy(csa.get(at..at + len)?);
+            let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
+            if !text.is_empty() {
+                values.push(text.to_string());
+            }
+            at += len.div_ceil(4) * 4;
+        }
+        if this == name.as_bytes() {
+            return Some(values);
+        }
+    }
+    None
 }
 
 /// Tiles per row (and column) of a mosaic of `images`.
@@ -267,7 +326,7 @@ impl Slice {
     /// (ImagePositionPatient is the corner of the whole mosaic: its centre stays, as
     /// dcm2niix corrects it), SpacingBetweenSlices (else SliceThickness) apart along the
     /// normal.
-    fn untiled(mut self, images: usize) -> Slice {
+    fn untiled(mut self, images: usize, sign: f64) -> Slice {
         let tiles = mosaic_tiles(images);
         if self.rows % tiles != 0 || self.columns % tiles != 0 {
             return self; // not a grid of whole tiles: left unconverted (reported)
@@ -276,7 +335,7 @@ impl Slice {
         if let (Some(p), Some(o)) = (self.position, self.orientation) {
             let [dy, dx] = self.spacing.unwrap_or([1.0, 1.0]);
             let (r, c) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
-            let normal = normalise(cross(r, c));
+            let normal = normalise(cross(r, c)).map(|v| v * sign);
             let dz = self.between.or(self.thickness).unwrap_or(1.0);
             let shift_r = dx * (self.columns - columns) as f64 / 2.0;
             let shift_c = dy * (self.rows - rows) as f64 / 2.0;
@@ -292,6 +351,7 @@ impl Slice {
         self.rows = rows;
         self.columns = columns;
         self.frames = images as u32;
+        self.normal_sign = sign;
         self
     }
 
@@ -412,9 +472,13 @@ impl Slice {
                 .contains("philips")
                 .then(|| philips_scale(ds, &groups))
                 .flatten(),
+            normal_sign: 1.0,
         };
         match (slice.mosaic, mosaic_images(ds)) {
-            (true, Some(images)) => slice.untiled(images),
+            (true, Some(images)) => {
+                let sign = mosaic_normal_sign(ds, slice.orientation);
+                slice.untiled(images, sign)
+            }
             // Measured: dcm2niix writes each enhanced file as a volume of its own.
             // Functional groups beyond NumberOfFrames are ignored (measured on a trimmed SEG).
             _ if slice.enhanced => Slice {
@@ -791,7 +855,7 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
     }
     let o = first.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
     let (row_dir, col_dir) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
-    let mut normal = normalise(cross(row_dir, col_dir));
+    let mut normal = normalise(cross(row_dir, col_dir)).map(|v| v * first.normal_sign);
     // Without positions (or within one multi-frame file) the images stay in acquisition
     // order, one slice each, SliceThickness (else 1 mm) apart, as dcm2niix stacks them.
     let (nz, nt, dz, lowest) = if first.frames > 1 || !located {
