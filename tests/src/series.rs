@@ -65,12 +65,14 @@ pub struct Spec {
     pub mosaic: bool,
     /// With `enhanced`: one enhanced file a time point (dcm2niix makes each a volume).
     pub file_per_volume: bool,
+    /// With `enhanced`: the "time points" are echoes (EffectiveEchoTime 30, 40… ms per frame).
+    pub multi_echo: bool,
 }
 
 impl Spec {
     /// How many NIfTI volumes dcm2niix (and the export) make of the series.
     pub fn outputs(&self) -> usize {
-        if self.enhanced && self.file_per_volume {
+        if self.enhanced && (self.file_per_volume || self.multi_echo) {
             self.volumes
         } else {
             1
@@ -101,6 +103,7 @@ impl Spec {
             acquisition_3d: false,
             mosaic: false,
             file_per_volume: false,
+            multi_echo: false,
         }
     }
 }
@@ -202,6 +205,14 @@ pub fn specs() -> Vec<Spec> {
             slices: 7,
             series_number: 20,
             ..Spec::base("mosaic-4d", [a, b, 0.0, -b * c, a * c, -c])
+        },
+        Spec {
+            enhanced: true,
+            multi_echo: true,
+            volumes: 3,
+            slices: 4,
+            series_number: 23,
+            ..Spec::base("enhanced-multi-echo", [0.0, 1.0, 0.0, 0.0, 0.0, -1.0])
         },
         Spec {
             mosaic: true,
@@ -654,6 +665,14 @@ struct Frame {
     position: Vec<f64>,
 }
 
+/// An MR Echo functional group.
+fn echo(ms: f64) -> DataElement<InMemDicomObject> {
+    sequence(
+        tags::MR_ECHO_SEQUENCE,
+        vec![item(vec![DataElement::new(tags::EFFECTIVE_ECHO_TIME, VR::FD, PrimitiveValue::from(ms))])],
+    )
+}
+
 fn sequence(tag: dicom_core::Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::from(items))
 }
@@ -707,14 +726,9 @@ fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> 
             .collect();
         shared.push(sequence(tags::MR_TIMING_AND_RELATED_PARAMETERS_SEQUENCE, vec![item(timing)]));
         take(&mut obj, tags::ECHO_TIME);
-        shared.push(sequence(
-            tags::MR_ECHO_SEQUENCE,
-            vec![item(vec![DataElement::new(
-                tags::EFFECTIVE_ECHO_TIME,
-                VR::FD,
-                PrimitiveValue::from(30.0f64),
-            )])],
-        ));
+        if !spec.multi_echo {
+            shared.push(echo(30.0));
+        }
     }
     for tag in [tags::IMAGE_POSITION_PATIENT, tags::PIXEL_DATA] {
         take(&mut obj, tag);
@@ -722,23 +736,25 @@ fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> 
     for tag in rescale {
         take(&mut obj, tag);
     }
-    let four_d = spec.volumes > 1;
-    let mut pointers = vec![tags::STACK_ID, tags::IN_STACK_POSITION_NUMBER];
+    let four_d = spec.volumes > 1 && !spec.multi_echo;
+    let mut pointers = vec![
+        (tags::STACK_ID, tags::FRAME_CONTENT_SEQUENCE),
+        (tags::IN_STACK_POSITION_NUMBER, tags::FRAME_CONTENT_SEQUENCE),
+    ];
     if four_d {
-        pointers.push(tags::TEMPORAL_POSITION_INDEX);
+        pointers.push((tags::TEMPORAL_POSITION_INDEX, tags::FRAME_CONTENT_SEQUENCE));
+    }
+    if spec.multi_echo {
+        pointers.push((tags::EFFECTIVE_ECHO_TIME, tags::MR_ECHO_SEQUENCE));
     }
     obj.put(sequence(
         tags::DIMENSION_INDEX_SEQUENCE,
         pointers
             .iter()
-            .map(|&p| {
+            .map(|&(p, group)| {
                 item(vec![
                     DataElement::new(tags::DIMENSION_INDEX_POINTER, VR::AT, PrimitiveValue::Tags([p][..].into())),
-                    DataElement::new(
-                        tags::FUNCTIONAL_GROUP_POINTER,
-                        VR::AT,
-                        PrimitiveValue::Tags([tags::FRAME_CONTENT_SEQUENCE][..].into()),
-                    ),
+                    DataElement::new(tags::FUNCTIONAL_GROUP_POINTER, VR::AT, PrimitiveValue::Tags([group][..].into())),
                 ])
             })
             .collect(),
@@ -752,6 +768,9 @@ fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> 
             string(tags::STACK_ID, VR::SH, "1"),
             DataElement::new(tags::IN_STACK_POSITION_NUMBER, VR::UL, PrimitiveValue::from(z)),
         ];
+        if spec.multi_echo {
+            values.push(t); // the echo's index
+        }
         if four_d {
             values.push(t);
             content.push(DataElement::new(tags::TEMPORAL_POSITION_INDEX, VR::UL, PrimitiveValue::from(t)));
@@ -768,6 +787,9 @@ fn write_enhanced(spec: &Spec, index: usize, frames: Vec<Frame>, dir: &Path) -> 
                 vec![item(vec![string(tags::IMAGE_POSITION_PATIENT, VR::DS, &ds(&f.position))])],
             ),
         ];
+        if spec.multi_echo {
+            groups.push(echo(30.0 + 10.0 * f.t as f64));
+        }
         if spec.vary_rescale {
             let group = rescale
                 .into_iter()

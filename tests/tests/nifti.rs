@@ -631,6 +631,12 @@ fn no_planted_identifier_in_nifti_or_sidecar() {
             if name.contains("enhanced-mr-4d") {
                 assert_eq!((json["EchoTime"].as_f64(), json["RepetitionTime"].as_f64()), (Some(0.03), Some(2.0)), "{name}");
             }
+            // Each echo of a multi-echo file has its own echo time.
+            for (echo, te) in [("_e1", 0.03), ("_e2", 0.04), ("_e3", 0.05)] {
+                if name.contains("enhanced-multi-echo") && name.ends_with(&format!("{echo}.json")) {
+                    assert_eq!(json["EchoTime"].as_f64(), Some(te), "{name}");
+                }
+            }
             assert_eq!(
                 json.get("ProtocolName").is_some(),
                 preset == "mip",

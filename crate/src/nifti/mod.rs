@@ -183,6 +183,8 @@ pub struct Slice {
 struct Frame {
     position: Option<[f64; 3]>,
     rescale: (f64, f64),
+    /// EffectiveEchoTime of an enhanced MR frame (ms).
+    echo: Option<f64>,
 }
 
 /// An enhanced image's functional groups (PS3.3 C.7.6.16): the shared item and one item
@@ -344,6 +346,7 @@ impl Slice {
                 .map(|k| Frame {
                     position: Some([0, 1, 2].map(|i| corner[i] + normal[i] * dz * k as f64)),
                     rescale: self.rescale,
+                    echo: None,
                 })
                 .collect();
             self.position = Some(corner);
@@ -387,6 +390,7 @@ impl Slice {
             .map(|f| Frame {
                 position: frame_position(f),
                 rescale: frame_rescale(f),
+                echo: groups.number(f, tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME),
             })
             .collect();
         let position = numbers(ds, tags::IMAGE_POSITION_PATIENT)
@@ -604,8 +608,12 @@ pub struct Volume {
     rescale_varies: bool,
     /// Frames of each member (more than 1 for a multi-frame file).
     frames: usize,
-    /// An enhanced image's frames in file order: (slot in the volume, rescale).
-    frame_places: Vec<(usize, (f64, f64))>,
+    /// The frames of enhanced images and mosaics, member after member in file order:
+    /// (slot in the volume, rescale), or `None` for a frame of another volume (echo).
+    frame_places: Vec<Option<(usize, (f64, f64))>>,
+    /// The echo (EffectiveEchoTime, ms) of one volume of a multi-echo enhanced file, which
+    /// dcm2niix writes as one volume per echo, named `_e1`, `_e2`…
+    pub echo: Option<(usize, f64)>,
     /// A 3D acquisition turned to the axes nearest RAS once filled.
     reorient: Option<Reorient>,
 }
@@ -707,9 +715,10 @@ impl Volume {
             .series_number
             .map(|n| n.to_string())
             .unwrap_or_else(|| "0".into());
+        let echo = self.echo.map(|(n, _)| format!("_e{n}")).unwrap_or_default();
         match self.name.as_deref().map(sanitise).filter(|n| !n.is_empty()) {
-            Some(name) => format!("{number}_{name}"),
-            None => number,
+            Some(name) => format!("{number}_{name}{echo}"),
+            None => format!("{number}{echo}"),
         }
     }
 }
@@ -750,8 +759,19 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
     };
     groups
         .into_values()
-        .map(|mut members| {
+        .flat_map(|mut members| {
             members.sort_by(|a, b| a.1.order.cmp(&b.1.order));
+            // The distinct echoes of an enhanced file, ascending: one volume each.
+            let mut echoes: Vec<f64> = members[0].1.frame_list.iter().filter_map(|f| f.echo).collect();
+            echoes.sort_by(f64::total_cmp);
+            echoes.dedup();
+            let echoes: Vec<Option<(usize, f64)>> = match echoes.len() {
+                0 | 1 => vec![None],
+                _ => echoes.into_iter().enumerate().map(|(n, e)| Some((n + 1, e))).collect(),
+            };
+            echoes.into_iter().map(move |echo| (members.clone(), echo))
+        })
+        .map(|(members, echo)| {
             let first = members[0].1;
             let mut volume = Volume {
                 members: members.iter().map(|m| m.0).collect(),
@@ -771,6 +791,7 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
                 rescale_varies: false,
                 frames: 1,
                 frame_places: Vec::new(),
+                echo,
                 reorient: None,
             };
             if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
@@ -801,21 +822,24 @@ fn arrange(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<(), Strin
         frame_list: Vec::new(),
         ..first.clone()
     };
-    // Frame f of the m-th member is image m × frames + f, in acquisition order.
-    let frames: Vec<Slice> = members
+    // Frame f of the m-th member is image m × frames + f, in acquisition order (only
+    // the frames of this volume's echo).
+    let all: Vec<&Frame> = members.iter().flat_map(|m| &m.1.frame_list).collect();
+    let frames: Vec<(usize, Slice)> = all
         .iter()
-        .flat_map(|m| &m.1.frame_list)
-        .map(|frame| Slice {
-            position: frame.position,
-            rescale: frame.rescale,
-            ..image.clone()
+        .enumerate()
+        .filter(|(_, frame)| volume.echo.is_none_or(|(_, te)| frame.echo == Some(te)))
+        .map(|(f, frame)| {
+            let echo_time = frame.echo.or(image.echo_time);
+            (f, Slice { position: frame.position, rescale: frame.rescale, echo_time, ..image.clone() })
         })
         .collect();
-    let pseudo: Vec<(usize, &Slice)> = frames.iter().enumerate().collect();
+    let pseudo: Vec<(usize, &Slice)> = frames.iter().map(|(_, s)| s).enumerate().collect();
     arrange_images(volume, &pseudo)?;
-    let mut places = vec![(0, (1.0, 0.0)); frames.len()];
-    for (slot, &f) in volume.members.iter().enumerate() {
-        places[f] = (slot, frames[f].rescale);
+    let mut places = vec![None; all.len()];
+    for (slot, &p) in volume.members.iter().enumerate() {
+        let (f, frame) = &frames[p];
+        places[*f] = Some((slot, frame.rescale));
     }
     volume.frame_places = places;
     volume.members = members.iter().map(|m| m.0).collect();
@@ -1083,18 +1107,19 @@ pub struct Finished {
 /// Fills the planned volumes from the parsed files, one series at a time.
 pub struct Converter {
     volumes: Vec<Volume>,
-    /// input → (volume, place in the volume's member list)
-    place: BTreeMap<usize, (usize, usize)>,
+    /// input → (volume, place in the volume's member list), one for each volume it is in
+    /// (the echoes of a multi-echo file), in the order the job plans their steps.
+    place: BTreeMap<usize, std::collections::VecDeque<(usize, usize)>>,
     building: BTreeMap<usize, Building>,
 }
 
 impl Converter {
     pub fn new(volumes: Vec<Volume>) -> Converter {
-        let mut place = BTreeMap::new();
+        let mut place: BTreeMap<usize, std::collections::VecDeque<(usize, usize)>> = BTreeMap::new();
         for (v, volume) in volumes.iter().enumerate() {
             if volume.problem.is_none() {
                 for (k, &i) in volume.members.iter().enumerate() {
-                    place.insert(i, (v, k));
+                    place.entry(i).or_default().push_back((v, k));
                 }
             }
         }
@@ -1137,18 +1162,19 @@ impl Converter {
     }
 
     pub fn volume_of(&self, input: usize) -> Option<usize> {
-        self.place.get(&input).map(|p| p.0)
+        self.place.get(&input)?.front().map(|p| p.0)
     }
 
     /// Adds one planned input (parsed with its pixel data, or the reason it could not be
-    /// read). Returns the volume once its last member has arrived.
+    /// read) to the next volume it is planned in (an input in several volumes is added once
+    /// per volume, in plan order). Returns the volume once its last member has arrived.
     pub fn add(
         &mut self,
         input: usize,
         object: Result<&Object, String>,
         policy: &Policy,
     ) -> Option<Finished> {
-        let &(v, k) = self.place.get(&input)?;
+        let (v, k) = self.place.get_mut(&input)?.pop_front()?;
         let volume = &self.volumes[v];
         // Slices are placed in the stored order; a 3D acquisition is turned at the end.
         let header = match &volume.reorient {
@@ -1223,7 +1249,7 @@ fn place_slice(
     to_float: bool,
     first: usize,
     frames: usize,
-    places: &[(usize, (f64, f64))],
+    places: &[Option<(usize, (f64, f64))>],
     out: &mut [u8],
 ) -> Result<(), String> {
     let element = object
@@ -1259,11 +1285,13 @@ fn place_slice(
     };
     let frame_in = layout.columns * layout.rows * layout.samples * layout.in_bpp;
     let slice_out = columns * rows * header.datatype.bytes();
-    let slot = |f: usize| places.get(first + f).map_or(first + f, |p| p.0);
+    // Frames of another volume (another echo of the file) are left out.
+    let wanted = |f: usize| places.is_empty() || places.get(first + f).is_some_and(Option::is_some);
+    let slot = |f: usize| places.get(first + f).copied().flatten().map_or(first + f, |p| p.0);
     let target = |f: usize| VOX_OFFSET + slot(f) * slice_out..VOX_OFFSET + (slot(f) + 1) * slice_out;
     // The layout of frame `f`: its own rescale, for an enhanced image.
-    let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(first + f)) {
-        (Some(_), Some(&(_, rescale))) => Layout {
+    let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(first + f).copied().flatten()) {
+        (Some(_), Some((_, rescale))) => Layout {
             rescale: Some(rescale),
             ..layout
         },
@@ -1292,7 +1320,7 @@ fn place_slice(
                     ..layout
                 },
             };
-            for f in 0..frames {
+            for f in (0..frames).filter(|&f| wanted(f)) {
                 let src = bytes.get(f * frame_in..(f + 1) * frame_in).ok_or_else(|| {
                     format!(
                         "pixel data has {} bytes, {} expected",
@@ -1305,7 +1333,7 @@ fn place_slice(
             }
         }
         None => {
-            for f in 0..frames {
+            for f in (0..frames).filter(|&f| wanted(f)) {
                 // Decoded to native little-endian samples, colour interleaved.
                 let decoded = pixels::decode_frame(object, element.value(), ts, f, frames)?;
                 if decoded.len() < frame_in {

@@ -152,6 +152,14 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
             fields.push((key.to_string(), v));
         }
     }
+    // One echo of a multi-echo file: its own echo time, not the first frame's.
+    if let (Some((_, te)), true) = (volume.echo, kept(policy, tags::ECHO_TIME)) {
+        let te = json_number(te / 1000.0).unwrap_or(Value::Null);
+        match fields.iter_mut().find(|(k, _)| k == "EchoTime") {
+            Some(field) => field.1 = te,
+            None => fields.push(("EchoTime".into(), te)),
+        }
+    }
     if let Some(dir) = text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION) {
         let axis = if dir.eq_ignore_ascii_case("ROW") {
             "i"
