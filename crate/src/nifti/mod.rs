@@ -330,17 +330,16 @@ impl Slice {
     /// normal.
     fn untiled(mut self, images: usize, sign: f64) -> Slice {
         let tiles = mosaic_tiles(images);
-        if self.rows % tiles != 0 || self.columns % tiles != 0 {
-            return self; // not a grid of whole tiles: left unconverted (reported)
-        }
         let (rows, columns) = (self.rows / tiles, self.columns / tiles);
         if let (Some(p), Some(o)) = (self.position, self.orientation) {
             let [dy, dx] = self.spacing.unwrap_or([1.0, 1.0]);
             let (r, c) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
             let normal = normalise(cross(r, c)).map(|v| v * sign);
             let dz = self.between.or(self.thickness).unwrap_or(1.0);
-            let shift_r = dx * (self.columns - columns) as f64 / 2.0;
-            let shift_c = dy * (self.rows - rows) as f64 / 2.0;
+            // With the tile size as a fraction when the tiles do not divide the image
+            // (measured on nibabel's shrunken mosaics, as dcm2niix places them).
+            let shift_r = dx * (self.columns as f64 - self.columns as f64 / tiles as f64) / 2.0;
+            let shift_c = dy * (self.rows as f64 - self.rows as f64 / tiles as f64) / 2.0;
             let corner = [0, 1, 2].map(|i| p[i] + r[i] * shift_r + c[i] * shift_c);
             self.frame_list = (0..images)
                 .map(|k| Frame {
@@ -541,7 +540,7 @@ impl Slice {
         }
         if self.mosaic && (self.frame_list.is_empty() || !NATIVE_TS.contains(&self.transfer_syntax.as_str())) {
             return Some(
-                "Siemens mosaic without its number of images (0019,100A), a position, whole tiles or uncompressed pixels: not converted yet"
+                "Siemens mosaic without its number of images ((0019,100A) or the CSA header), a position or uncompressed pixels: not converted yet"
                     .into(),
             );
         }
@@ -1304,9 +1303,9 @@ fn place_slice(
                 bytes = unpack_bits(&bytes, columns * rows * frames).into();
             }
             // A mosaic (its Columns wider than the volume's): the tiles, one after another.
-            let mosaic_columns = int(tags::COLUMNS).unwrap_or(columns);
-            if mosaic_columns > columns && samples == 1 {
-                bytes = untile(&bytes, mosaic_columns, columns, rows, frames, bits / 8).into();
+            let mosaic = [int(tags::ROWS).unwrap_or(rows), int(tags::COLUMNS).unwrap_or(columns)];
+            if mosaic[1] > columns && samples == 1 {
+                bytes = untile(&bytes, mosaic, columns, rows, frames, bits / 8).into();
             }
             // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
             let big_endian_words = ts == "1.2.840.10008.1.2.2";
@@ -1362,11 +1361,14 @@ fn unpack_bits(bytes: &[u8], count: usize) -> Vec<u8> {
         .collect()
 }
 
-/// The `images` tiles of a mosaic `mosaic_columns` wide, tile after tile (row-major
-/// tiles of `columns` × `rows` samples of `bpp` bytes).
+/// The `images` tiles of a mosaic of `[rows, columns]` samples, tile after tile (row-major
+/// tiles of `columns` × `rows` samples of `bpp` bytes). A row of tiles starts at `tile
+/// row × (all samples / tiles)`, which is `tile row × rows × columns` when the tiles divide
+/// the image; when they do not, dcm2niix starts them there (measured on nibabel's shrunken
+/// mosaics).
 fn untile(
     bytes: &[u8],
-    mosaic_columns: usize,
+    [mosaic_rows, mosaic_columns]: [usize; 2],
     columns: usize,
     rows: usize,
     images: usize,
@@ -1376,8 +1378,9 @@ fn untile(
     let mut out = Vec::with_capacity(images * rows * columns * bpp);
     for k in 0..images {
         let (tile_row, tile_column) = (k / tiles, k % tiles);
+        let row_start = tile_row * (mosaic_rows * mosaic_columns / tiles);
         for y in 0..rows {
-            let from = ((tile_row * rows + y) * mosaic_columns + tile_column * columns) * bpp;
+            let from = (row_start + y * mosaic_columns + tile_column * columns) * bpp;
             match bytes.get(from..from + columns * bpp) {
                 Some(row) => out.extend_from_slice(row),
                 None => return out, // short pixel data: reported by the length check
@@ -1478,7 +1481,7 @@ mod tests {
     fn mosaic_tiles_come_out_in_order() {
         // 4 × 4 samples of 1 byte: tiles of 2 × 2 labelled 1, 2, 3, 0.
         let mosaic = [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 0, 0, 3, 3, 0, 0];
-        assert_eq!(untile(&mosaic, 4, 2, 2, 3, 1), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
+        assert_eq!(untile(&mosaic, [4, 4], 2, 2, 3, 1), [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]);
         assert_eq!(mosaic_tiles(48), 7);
         assert_eq!(mosaic_tiles(49), 7);
         assert_eq!(mosaic_tiles(50), 8);
