@@ -263,7 +263,8 @@ fn mosaic_images(ds: &InMemDicomObject) -> Option<usize> {
         } as usize)
     };
     let from_csa = || csa_values(&csa_image_header(ds)?, "NumberOfImagesInMosaic")?.first()?.parse().ok();
-    from_tag().or_else(from_csa).filter(|&n| n > 0)
+    // At most a US value (the tag's VR): a hostile CSA count must not size the frame list.
+    from_tag().or_else(from_csa).filter(|&n| n > 0 && n <= u16::MAX as usize)
 }
 
 /// The CSA image header (0029,1010) of a Siemens image.
@@ -289,7 +290,7 @@ fn mosaic_normal_sign(ds: &InMemDicomObject, orientation: Option<[f64; 6]>) -> f
 /// Read for geometry only: nothing of the CSA header is ever written.
 fn csa_values(csa: &[u8], name: &str) -> Option<Vec<String>> {
     let word = |at: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(csa.get(at..at + 4)?.try_into().ok()?) as usize)
+        Some(u32::from_le_bytes(csa.get(at..at.checked_add(4)?)?.try_into().ok()?) as usize)
     };
     if !csa.starts_with(b"SV10") {
         return None;
@@ -304,12 +305,13 @@ fn csa_values(csa: &[u8], name: &str) -> Option<Vec<String>> {
         for _ in 0..count.min(1024) {
             let len = word(at + 4)?;
             at += 16;
-            let text = String::from_utf8_lossy(csa.get(at..at + len)?);
+            // Lengths come from the file: checked, so that none wraps on wasm32.
+            let text = String::from_utf8_lossy(csa.get(at..at.checked_add(len)?)?);
             let text = text.trim_matches(|c: char| c == '\0' || c.is_whitespace());
             if !text.is_empty() {
                 values.push(text.to_string());
             }
-            at += len.div_ceil(4) * 4;
+            at = at.checked_add(len.div_ceil(4).checked_mul(4)?)?;
         }
         if this == name.as_bytes() {
             return Some(values);
@@ -1474,6 +1476,35 @@ mod tests {
     fn one_bit_samples_unpack_lsb_first() {
         assert_eq!(unpack_bits(&[0b1000_0101, 0b0000_0010], 10), [1, 0, 1, 0, 0, 0, 0, 1, 0, 1]);
         assert_eq!(unpack_bits(&[0xFF], 12).len(), 8);
+    }
+
+    /// One CSA element with one item of `len` declared bytes holding `text`.
+    fn csa(name: &str, len: u32, text: &[u8]) -> Vec<u8> {
+        let mut out = b"SV10\x04\x03\x02\x01".to_vec();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&77u32.to_le_bytes());
+        let mut field = [0u8; 64];
+        field[..name.len()].copy_from_slice(name.as_bytes());
+        out.extend_from_slice(&field);
+        for word in [1u32, u32::from_le_bytes(*b"US\0\0"), 3, 1, 77] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        for word in [len, len, 77, len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(text);
+        out
+    }
+
+    /// The CSA reader takes an item's text, and a length beyond the header (or one that
+    /// would wrap) gives nothing rather than a panic.
+    #[test]
+    fn csa_items_are_read_within_bounds() {
+        let good = csa("NumberOfImagesInMosaic", 9, b"48      \0");
+        assert_eq!(csa_values(&good, "NumberOfImagesInMosaic"), Some(vec!["48".to_string()]));
+        assert_eq!(csa_values(&good, "SliceNormalVector"), None);
+        assert_eq!(csa_values(&csa("NumberOfImagesInMosaic", u32::MAX, b"48"), "NumberOfImagesInMosaic"), None);
+        assert_eq!(csa_values(b"SV10", "NumberOfImagesInMosaic"), None);
     }
 
     /// Tiles of a 2 × 2 mosaic of 3 images (the fourth tile empty), one after another.
