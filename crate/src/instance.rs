@@ -70,7 +70,8 @@ pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
     match check_lengths(&prefix[offset + 4..], total) {
         Ok(()) => read_object(&prefix[offset..], true).map(Header::Parsed),
         Err(LengthError::Corrupt(why)) => Err(FileError::Corrupt(why)),
-        Err(LengthError::Short(n)) => Ok(Header::NeedMore(((n + offset + 4) as u64).min(size))),
+        // (On wasm32 a file past 4 GiB saturates: the whole file is asked for.)
+        Err(LengthError::Short(n)) => Ok(Header::NeedMore((n.saturating_add(offset + 4) as u64).min(size))),
     }
 }
 
@@ -224,8 +225,8 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
     // A header at `pos`, which must be in `data` when the file goes on past it. Once the
     // parser's stop is known, only the check needs the rest: ask for the whole file.
     let header_at = |pos: usize, stop: Option<usize>| -> Result<&[u8], LengthError> {
-        if partial && data.len() < pos + 12 {
-            return Err(LengthError::Short(if stop.is_some() { total } else { pos + 12 }));
+        if partial && data.len() < pos.saturating_add(12) {
+            return Err(LengthError::Short(if stop.is_some() { total } else { pos.saturating_add(12) }));
         }
         Ok(&data[pos.min(data.len())..])
     };
@@ -288,7 +289,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
                         pos += length;
                         in_sequence = true;
                     } else {
-                        open.push(Open { item: true, pixel_data: false, end: (length != UNDEFINED).then_some(pos + length) });
+                        open.push(Open { item: true, pixel_data: false, end: (length != UNDEFINED).then(|| pos + length) });
                         in_sequence = false;
                     }
                 }
@@ -332,7 +333,7 @@ fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_
             if length != UNDEFINED && length > total - pos {
                 return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
             }
-            open.push(Open { item: false, pixel_data: false, end: (length != UNDEFINED).then_some(pos + length) });
+            open.push(Open { item: false, pixel_data: false, end: (length != UNDEFINED).then(|| pos + length) });
             in_sequence = true;
         } else if length > total - pos {
             return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
