@@ -102,3 +102,71 @@ fn more_than_4_gib_make_a_valid_zip64_archive() {
     let verdict = unzip_test(&path);
     eprintln!("{size} bytes, {ENTRIES} entries; unzip -t: {}", verdict.map_or("not installed".into(), |v| format!("ok {v}")));
 }
+
+/// An explicit VR little endian element (no padding added).
+fn element(group: u16, number: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+    let mut out = [group.to_le_bytes(), number.to_le_bytes()].concat();
+    out.extend_from_slice(vr);
+    out.extend_from_slice(&(value.len() as u16).to_le_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// A small CT image header (no pixel data), instance `i` of one series of one patient: its
+/// SOP Instance UID has a fixed width so that every instance is distinct.
+fn tiny_ct(i: usize) -> Vec<u8> {
+    let sop = format!("1.2.826.0.1.3680043.9.7777.4.{i:08}");
+    let class = "1.2.840.10008.5.1.4.1.1.2\0";
+    let mut meta = [0x02, 0x00, 0x01, 0x00, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 1].to_vec();
+    meta.extend(element(0x0002, 0x0002, b"UI", class.as_bytes()));
+    meta.extend(element(0x0002, 0x0003, b"UI", sop.as_bytes()));
+    meta.extend(element(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0"));
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    out.extend(element(0x0002, 0x0000, b"UL", &(meta.len() as u32).to_le_bytes()));
+    out.extend(meta);
+    out.extend(element(0x0008, 0x0008, b"CS", b"ORIGINAL\\PRIMARY\\AXIAL "));
+    out.extend(element(0x0008, 0x0016, b"UI", class.as_bytes()));
+    out.extend(element(0x0008, 0x0018, b"UI", sop.as_bytes()));
+    out.extend(element(0x0008, 0x0020, b"DA", b"20200102"));
+    out.extend(element(0x0008, 0x0060, b"CS", b"CT"));
+    out.extend(element(0x0010, 0x0010, b"PN", b"Zip64^Patient "));
+    out.extend(element(0x0010, 0x0020, b"LO", b"Z64-0001"));
+    out.extend(element(0x0020, 0x000D, b"UI", b"1.2.826.0.1.3680043.9.7777.1\0"));
+    out.extend(element(0x0020, 0x000E, b"UI", b"1.2.826.0.1.3680043.9.7777.2\0"));
+    out.extend(element(0x0020, 0x0013, b"IS", format!("{:06}", i % 100_000).as_bytes()));
+    out
+}
+
+/// A whole export (scan, plan, export, finish) of more than 65,535 inputs, as the CLI and the
+/// page drive the core: the zip is zip64, every instance is in it, `unzip -t` accepts it.
+#[test]
+fn an_export_of_more_than_65535_files_is_a_valid_zip64_archive() {
+    const FILES: usize = 66_000;
+    let settings = capture::Settings { preset: capture::Preset::Basic, ..capture::Settings::default() };
+    let mut job = capture::Job::new(settings, b"zip64 export", "20261125").unwrap();
+    for i in 0..FILES {
+        job.scan(&format!("IM{i:06}"), &tiny_ct(i));
+    }
+    let plan = job.plan().unwrap();
+    assert_eq!(plan.len(), FILES);
+    let dir = TempDir::new("export");
+    let path = dir.path().join("export.zip");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    for step in plan {
+        file.write_all(&job.export(step.input, &tiny_ct(step.input)).unwrap()).unwrap();
+    }
+    file.write_all(&job.finish().unwrap()).unwrap();
+    file.flush().unwrap();
+    drop(file);
+    let counts = &job.report().counts;
+    assert_eq!((counts.exported, counts.skipped, counts.quarantined), (FILES, 0, 0), "{counts:?}");
+
+    let mut read = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let dicom = read.file_names().filter(|n| n.as_ref().is_ok_and(|n| n.ends_with(".dcm"))).count();
+    assert_eq!(dicom, FILES);
+    if let Some(verdict) = unzip_test(&path) {
+        eprintln!("unzip -t: {verdict}");
+    }
+    eprintln!("{FILES} files exported into one zip64 archive of {} entries", read.len());
+}
