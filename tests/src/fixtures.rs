@@ -47,27 +47,7 @@ static FETCH_LOCK: Mutex<()> = Mutex::new(());
 /// The folder holding pydicom's test files (e.g. `CT_small.dcm`), downloading and extracting the
 /// wheel first if needed. The error says what failed and how to fix it.
 pub fn pydicom_test_files() -> Result<PathBuf, String> {
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = cache_dir();
-    let files = cache.join("test_files");
-    if files.join("CT_small.dcm").is_file() {
-        return Ok(files);
-    }
-    std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let wheel = wheel("pydicom", PYDICOM_VERSION, &cache)?;
-    // Extract into a private folder, then rename: another test process may race us.
-    let tmp = cache.join(format!("test_files.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    extract_test_files(&wheel, &tmp)
-        .map_err(|e| format!("cannot extract {}: {e}", wheel.display()))?;
-    if std::fs::rename(&tmp, &files).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
-    if files.join("CT_small.dcm").is_file() {
-        Ok(files)
-    } else {
-        Err(format!("{} has no CT_small.dcm after extraction", files.display()))
-    }
+    extracted(&cache_dir(), "pydicom", PYDICOM_VERSION, "CT_small.dcm", extract_test_files)
 }
 
 /// One of pydicom's test files by name (e.g. `"CT_small.dcm"`).
@@ -83,27 +63,39 @@ pub fn pydicom_file(name: &str) -> Result<PathBuf, String> {
 /// The folder holding nibabel's DICOM test files (`tests/…`, `nicom/…`, gzipped ones
 /// inflated), downloading and extracting the wheel first if needed.
 pub fn nibabel_test_files() -> Result<PathBuf, String> {
+    extracted(&cache_dir().with_file_name("nibabel"), "nibabel", NIBABEL_VERSION, ".complete", |wheel, dest| {
+        extract_dicom_files(wheel, dest)?;
+        std::fs::write(dest.join(".complete"), b"")
+    })
+}
+
+/// `cache/test_files`, extracted from the wheel of `package==version` by `extract` unless it
+/// already holds `marker` (the last file the extraction writes).
+fn extracted(
+    cache: &Path,
+    package: &str,
+    version: &str,
+    marker: &str,
+    extract: impl Fn(&Path, &Path) -> io::Result<()>,
+) -> Result<PathBuf, String> {
     let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = cache_dir().with_file_name("nibabel");
     let files = cache.join("test_files");
-    let done = files.join(".complete");
-    if done.is_file() {
+    if files.join(marker).is_file() {
         return Ok(files);
     }
-    std::fs::create_dir_all(&cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
-    let wheel = wheel("nibabel", NIBABEL_VERSION, &cache)?;
+    std::fs::create_dir_all(cache).map_err(|e| format!("cannot create {}: {e}", cache.display()))?;
+    let wheel = wheel(package, version, cache)?;
+    // Extract into a private folder, then rename: another test process may race us.
     let tmp = cache.join(format!("test_files.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    extract_dicom_files(&wheel, &tmp)
-        .and_then(|()| std::fs::write(tmp.join(".complete"), b""))
-        .map_err(|e| format!("cannot extract {}: {e}", wheel.display()))?;
+    extract(&wheel, &tmp).map_err(|e| format!("cannot extract {}: {e}", wheel.display()))?;
     if std::fs::rename(&tmp, &files).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    if done.is_file() {
+    if files.join(marker).is_file() {
         Ok(files)
     } else {
-        Err(format!("{} is incomplete after extraction", files.display()))
+        Err(format!("{} has no {marker} after extraction", files.display()))
     }
 }
 
