@@ -35,12 +35,12 @@ pub fn is_dicom(bytes: &[u8]) -> bool {
 /// the export without copying the image.
 pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
-    check_lengths(&bytes[offset + 4..], bytes.len() - offset - 4).map_err(|e| match e {
+    let mislabelled = check_lengths(&bytes[offset + 4..], bytes.len() - offset - 4).map_err(|e| match e {
         LengthError::Corrupt(why) => FileError::Corrupt(why),
         // Unreachable with the whole file; a corrupt file all the same if it ever happened.
         LengthError::Short(_) => FileError::Corrupt("the length check ran out of bytes".into()),
     })?;
-    read_object(&bytes[offset..], header_only)
+    read_object(&bytes[offset..], header_only, mislabelled)
 }
 
 /// What [`parse_header`] found in the first bytes of a file.
@@ -68,19 +68,31 @@ pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
     // Positions of the length check count from after the marker.
     let total = usize::try_from(size).unwrap_or(usize::MAX) - offset - 4;
     match check_lengths(&prefix[offset + 4..], total) {
-        Ok(()) => read_object(&prefix[offset..], true).map(Header::Parsed),
+        Ok(mislabelled) => read_object(&prefix[offset..], true, mislabelled).map(Header::Parsed),
         Err(LengthError::Corrupt(why)) => Err(FileError::Corrupt(why)),
         // (On wasm32 a file past 4 GiB saturates: the whole file is asked for.)
         Err(LengthError::Short(n)) => Ok(Header::NeedMore((n.saturating_add(offset + 4) as u64).min(size))),
     }
 }
 
-fn read_object(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
+/// Parses `bytes` (from the `DICM` marker), in implicit VR when the data set is
+/// [`Mislabelled`]: the file meta group is then read with the transfer syntax renamed, and
+/// the object keeps the one the file gave (its pixel data are encoded in that one, and the
+/// export writes the data set in it, so the output is no longer mislabelled).
+fn read_object(bytes: &[u8], header_only: bool, mislabelled: Option<Mislabelled>) -> Result<Object, FileError> {
+    let relabelled;
+    let (bytes, given) = match &mislabelled {
+        Some(m) => {
+            relabelled = m.relabelled(bytes);
+            (&relabelled[..], Some(String::from_utf8_lossy(&bytes[4 + m.value.start..4 + m.value.end]).into_owned()))
+        }
+        None => (bytes, None),
+    };
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
-    let object = options.from_reader(bytes).map_err(|e| {
+    let mut object = options.from_reader(bytes).map_err(|e| {
         let text = with_sources(&e);
         match unsupported_ts(&text) {
             Some(uid) => FileError::UnsupportedTransferSyntax(uid),
@@ -90,7 +102,53 @@ fn read_object(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
     if object.meta().media_storage_sop_class_uid().trim_end_matches('\0') == DICOMDIR_SOP_CLASS {
         return Err(FileError::Dicomdir);
     }
+    if let Some(given) = given {
+        object.meta_mut().transfer_syntax = given;
+    }
     Ok(object)
+}
+
+/// A data set written in implicit VR little endian under a file meta group that names an
+/// explicit VR little endian transfer syntax (native or encapsulated), as some writers did
+/// (pydicom's SC_rgb_jpeg.dcm, from an early highdicom). pydicom and dcm2niix read such
+/// files as implicit VR; read strictly, the first element's length is four bytes of text.
+struct Mislabelled {
+    /// Where the Transfer Syntax UID's value stands, counted from after the `DICM` marker.
+    value: std::ops::Range<usize>,
+    /// Where the meta group's length value stands, if the group has one.
+    group_length: Option<usize>,
+}
+
+impl Mislabelled {
+    /// `bytes` (from the `DICM` marker) with the transfer syntax renamed implicit VR little
+    /// endian and the meta group length adjusted to the new value's size.
+    fn relabelled(&self, bytes: &[u8]) -> Vec<u8> {
+        const VALUE: &[u8] = b"1.2.840.10008.1.2\0";
+        let (start, end) = (4 + self.value.start, 4 + self.value.end);
+        let mut out = Vec::with_capacity(bytes.len() + VALUE.len());
+        out.extend_from_slice(&bytes[..start - 2]);
+        out.extend_from_slice(&(VALUE.len() as u16).to_le_bytes());
+        out.extend_from_slice(VALUE);
+        out.extend_from_slice(&bytes[end..]);
+        if let Some(at) = self.group_length.map(|g| 4 + g) {
+            let old = u32::from_le_bytes(out[at..at + 4].try_into().expect("4 bytes"));
+            let new = (old as usize + VALUE.len()).saturating_sub(end - start) as u32;
+            out[at..at + 4].copy_from_slice(&new.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// Whether the data set at `data` (more than its first header, else `false`) reads as
+/// implicit VR little endian although explicit was announced: the first element's VR
+/// bytes name no VR, and read as a 32-bit length they fit in the `remaining` bytes.
+fn looks_implicit(data: &[u8], remaining: usize) -> bool {
+    data.len() >= 8
+        && VR::from_binary([data[4], data[5]]).is_none()
+        && {
+            let length = u32::from_le_bytes([data[4], data[5], data[6], data[7]]) as usize;
+            length == UNDEFINED || length <= remaining.saturating_sub(8)
+        }
 }
 
 /// Why the length check stopped.
@@ -127,10 +185,12 @@ const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 ///
 /// `data` may be the first bytes only of the `total` that follow the marker: lengths are
 /// checked against `total`, and a header not in `data` is [`LengthError::Short`], not corrupt.
-fn check_lengths(data: &[u8], total: usize) -> Result<(), LengthError> {
+fn check_lengths(data: &[u8], total: usize) -> Result<Option<Mislabelled>, LengthError> {
     let partial = data.len() < total;
     let mut pos = 0usize;
     let mut transfer_syntax = String::new();
+    let mut ts_value = 0..0;
+    let mut group_length_at = None;
     // The meta group is always explicit VR little endian. It ends where its group length says
     // (that is where the parser starts the data set, whatever the elements inside claim to
     // be), or else at the first element of another group.
@@ -159,9 +219,11 @@ fn check_lengths(data: &[u8], total: usize) -> Result<(), LengthError> {
                 return Err(format!("the file meta group claims {group_length} bytes, only {} remain", total - start - 4).into());
             }
             meta_end = Some(start + 4 + group_length);
+            group_length_at = Some(start);
         }
         if tag == Tag(0x0002, 0x0010) {
             transfer_syntax = String::from_utf8_lossy(&data[start..start + length]).trim_end_matches(['\0', ' ']).to_string();
+            ts_value = start..start + length;
         }
         pos = start + length;
     }
@@ -174,10 +236,17 @@ fn check_lengths(data: &[u8], total: usize) -> Result<(), LengthError> {
         // Compressed: the data set is checked once inflated, within a bound, so that neither a
         // deflate bomb nor a length inside it makes the parser allocate without limit.
         DEFLATED_EXPLICIT_VR_LE if partial => return Err(LengthError::Short(total)),
-        DEFLATED_EXPLICIT_VR_LE => return check_data_set(&inflate_bounded(&data[pos..])?, 0, true, false).map_err(Into::into),
+        DEFLATED_EXPLICIT_VR_LE => {
+            return check_data_set(&inflate_bounded(&data[pos..])?, 0, true, false).map(|()| None).map_err(Into::into)
+        }
+        // The first header is in `data` (the meta loop asked for 12 bytes past it).
+        _ if !ts_value.is_empty() && looks_implicit(&data[pos..], total - pos) => {
+            walk_data_set(data, total, pos, false, false)?;
+            return Ok(Some(Mislabelled { value: ts_value, group_length: group_length_at }));
+        }
         _ => (true, false),
     };
-    walk_data_set(data, total, pos, explicit, big_endian)
+    walk_data_set(data, total, pos, explicit, big_endian).map(|()| None)
 }
 
 /// Deflated data sets larger than this are refused (a real one is a few megabytes).
@@ -534,7 +603,42 @@ mod tests {
 
     /// The length check of a whole file.
     fn whole(data: &[u8]) -> Result<(), String> {
-        check_lengths(data, data.len()).map_err(|e| format!("{e:?}"))
+        check_lengths(data, data.len()).map(|_| ()).map_err(|e| format!("{e:?}"))
+    }
+
+    /// A data set in implicit VR under a meta group (with its group length) that says
+    /// explicit VR little endian reads as implicit VR, keeps the announced transfer syntax,
+    /// and reads the same from a prefix as whole.
+    #[test]
+    fn implicit_data_set_under_explicit_label_is_read_as_implicit() {
+        let implicit = |group: u16, element: u16, value: &[u8]| {
+            let mut out = [group.to_le_bytes(), element.to_le_bytes()].concat();
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value);
+            out
+        };
+        let mut meta = explicit(0x0002, 0x0002, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0");
+        meta.extend(explicit(0x0002, 0x0003, b"UI", b"1.2.3.4\0"));
+        meta.extend(explicit(0x0002, 0x0010, b"UI", b"1.2.840.10008.1.2.1\0"));
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        bytes.extend(explicit(0x0002, 0x0000, b"UL", &(meta.len() as u32).to_le_bytes()));
+        bytes.extend(meta);
+        bytes.extend(implicit(0x0008, 0x0008, b"DERIVED\\SECONDARY "));
+        bytes.extend(implicit(0x0010, 0x0010, b"DOE^JOHN"));
+        bytes.extend(implicit(0x0028, 0x0010, &2u16.to_le_bytes()));
+        let pixels: Vec<u8> = (0..64).collect();
+        bytes.extend(implicit(0x7FE0, 0x0010, &pixels));
+        let object = parse(&bytes, false).expect("read as implicit VR");
+        assert_eq!(object.meta().transfer_syntax(), "1.2.840.10008.1.2.1");
+        assert_eq!(text(&object, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN"));
+        assert_eq!(object.element(tags::ROWS).unwrap().to_int::<u16>().unwrap(), 2);
+        assert_eq!(object.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().as_ref(), &pixels[..]);
+        match parse_header(&bytes[..bytes.len() - 60], bytes.len() as u64) {
+            Ok(Header::Parsed(o)) => assert_eq!(text(&o, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN")),
+            Ok(Header::NeedMore(n)) => panic!("asked for {n} bytes"),
+            Err(e) => panic!("{e}"),
+        }
     }
 
     fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {

@@ -41,11 +41,21 @@ pub fn check_dicom_layout(zip_bytes: &[u8], date: &str) -> Vec<(String, Vec<u8>)
     entries
 }
 
+/// An input DICOM file, read by dicom-object; a data set in implicit VR under an explicit
+/// VR label (pydicom's SC_rgb_jpeg.dcm), which dicom-object refuses and pydicom reads, is
+/// read as the export reads it.
+pub fn read_input(path: &Path) -> dicom_object::DefaultDicomObject {
+    dicom_object::open_file(path).unwrap_or_else(|e| {
+        let bytes = std::fs::read(path).unwrap();
+        capture::instance::parse(&bytes, false).unwrap_or_else(|_| panic!("dicom-object cannot read {}: {e}", path.display()))
+    })
+}
+
 /// Identifying values of a DICOM file: PatientName, PatientID and every UID that is not
 /// a standard one (study, series, SOP instance, frame of reference, media storage SOP instance),
 /// as (keyword, value).
 pub fn identifying_values(path: &Path) -> Vec<(String, String)> {
-    let obj = dicom_object::open_file(path).unwrap_or_else(|e| panic!("dicom-object cannot read {}: {e}", path.display()));
+    let obj = read_input(path);
     let mut out = Vec::new();
     let wanted = [
         ("PatientName", tags::PATIENT_NAME),

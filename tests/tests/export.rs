@@ -110,7 +110,7 @@ fn pydicom_corpus_exports_without_identifiers() {
     // Image bytes are copied as they are, so a value that also occurs inside some input's
     // pixel or overlay data (a ramp of bytes "12345678") cannot tell a leak from an image.
     let readable: Vec<&PathBuf> = inputs.iter().filter(|p| capture::instance::parse(&std::fs::read(p).unwrap(), false).is_ok()).collect();
-    let bulk: Vec<Vec<u8>> = readable.iter().filter_map(|p| dicom_object::open_file(p).ok()).flat_map(|o| bulk_bytes(&o)).collect();
+    let bulk: Vec<Vec<u8>> = readable.iter().map(|p| scan::read_input(p)).flat_map(|o| bulk_bytes(&o)).collect();
     let readable_count = readable.len();
     let mut checked = 0;
     let mut leaks = Vec::new();
@@ -145,7 +145,7 @@ fn pydicom_corpus_exports_without_identifiers() {
         assert!(sop.starts_with("2.25."), "{path}: SOP Instance UID {sop}");
         assert_eq!(out.meta().media_storage_sop_instance_uid().trim_end_matches('\0'), sop, "{path}");
 
-        let input = dicom_object::open_file(by_path[path.as_str()]).unwrap();
+        let input = scan::read_input(Path::new(by_path[path.as_str()]));
         let before = input.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
         let after = out.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
         assert!(before == after, "{path}: pixel data differs from {}", by_path[path.as_str()]);
@@ -184,7 +184,7 @@ fn uids_map_consistently_across_files() {
         if outcome != "exported" {
             continue;
         }
-        let input = dicom_object::open_file(&name).unwrap();
+        let input = scan::read_input(Path::new(&name));
         let out = read_dicom(&entries[&path]);
         for tag in [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID, tags::FRAME_OF_REFERENCE_UID] {
             let (Some(before), Some(after)) = (text(&input, tag), text(&out, tag)) else { continue };
