@@ -70,6 +70,19 @@ impl Archive {
     /// together (a volume and its sidecar) are written into one buffer, not copied into a
     /// second one.
     pub fn put(&mut self, path: &str, bytes: &[u8], packing: Packing) -> Result<(), JobError> {
+        self.put_parts(path, &[bytes], packing)
+    }
+
+    /// Adds one file made of `parts` one after the other (a de-identified header and the
+    /// source's pixel data), without joining them first; returns the archive bytes produced so
+    /// far that the caller has not taken.
+    pub fn add_parts(&mut self, path: &str, parts: &[&[u8]], packing: Packing) -> Result<Vec<u8>, JobError> {
+        self.put_parts(path, parts, packing)?;
+        Ok(self.take())
+    }
+
+    fn put_parts(&mut self, path: &str, parts: &[&[u8]], packing: Packing) -> Result<(), JobError> {
+        let size: usize = parts.iter().map(|p| p.len()).sum();
         let method = match packing {
             Packing::Stored => CompressionMethod::Stored,
             Packing::Deflated => CompressionMethod::Deflated,
@@ -78,12 +91,12 @@ impl Archive {
             .compression_method(method)
             .last_modified_time(self.modified)
             .unix_permissions(0o644)
-            .large_file(bytes.len() as u64 >= u32::MAX as u64);
+            .large_file(size as u64 >= u32::MAX as u64);
         // Room for the whole entry up front: `take` hands the buffer away after each entry, and
         // growing a fresh one by doubling would copy a large entry several times.
-        self.sink.0.borrow_mut().reserve(bytes.len() + 2 * path.len() + 128);
+        self.sink.0.borrow_mut().reserve(size + 2 * path.len() + 128);
         self.writer.start_file(path, options).map_err(archive_error)?;
-        self.writer.write_all(bytes).map_err(archive_error)
+        parts.iter().try_for_each(|part| self.writer.write_all(part)).map_err(archive_error)
     }
 
     /// Closes the archive; returns its last bytes (the central directory).

@@ -575,15 +575,17 @@ impl Job {
             visit: &visit.visit,
             shift_days: visit.shift_days,
         };
-        let encoded = instance::parse(bytes, false).and_then(|object| {
-            if Summary::of(&object) != *summary {
+        // The pixel data are copied as the file holds them where they end it (instance::Split).
+        let encoded = instance::parse_split(bytes).and_then(|split| {
+            if Summary::of(&split.object) != *summary {
                 return Err(FileError::Changed);
             }
-            profile::encode(&profile::deidentify(object, &subject)?)
+            let attributes = profile::encode(&profile::deidentify(split.object, &subject)?)?;
+            Ok((attributes, split.pixel_data))
         });
         match encoded {
-            Ok(file) => {
-                let chunk = archive.add(&path, &file, Packing::Stored)?;
+            Ok((attributes, pixel_data)) => {
+                let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
                 self.inputs[input].outcome = Outcome::Exported { path };
                 Ok(chunk)
             }

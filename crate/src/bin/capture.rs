@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use capture::{DatePolicy, Format, Job, Opt, Preset, Settings, VisitBy};
+use capture::{DatePolicy, Format, Job, Opt, Preset, Scan, Settings, VisitBy};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -185,6 +185,35 @@ fn ehr_settings(args: &ExportArgs) -> Result<capture::table::TableSettings, Stri
     Ok(capture::table::TableSettings { profiles, sanitize_headers: args.ehr_sanitize_headers, skip_malformed: args.ehr_skip_malformed })
 }
 
+/// The scan reads this much of a file first, more when the core asks (as the page does):
+/// a DICOM image's header, not its pixel data.
+const SCAN_PREFIX: u64 = 64 * 1024;
+
+/// Scans one file from its first bytes, reading more while the core asks for more.
+fn scan_file(job: &mut Job, name: &str, path: &Path, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut want = SCAN_PREFIX;
+    loop {
+        let size = read_into(path, want, buffer)?;
+        match job.scan_prefix(name, buffer, size) {
+            Scan::Input(_) => return Ok(()),
+            Scan::NeedMore(n) if n > buffer.len() as u64 => want = n.max(want * 4),
+            Scan::NeedMore(_) => return Err(std::io::Error::other("the file changed while it was read")),
+        }
+    }
+}
+
+/// Reads the first `limit` bytes of a file (all of it if shorter) into `buffer`, replacing
+/// its contents; returns the file's size.
+fn read_into(path: &Path, limit: u64, buffer: &mut Vec<u8>) -> std::io::Result<u64> {
+    use std::io::Read;
+    let file = fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    buffer.clear();
+    buffer.reserve(size.min(limit) as usize);
+    file.take(limit).read_to_end(buffer)?;
+    Ok(size)
+}
+
 fn export(args: &ExportArgs) -> Result<(), String> {
     let format = match args.format {
         FormatArg::Dicom => Format::Dicom,
@@ -222,12 +251,14 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 
     let files = collect(&args.inputs)?;
+    // One buffer for every read: a fresh one per file cost a page fault per 4 KiB (perf,
+    // ct600: a third of the export's time went to reading).
+    let mut buffer = Vec::new();
     for path in &files {
         let name = path.display().to_string();
-        match fs::read(path) {
-            Ok(bytes) => job.scan(&name, &bytes),
-            Err(e) => job.unreadable(&name, 0, &e.to_string()),
-        };
+        if let Err(e) = scan_file(&mut job, &name, path, &mut buffer) {
+            job.unreadable(&name, 0, &e.to_string());
+        }
     }
     let plan = job.plan().map_err(|e| e.to_string())?;
 
@@ -237,8 +268,8 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     let mut out = fs::File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let write_error = |e: std::io::Error| format!("cannot write {}: {e}", partial.display());
     for step in &plan {
-        let chunk = match fs::read(&files[step.input]) {
-            Ok(bytes) => job.export(step.input, &bytes).map_err(|e| e.to_string())?,
+        let chunk = match read_into(&files[step.input], u64::MAX, &mut buffer) {
+            Ok(_) => job.export(step.input, &buffer).map_err(|e| e.to_string())?,
             Err(_) => Vec::new(), // reported as not exported by finish()
         };
         out.write_all(&chunk).map_err(write_error)?;
