@@ -904,12 +904,14 @@ function renderProgress() {
   }));
 }
 
-function onDone({ zip, size, saved, scratch, report, wasmMemory }) {
+function onDone({ zip, size, saved, scratch, report, wasmMemory, timing }) {
   const r = running;
   running = null;
   clearReview();
-  // For tests and support: the worker's peak wasm memory, and this page's JS heap (Chromium).
+  // For tests and support: the worker's peak wasm memory, where its time went (ms), and this
+  // page's JS heap (Chromium).
   el.report.dataset.wasmMemory = wasmMemory ?? '';
+  el.report.dataset.timing = JSON.stringify(timing ?? {});
   el.report.dataset.jsHeap = performance.memory?.usedJSHeapSize ?? '';
   const seconds = (performance.now() - r.started) / 1000;
   el.progress.max = 1;

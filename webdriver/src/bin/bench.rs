@@ -374,6 +374,7 @@ const tick = () => {
   if (href.startsWith('blob:')) {
     const t = performance.now();
     window.__bench = { done: true, ms: t - t0, scanMs: tReview - t0, exportMs: t - tConfirm,
+      timing: JSON.parse(($('report') || {dataset: {}}).dataset.timing || '{}'),
       link: dl.textContent, counts: ($('report-counts') || {}).textContent || '' };
     return;
   }
@@ -416,10 +417,16 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         }
         row.walls.push(v["ms"].as_f64().unwrap_or(0.0) / 1000.0);
         row.peak = row.peak.max(Some(sampler.peak().rss_sum));
+        // Where the worker's time went (profile evidence for issue 8), from the worker's timing.
+        let worker = |key: &str| v["timing"][key].as_f64().unwrap_or(0.0) / 1000.0;
         ids.push(format!(
-            "scan {:.2} s + export {:.2} s",
+            "scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s",
             v["scanMs"].as_f64().unwrap_or(0.0) / 1000.0,
-            v["exportMs"].as_f64().unwrap_or(0.0) / 1000.0
+            v["exportMs"].as_f64().unwrap_or(0.0) / 1000.0,
+            worker("read"),
+            worker("copy"),
+            worker("wasm"),
+            worker("write"),
         ));
         if rep == reps - 1 {
             row.note = format!(
