@@ -59,6 +59,19 @@ pub struct Split<'a> {
     pub pixel_data: &'a [u8],
 }
 
+impl Split<'_> {
+    /// The value of the split-off Pixel Data when it is native little-endian samples (the
+    /// NIfTI conversion places them without the parser's copy into 16-bit numbers and back).
+    pub fn native_pixels(&self) -> Option<&[u8]> {
+        let ts = self.object.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+        if self.pixel_data.is_empty() || ![IMPLICIT_VR_LE, EXPLICIT_VR_LE].contains(&ts) {
+            return None;
+        }
+        let (_, _, length, header) = element_header(self.pixel_data, ts == EXPLICIT_VR_LE, false)?;
+        self.pixel_data.get(header..header.checked_add(length)?)
+    }
+}
+
 /// [`parse`] for the DICOM export: see [`Split`].
 pub fn parse_split(bytes: &[u8]) -> Result<Split<'_>, FileError> {
     let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
@@ -198,6 +211,7 @@ impl From<&str> for LengthError {
 }
 
 const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
 
@@ -681,6 +695,7 @@ mod tests {
         let last = with(&[name.clone(), pixels.clone()]);
         let split = parse_split(&last).unwrap();
         assert_eq!(split.pixel_data, &pixels[..]);
+        assert_eq!(split.native_pixels(), Some(&[7u8; 16][..]));
         assert!(split.object.element(tags::PIXEL_DATA).is_err());
         assert_eq!(text(&split.object, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN"));
 

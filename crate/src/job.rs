@@ -508,10 +508,22 @@ impl Job {
         let path = plan.get_mut(&input).and_then(VecDeque::pop_front).ok_or(JobError::UnknownInput(input))?;
         if let (Some(converter), Some(nii)) = (&mut self.nifti, path.strip_prefix(nifti::ROOT)) {
             let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
-            let object = instance::parse(bytes, false)
-                .and_then(|o| if Summary::of(&o) == *summary { Ok(o) } else { Err(FileError::Changed) })
+            // Native samples are placed from the file's bytes (instance::Split); compressed ones
+            // are decoded from the whole object.
+            let split = instance::parse_split(bytes);
+            let whole = match &split {
+                Ok(s) if !s.pixel_data.is_empty() && s.native_pixels().is_none() => Some(instance::parse(bytes, false)),
+                _ => None,
+            };
+            let object = match (&split, &whole) {
+                (_, Some(Ok(o))) => Ok((o, None)),
+                (_, Some(Err(e))) | (Err(e), None) => Err(e.clone()),
+                (Ok(s), None) => Ok((&s.object, s.native_pixels())),
+            };
+            let object = object
+                .and_then(|(o, native)| if Summary::of(o) == *summary { Ok((o, native)) } else { Err(FileError::Changed) })
                 .map_err(|e| e.to_string());
-            let Some(done) = converter.add(input, object.as_ref().map_err(Clone::clone), &self.policy) else {
+            let Some(done) = converter.add(input, object, &self.policy) else {
                 return Ok(Vec::new());
             };
             let (outcome, why) = match done.result {

@@ -1166,13 +1166,14 @@ impl Converter {
         self.place.get(&input)?.front().map(|p| p.0)
     }
 
-    /// Adds one planned input (parsed with its pixel data, or the reason it could not be
-    /// read) to the next volume it is planned in (an input in several volumes is added once
-    /// per volume, in plan order). Returns the volume once its last member has arrived.
+    /// Adds one planned input (parsed with its pixel data, or without them and given their
+    /// native little-endian samples; or the reason it could not be read) to the next volume
+    /// it is planned in (an input in several volumes is added once per volume, in plan
+    /// order). Returns the volume once its last member has arrived.
     pub fn add(
         &mut self,
         input: usize,
-        object: Result<&Object, String>,
+        object: Result<(&Object, Option<&[u8]>), String>,
         policy: &Policy,
     ) -> Option<Finished> {
         let (v, k) = self.place.get_mut(&input)?.pop_front()?;
@@ -1196,12 +1197,13 @@ impl Converter {
         });
         building.received += 1;
         match object {
-            Ok(object) if building.failed.is_none() => {
+            Ok((object, native)) if building.failed.is_none() => {
                 if k == 0 {
                     building.sidecar = Some(sidecar::json(object, volume, policy));
                 }
                 if let Err(why) = place_slice(
                     object,
+                    native,
                     header,
                     volume.rescale_varies,
                     k * volume.frames,
@@ -1246,6 +1248,7 @@ impl Converter {
 /// colour interleaved, as dcm2niix stores them.
 fn place_slice(
     object: &Object,
+    native: Option<&[u8]>,
     header: &Header,
     to_float: bool,
     first: usize,
@@ -1253,9 +1256,11 @@ fn place_slice(
     places: &[Option<(usize, (f64, f64))>],
     out: &mut [u8],
 ) -> Result<(), String> {
-    let element = object
-        .element(tags::PIXEL_DATA)
-        .map_err(|_| "no pixel data".to_string())?;
+    // Without `native` samples, the object holds the pixel data.
+    let element = match native {
+        Some(_) => None,
+        None => Some(object.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?),
+    };
     let ts = object
         .meta()
         .transfer_syntax()
@@ -1298,19 +1303,11 @@ fn place_slice(
         },
         _ => layout,
     };
-    match element.value().primitive() {
-        Some(value) => {
-            let mut bytes = value.to_bytes();
-            if binary {
-                bytes = unpack_bits(&bytes, columns * rows * frames).into();
-            }
-            // A mosaic (its Columns wider than the volume's): the tiles, one after another.
-            let mosaic = [int(tags::ROWS).unwrap_or(rows), int(tags::COLUMNS).unwrap_or(columns)];
-            if mosaic[1] > columns && samples == 1 {
-                bytes = untile(&bytes, mosaic, columns, rows, frames, bits / 8).into();
-            }
-            // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
-            let big_endian_words = ts == "1.2.840.10008.1.2.2";
+    // dicom-rs decodes big endian OW into native 16-bit words; OB stays as bytes.
+    let big_endian_words = ts == "1.2.840.10008.1.2.2";
+    let samples_and_layout = match (native, element) {
+        (Some(bytes), _) => Some((std::borrow::Cow::Borrowed(bytes), layout)),
+        (None, Some(element)) => element.value().primitive().map(|value| {
             let layout = match value {
                 dicom_core::PrimitiveValue::U8(_) => Layout {
                     big_endian: big_endian_words && layout.in_bpp > 1,
@@ -1321,6 +1318,20 @@ fn place_slice(
                     ..layout
                 },
             };
+            (value.to_bytes(), layout)
+        }),
+        (None, None) => unreachable!("the object holds the pixel data"),
+    };
+    match samples_and_layout {
+        Some((mut bytes, layout)) => {
+            if binary {
+                bytes = unpack_bits(&bytes, columns * rows * frames).into();
+            }
+            // A mosaic (its Columns wider than the volume's): the tiles, one after another.
+            let mosaic = [int(tags::ROWS).unwrap_or(rows), int(tags::COLUMNS).unwrap_or(columns)];
+            if mosaic[1] > columns && samples == 1 {
+                bytes = untile(&bytes, mosaic, columns, rows, frames, bits / 8).into();
+            }
             for f in (0..frames).filter(|&f| wanted(f)) {
                 let src = bytes.get(f * frame_in..(f + 1) * frame_in).ok_or_else(|| {
                     format!(
@@ -1336,7 +1347,8 @@ fn place_slice(
         None => {
             for f in (0..frames).filter(|&f| wanted(f)) {
                 // Decoded to native little-endian samples, colour interleaved.
-                let decoded = pixels::decode_frame(object, element.value(), ts, f, frames)?;
+                let value = element.expect("encapsulated pixel data are in the object").value();
+                let decoded = pixels::decode_frame(object, value, ts, f, frames)?;
                 if decoded.len() < frame_in {
                     return Err(format!(
                         "decoded frame has {} bytes, {frame_in} expected",
