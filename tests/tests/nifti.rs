@@ -480,7 +480,6 @@ fn pydicom_series_match_dcm2niix_where_supported() {
 }
 
 #[test]
-#[ignore = "not every pydicom series converts yet: colour JPEG-LS (2, interleaved: pure_jpegls decodes one component)"]
 fn every_pydicom_series_matches_dcm2niix() {
     let tally = pydicom_tally();
     report(&tally);

@@ -15,6 +15,7 @@
 //! (code 1); repeated positions become volumes in acquisition order.
 
 mod header;
+mod jpegls;
 mod pixels;
 mod sidecar;
 
@@ -73,7 +74,7 @@ const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
 /// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder);
 /// JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
-/// allocator, absent on wasm32) and single-component JPEG-LS (pure_jpegls; dicom-pixeldata's
+/// allocator, absent on wasm32) and JPEG-LS (our own decoder, `jpegls`; dicom-pixeldata's
 /// CharLS is C++). Not HTJ2K, 12-bit lossy JPEG or JPEG XL.
 fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
@@ -503,13 +504,6 @@ impl Slice {
         }
         if self.rows == 0 || self.columns == 0 {
             return Some("no image (Rows/Columns missing)".into());
-        }
-        if pixels::JPEG_LS.contains(&self.transfer_syntax.as_str()) && self.samples != 1 {
-            // pure_jpegls decodes one component only (no interleaved scans).
-            return Some(format!(
-                "unsupported transfer syntax {}: no decoder here for colour JPEG-LS",
-                self.transfer_syntax
-            ));
         }
         match self.samples {
             1 => {}

@@ -1,13 +1,14 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
-//! (colour interleaved). JPEG 2000 goes to `hayro-jpeg2000` and JPEG-LS to `pure_jpegls`
-//! (pure Rust, both build for wasm32); RLE and JPEG to dicom-pixeldata's pure-Rust decoders.
+//! (colour interleaved). JPEG 2000 goes to `hayro-jpeg2000` (pure Rust, builds for wasm32),
+//! JPEG-LS to our own decoder (`super::jpegls`); RLE and JPEG to dicom-pixeldata's pure-Rust
+//! decoders.
 
 use std::borrow::Cow;
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::text;
+use super::{jpegls, text};
 use crate::instance::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
@@ -52,12 +53,13 @@ pub fn decode_frame(
     if JPEG_LS.contains(&ts) {
         let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
         let stream = frame_fragments(value, frame, frames)?;
-        return decode_jpegls(
-            &stream,
-            int(tags::COLUMNS).unwrap_or(0),
-            int(tags::ROWS).unwrap_or(0),
-            int(tags::BITS_ALLOCATED).unwrap_or(16),
-        )
+        let expected = jpegls::Expected {
+            columns: int(tags::COLUMNS).unwrap_or(0),
+            rows: int(tags::ROWS).unwrap_or(0),
+            samples: int(tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+            bits_allocated: int(tags::BITS_ALLOCATED).unwrap_or(16),
+        };
+        return jpegls::decode(&stream, expected)
         .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
     }
     if LOSSY_JPEG.contains(&ts)
@@ -286,67 +288,6 @@ fn unpack_bits(data: &[u8], limit: usize) -> Vec<u8> {
     out
 }
 
-/// Why a JPEG-LS stream could not be decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JpegLsError {
-    /// The decoder rejected the stream (among others: more than one component, which
-    /// `pure_jpegls` does not decode).
-    Decoder(String),
-    /// Samples wider than the DICOM sample that should hold them.
-    Width { bits_allocated: usize },
-}
-
-impl std::fmt::Display for JpegLsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JpegLsError::Decoder(e) => write!(f, "JPEG-LS: {e}"),
-            JpegLsError::Width { bits_allocated } => {
-                write!(f, "JPEG-LS samples in {bits_allocated}-bit DICOM samples")
-            }
-        }
-    }
-}
-
-/// The stream without trailing zero padding and without the 0xFF fill bytes before its
-/// EOI marker: dcmtk pads an odd-length stream to even length that way (a fill byte is
-/// legal before any marker), and `pure_jpegls` expects EOI right after the scan.
-fn without_fill_before_eoi(stream: &[u8]) -> Cow<'_, [u8]> {
-    let end = stream.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
-    let trimmed = &stream[..end];
-    let Some(body) = trimmed.strip_suffix(&[0xFF, 0xD9]) else {
-        return Cow::Borrowed(stream);
-    };
-    let fill = body.iter().rev().take_while(|&&b| b == 0xFF).count();
-    if fill == 0 && end == stream.len() {
-        return Cow::Borrowed(stream);
-    }
-    let mut fixed = body[..body.len() - fill].to_vec();
-    fixed.extend_from_slice(&[0xFF, 0xD9]);
-    Cow::Owned(fixed)
-}
-
-/// Decodes a single-component JPEG-LS stream of `columns` × `rows` into
-/// `bits_allocated`-bit little-endian samples. The decoder gives the stored values as
-/// they were coded (a signed image keeps its two's complement bits), as DICOM stores them.
-pub fn decode_jpegls(
-    stream: &[u8],
-    columns: usize,
-    rows: usize,
-    bits_allocated: usize,
-) -> Result<Vec<u8>, JpegLsError> {
-    let stream = without_fill_before_eoi(stream);
-    let (samples, _, _) = jpegls::decode(&stream, columns as u32, rows as u32)
-        .map_err(|e| JpegLsError::Decoder(e.to_string()))?;
-    match bits_allocated {
-        8 => samples
-            .iter()
-            .map(|&v| u8::try_from(v).map_err(|_| JpegLsError::Width { bits_allocated }))
-            .collect(),
-        16 => Ok(samples.iter().flat_map(|v| v.to_le_bytes()).collect()),
-        _ => Err(JpegLsError::Width { bits_allocated }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,28 +320,6 @@ mod tests {
         assert_eq!(
             decode_rle32(&frame, 3, 3),
             Err(RleError::Segments { found: 4, expected: 12 })
-        );
-    }
-
-    /// dcmtk's padding of an odd-length stream (a 0xFF fill byte before EOI) and zero
-    /// padding after EOI both decode to the original samples.
-    #[test]
-    fn jpegls_padded_streams_decode() {
-        let pixels: Vec<u16> = (0..12u16 * 7).map(|i| (i * 37) % 4096).collect();
-        let mut stream = Vec::new();
-        jpegls::encode(&pixels, 12, 7, &mut stream).unwrap();
-        assert_eq!(stream[stream.len() - 2..], [0xFF, 0xD9]);
-        let expected: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut filled = stream[..stream.len() - 2].to_vec();
-        filled.extend_from_slice(&[0xFF, 0xFF, 0xD9]);
-        let mut zeroed = stream.clone();
-        zeroed.push(0);
-        for s in [&stream, &filled, &zeroed] {
-            assert_eq!(decode_jpegls(s, 12, 7, 16).unwrap(), expected);
-        }
-        assert_eq!(
-            decode_jpegls(&stream, 12, 7, 8),
-            Err(JpegLsError::Width { bits_allocated: 8 })
         );
     }
 }
