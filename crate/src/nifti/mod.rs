@@ -15,6 +15,7 @@
 //! (code 1); repeated positions become volumes in acquisition order.
 
 mod header;
+mod jpeg;
 mod jpegls;
 mod pixels;
 mod sidecar;
@@ -67,12 +68,13 @@ const NATIVE_TS: &[&str] = &[
     "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
 ];
 
-/// JPEG Extended (process 2 & 4): jpeg-decoder reads its 8-bit form only.
+/// JPEG Extended (process 2 & 4): its 8-bit form only is decoded here.
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
-/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit) / lossless (jpeg-decoder);
+/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit; `jpeg`, with dcm2niix's
+/// arithmetic, else jpeg-decoder) / lossless (jpeg-decoder);
 /// JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
 /// allocator, absent on wasm32) and JPEG-LS (our own decoder, `jpegls`; dicom-pixeldata's
 /// CharLS is C++). Not HTJ2K, 12-bit lossy JPEG or JPEG XL.
@@ -1459,15 +1461,18 @@ impl Layout {
                     continue;
                 };
                 let raw = match (in_bpp, self.signed) {
-                    (1, false) => w[0] as f64,
-                    (1, true) => w[0] as i8 as f64,
-                    (2, false) => u16::from_le_bytes([w[0], w[1]]) as f64,
-                    (2, true) => i16::from_le_bytes([w[0], w[1]]) as f64,
-                    (_, false) => u32::from_le_bytes(w) as f64,
-                    (_, true) => i32::from_le_bytes(w) as f64,
+                    (1, false) => w[0] as f32,
+                    (1, true) => w[0] as i8 as f32,
+                    (2, false) => u16::from_le_bytes([w[0], w[1]]) as f32,
+                    (2, true) => i16::from_le_bytes([w[0], w[1]]) as f32,
+                    (_, false) => u32::from_le_bytes(w) as f32,
+                    (_, true) => i32::from_le_bytes(w) as f32,
                 };
-                dst[c * 4..(c + 1) * 4]
-                    .copy_from_slice(&((raw * slope + inter) as f32).to_le_bytes());
+                // In single precision, rounded after the product and after the sum, as
+                // dcm2niix computes it (measured: a slope of 16.05882 differs by one ulp in
+                // double precision).
+                let value = raw * slope as f32 + inter as f32;
+                dst[c * 4..(c + 1) * 4].copy_from_slice(&value.to_le_bytes());
             }
         }
     }

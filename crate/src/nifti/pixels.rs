@@ -1,14 +1,14 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
 //! (colour interleaved). JPEG 2000 goes to `hayro-jpeg2000` (pure Rust, builds for wasm32),
-//! JPEG-LS to our own decoder (`super::jpegls`); RLE and JPEG to dicom-pixeldata's pure-Rust
-//! decoders.
+//! JPEG-LS to our own decoder (`super::jpegls`), 8-bit lossy JPEG to `super::jpeg`
+//! (dcm2niix's arithmetic); RLE and other JPEG to dicom-pixeldata's pure-Rust decoders.
 
 use std::borrow::Cow;
 
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::{jpegls, text};
+use super::{jpeg, jpegls, text};
 use crate::instance::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
@@ -62,9 +62,26 @@ pub fn decode_frame(
         return jpegls::decode(&stream, expected)
         .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
     }
-    if LOSSY_JPEG.contains(&ts)
-        && text(ds, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("RGB")
-    {
+    let rgb = text(ds, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("RGB");
+    if LOSSY_JPEG.contains(&ts) && text(ds, tags::BITS_ALLOCATED).as_deref() == Some("8") {
+        // dcm2niix's own decoder, byte for byte; what it does not decode (12-bit and
+        // progressive streams among others) goes on to the general decoders below.
+        let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
+        let expected = jpeg::Expected {
+            columns: int(tags::COLUMNS).unwrap_or(0),
+            rows: int(tags::ROWS).unwrap_or(0),
+            samples: int(tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+        };
+        // Stored as RGB: no YCbCr conversion, whatever the JPEG markers suggest (as dcm2niix).
+        let colour = if rgb { jpeg::Colour::AsCoded } else { jpeg::Colour::Ycbcr };
+        let stream = frame_fragments(value, frame, frames)?;
+        match jpeg::decode(&stream, expected, colour) {
+            Ok(samples) => return Ok(samples),
+            Err(e) if e.is_unsupported() => {}
+            Err(e) => return Err(format!("pixel data in {ts} could not be decoded: {e}")),
+        }
+    }
+    if LOSSY_JPEG.contains(&ts) && rgb {
         // Stored as RGB: no YCbCr conversion, whatever the JPEG markers suggest (as dcm2niix).
         let stream = frame_fragments(value, frame, frames)?;
         let mut decoder = jpeg_decoder::Decoder::new(&stream[..]);
