@@ -332,6 +332,9 @@ async function openScratch(name, expected) {
   }
 }
 
+// The private file is written this much at a time.
+const WRITE_PIECE = 4 * 1024 * 1024;
+
 // Where the zip goes: a file on disk (FileSystemWritableFileStream), a private file (openScratch)
 // or a list of Blob parts. `expected` is about the zip's size (the planned inputs' bytes).
 async function openSink(handle, name, expected) {
@@ -350,9 +353,14 @@ async function openSink(handle, name, expected) {
     let at = 0;
     return {
       async write(chunk) {
-        const n = access.write(chunk, { at });
-        if (n !== chunk.length) throw new Error('The browser\'s storage is full');
-        at += n;
+        // In pieces: one write of a 315 MB volume took 1.2 s, four times the same bytes
+        // written as 600 files (make bench, ct600).
+        for (let from = 0; from < chunk.length; from += WRITE_PIECE) {
+          const piece = chunk.subarray(from, from + WRITE_PIECE);
+          const n = access.write(piece, { at });
+          if (n !== piece.length) throw new Error('The browser\'s storage is full');
+          at += n;
+        }
       },
       async close() {
         access.flush();
@@ -446,9 +454,9 @@ async function run({ files, names, secret, exportDate, settings }) {
       const input = planned(k);
       currentFile = input.name;
       const len = toWasm(job, await timed('read', () => wholes.take(k)));
-      // A view of wasm memory: written out before the next call into the wasm.
-      const chunk = timedSync('wasm', () => job.export(plan[k].input, len));
-      if (chunk.length) await timed('write', () => sink.write(chunk));
+      // Views of wasm memory: written out before the next call into the wasm.
+      const parts = timedSync('wasm', () => job.export(plan[k].input, len));
+      for (const part of parts) await timed('write', () => sink.write(part));
       exportDone += input.size;
       progress({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
         bytesDone: exportDone, bytesTotal: exportTotal, file: input.name }, k + 1 === plan.length);

@@ -15,11 +15,44 @@ use crate::error::JobError;
 
 /// Where the zip writer puts its bytes until the caller takes them.
 #[derive(Clone, Default)]
-struct Sink(Rc<RefCell<Vec<u8>>>);
+struct Sink(Rc<RefCell<Pending>>);
+
+/// The archive bytes not taken yet: whole buffers handed over (a NIfTI volume, not copied),
+/// then the bytes written since.
+#[derive(Default)]
+struct Pending {
+    parts: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    /// The next bytes written are an entry's data that [`Archive::put_owned`] hands over
+    /// whole: counted (the zip writer has its CRC), not copied.
+    skip: usize,
+}
+
+impl Sink {
+    fn take_parts(&self) -> Vec<Vec<u8>> {
+        let mut pending = self.0.borrow_mut();
+        let mut parts = std::mem::take(&mut pending.parts);
+        parts.push(std::mem::take(&mut pending.current));
+        parts
+    }
+
+    fn take(&self) -> Vec<u8> {
+        match <[Vec<u8>; 1]>::try_from(self.take_parts()) {
+            Ok([one]) => one,
+            Err(parts) => parts.concat(),
+        }
+    }
+}
 
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
+        let mut pending = self.0.borrow_mut();
+        if pending.skip > 0 {
+            let n = pending.skip.min(buf.len());
+            pending.skip -= n;
+            return Ok(n);
+        }
+        pending.current.extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -55,9 +88,15 @@ impl Archive {
         Archive { writer: ZipWriter::new_stream(sink.clone()), sink, modified }
     }
 
-    /// The archive bytes produced so far that the caller has not taken.
+    /// The archive bytes produced so far that the caller has not taken, in one buffer.
     pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.sink.0.borrow_mut())
+        self.sink.take()
+    }
+
+    /// The archive bytes produced so far that the caller has not taken, as buffers to be
+    /// written one after the other (a volume handed to [`Archive::put_owned`] is one of them).
+    pub fn take_parts(&self) -> Vec<Vec<u8>> {
+        self.sink.take_parts()
     }
 
     /// Adds one file; returns the archive bytes produced so far that the caller has not taken.
@@ -81,8 +120,33 @@ impl Archive {
         Ok(self.take())
     }
 
+    /// Adds one stored file whose bytes become one of the next [`Archive::take_parts`] as they
+    /// are, not copied into the archive's buffer: a NIfTI volume is the size of a series,
+    /// and a second copy of it doubled the page's memory (wasm memory never shrinks).
+    pub fn put_owned(&mut self, path: &str, bytes: Vec<u8>) -> Result<(), JobError> {
+        self.start(path, bytes.len(), Packing::Stored)?;
+        self.sink.0.borrow_mut().skip = bytes.len();
+        let written = self.writer.write_all(&bytes).map_err(archive_error);
+        let mut pending = self.sink.0.borrow_mut();
+        debug_assert_eq!(pending.skip, 0, "the zip writer passes stored data through whole");
+        pending.skip = 0;
+        written?;
+        let header = std::mem::take(&mut pending.current);
+        pending.parts.extend([header, bytes]);
+        Ok(())
+    }
+
     fn put_parts(&mut self, path: &str, parts: &[&[u8]], packing: Packing) -> Result<(), JobError> {
         let size: usize = parts.iter().map(|p| p.len()).sum();
+        self.start(path, size, packing)?;
+        // Room for the whole entry up front: `take` hands the buffer away after each entry, and
+        // growing a fresh one by doubling would copy a large entry several times.
+        self.sink.0.borrow_mut().current.reserve(size);
+        parts.iter().try_for_each(|part| self.writer.write_all(part)).map_err(archive_error)
+    }
+
+    /// Starts an entry of `size` bytes.
+    fn start(&mut self, path: &str, size: usize, packing: Packing) -> Result<(), JobError> {
         let method = match packing {
             Packing::Stored => CompressionMethod::Stored,
             Packing::Deflated => CompressionMethod::Deflated,
@@ -92,19 +156,15 @@ impl Archive {
             .last_modified_time(self.modified)
             .unix_permissions(0o644)
             .large_file(size as u64 >= u32::MAX as u64);
-        // Room for the whole entry up front: `take` hands the buffer away after each entry, and
-        // growing a fresh one by doubling would copy a large entry several times.
-        self.sink.0.borrow_mut().reserve(size + 2 * path.len() + 128);
-        self.writer.start_file(path, options).map_err(archive_error)?;
-        parts.iter().try_for_each(|part| self.writer.write_all(part)).map_err(archive_error)
+        self.sink.0.borrow_mut().current.reserve(2 * path.len() + 128);
+        self.writer.start_file(path, options).map_err(archive_error)
     }
 
     /// Closes the archive; returns its last bytes (the central directory).
     pub fn finish(self) -> Result<Vec<u8>, JobError> {
         let sink = self.sink.clone();
         self.writer.finish().map_err(archive_error)?;
-        let rest = std::mem::take(&mut *sink.0.borrow_mut());
-        Ok(rest)
+        Ok(sink.take())
     }
 }
 
@@ -133,5 +193,29 @@ mod tests {
         let first = read.by_index(0).unwrap();
         assert_eq!(first.name().unwrap(), "DICOM/20261124/V1/0001.dcm");
         assert_eq!(first.compression(), CompressionMethod::Stored);
+    }
+
+    /// A volume handed over whole comes out as one of the parts, the very buffer, and the
+    /// parts make the same zip as the volume copied in.
+    #[test]
+    fn owned_entries_are_handed_out_as_they_are() {
+        let date = Date::parse_da("20261124").unwrap();
+        let volume: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut copied = Archive::new(date);
+        copied.put("NIFTI/20261124/V1/1.json", b"{}", Packing::Deflated).unwrap();
+        copied.put("NIFTI/20261124/V1/1.nii", &volume, Packing::Stored).unwrap();
+        let mut expected = copied.take();
+        expected.extend(copied.finish().unwrap());
+
+        let mut owned = Archive::new(date);
+        owned.put("NIFTI/20261124/V1/1.json", b"{}", Packing::Deflated).unwrap();
+        let at = volume.as_ptr();
+        owned.put_owned("NIFTI/20261124/V1/1.nii", volume).unwrap();
+        let parts = owned.take_parts();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].as_ptr(), at, "the volume's buffer, not a copy");
+        let mut zip = parts.concat();
+        zip.extend(owned.finish().unwrap());
+        assert_eq!(zip, expected);
     }
 }

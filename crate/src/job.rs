@@ -470,6 +470,13 @@ impl Job {
     /// With `ready_marker`, the `.ready` file of a daily folder is written once the plan
     /// has moved past that folder (entries are in path order), or by `finish`.
     pub fn export(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
+        Ok(self.export_parts(input, bytes)?.concat())
+    }
+
+    /// [`Job::export`], its bytes as buffers to append one after the other: a NIfTI volume
+    /// is handed out as it was built, not copied into a buffer of the archive's (the page
+    /// and the CLI write the parts; the copy doubled the page's memory for a large series).
+    pub fn export_parts(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
         if !self.settings.ready_marker {
             return self.export_entry(input, bytes);
         }
@@ -481,16 +488,16 @@ impl Job {
             .get(&input)
             .and_then(VecDeque::front)
             .map(|p| format!("{}/{day}/", p.split('/').next().unwrap_or_default()));
-        let mut chunk = match (&self.unmarked, &folder) {
-            (Some(done), Some(next)) if done != next => self.write_ready_marker()?,
+        let mut parts = match (&self.unmarked, &folder) {
+            (Some(done), Some(next)) if done != next => vec![self.write_ready_marker()?],
             _ => Vec::new(),
         };
         let written = self.export_entry(input, bytes)?;
-        if !written.is_empty() {
+        if written.iter().any(|p| !p.is_empty()) {
             self.unmarked = folder;
         }
-        chunk.extend(written);
-        Ok(chunk)
+        parts.extend(written);
+        Ok(parts)
     }
 
     /// The `.ready` entry of the daily folder whose entries are all written, if any.
@@ -501,7 +508,7 @@ impl Job {
         Ok(archive.add(&format!("{folder}.ready"), b"", Packing::Stored)?)
     }
 
-    fn export_entry(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<u8>, JobError> {
+    fn export_entry(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
         let Stage::Exporting { archive, plan } = &mut self.stage else {
             return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
         };
@@ -534,7 +541,7 @@ impl Job {
                     archive.put(&json_path, &json, Packing::Deflated)?;
                     // Stored, like dcm2niix -z n: deflating a volume took three quarters of the
                     // conversion time (measured by make bench) for little gain on real images.
-                    archive.put(&path, &volume, Packing::Stored)?;
+                    archive.put_owned(&path, volume)?;
                     (Outcome::Exported { path }, None)
                 }
                 Err(why) => (
@@ -550,7 +557,7 @@ impl Job {
                     self.inputs[member].why = why.clone();
                 }
             }
-            return Ok(archive.take());
+            return Ok(archive.take_parts());
         }
         if self.tables.is_table(input) {
             let (chunk, outcome, why) =
@@ -573,7 +580,7 @@ impl Job {
                 };
             self.inputs[input].outcome = outcome;
             self.inputs[input].why = why;
-            return Ok(chunk);
+            return Ok(vec![chunk]);
         }
         let summary = self.inputs[input]
             .summary
@@ -599,7 +606,7 @@ impl Job {
             Ok((attributes, pixel_data)) => {
                 let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
                 self.inputs[input].outcome = Outcome::Exported { path };
-                Ok(chunk)
+                Ok(vec![chunk])
             }
             Err(e) => {
                 self.inputs[input].skip(e.why(), e.to_string());

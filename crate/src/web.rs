@@ -28,8 +28,8 @@ pub struct WebJob {
     /// The bytes of the file in hand, written by the worker through [`WebJob::buffer`]: one
     /// buffer for every file, so that reading a file leaves no garbage behind.
     buffer: Vec<u8>,
-    /// The zip bytes of the last `export`, lent to the worker through a view.
-    out: Vec<u8>,
+    /// The zip bytes of the last `export`, lent to the worker through views.
+    out: Vec<Vec<u8>>,
 }
 
 /// `scan`'s answer: `{input}` once recorded, else `{needMore}` bytes of the file.
@@ -88,15 +88,16 @@ impl WebJob {
         to_js(&steps)
     }
 
-    /// Second pass over one planned input, whole in the first `len` bytes of `buffer`: a view
-    /// of the zip bytes to append, valid until the next call into the wasm (no copy into a
-    /// fresh JS buffer per file: write it out at once).
-    pub fn export(&mut self, input: usize, len: usize) -> Result<js_sys::Uint8Array, JsError> {
+    /// Second pass over one planned input, whole in the first `len` bytes of `buffer`: views
+    /// of the zip bytes to append one after the other (an array of Uint8Array), valid until
+    /// the next call into the wasm (no copy into a fresh JS buffer per file, nor of a NIfTI
+    /// volume into the archive's buffer: write them out at once).
+    pub fn export(&mut self, input: usize, len: usize) -> Result<js_sys::Array, JsError> {
         let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
-        self.out = self.job.export(input, bytes).map_err(js_error)?;
-        // SAFETY: `out` lives until the next export; the worker writes the view out before
-        // calling into the wasm again.
-        Ok(unsafe { js_sys::Uint8Array::view(&self.out) })
+        self.out = self.job.export_parts(input, bytes).map_err(js_error)?;
+        // SAFETY: `out` lives until the next export; the worker writes the views out before
+        // calling into the wasm again, and creating them allocates nothing in the wasm.
+        Ok(self.out.iter().filter(|p| !p.is_empty()).map(|p| unsafe { js_sys::Uint8Array::view(p) }).collect())
     }
 
     /// The archive's last bytes.

@@ -73,7 +73,9 @@ fn web_job_exports_a_zip_and_reports_every_input() {
     for step in &plan {
         let input = step["input"].as_u64().unwrap() as usize;
         job.buffer(inputs[input].len()).copy_from(&inputs[input]);
-        zip.extend(job.export(input, inputs[input].len()).unwrap().to_vec());
+        for part in job.export(input, inputs[input].len()).unwrap().iter() {
+            zip.extend(js_sys::Uint8Array::from(part).to_vec());
+        }
     }
     zip.extend(job.finish().unwrap());
     assert!(zip.starts_with(b"PK\x03\x04"));

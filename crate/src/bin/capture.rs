@@ -268,11 +268,11 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     let mut out = fs::File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let write_error = |e: std::io::Error| format!("cannot write {}: {e}", partial.display());
     for step in &plan {
-        let chunk = match read_into(&files[step.input], u64::MAX, &mut buffer) {
-            Ok(_) => job.export(step.input, &buffer).map_err(|e| e.to_string())?,
+        let parts = match read_into(&files[step.input], u64::MAX, &mut buffer) {
+            Ok(_) => job.export_parts(step.input, &buffer).map_err(|e| e.to_string())?,
             Err(_) => Vec::new(), // reported as not exported by finish()
         };
-        out.write_all(&chunk).map_err(write_error)?;
+        parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
     }
     out.write_all(&job.finish().map_err(|e| e.to_string())?).map_err(write_error)?;
     out.sync_all().map_err(write_error)?;
