@@ -18,7 +18,7 @@
 //                   table rules the user changed on the review (WebJob.setTableProfile: the
 //                   tables' columns are decided again; their paths, and the review, stay)
 //   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, scratch?: string, report: object,
-//                   wasmMemory: number, timing: {read, copy, wasm, write}}
+//                   wasmMemory: number, timing: {read, copy, wasm, write, plan, review, open, close}}
 //                   (wasmMemory: bytes of wasm memory, its peak, as it never shrinks; timing:
 //                   ms the worker spent waiting for reads, copying in, in the wasm, writing out)
 //   worker → main  {type:'error', message: string, file: string|null, fatal: boolean,
@@ -199,7 +199,7 @@ async function readBlob(blob, len) {
 // bounded; they are started in bulk once half have been taken, so that small ones are read
 // together (readSmall). ahead(count, read, size): read(i) starts reading input i, size(i)
 // its bytes; take(i) (in order) waits for input i's read.
-const AHEAD_FILES = 32;
+const AHEAD_FILES = 64;
 const AHEAD_BYTES = 32 * 1024 * 1024;
 function ahead(count, read, size) {
   const waiting = new Map();
@@ -231,7 +231,9 @@ function ahead(count, read, size) {
 
 // Where the worker's time goes, in ms (posted with 'done'; make bench prints it): waiting for
 // reads, copying into the wasm, in the wasm, and writing the zip out.
-const timing = { read: 0, copy: 0, wasm: 0, write: 0 };
+// Also: the plan and review (wasm and posting), waiting for the user's confirmation, opening
+// and closing the output.
+const timing = { read: 0, copy: 0, wasm: 0, write: 0, plan: 0, review: 0, open: 0, close: 0 };
 async function timed(key, work) {
   const t = performance.now();
   try { return await work(); } finally { timing[key] += performance.now() - t; }
@@ -256,9 +258,8 @@ const SCAN_PREFIX = 64 * 1024;
 
 // A zip archive is recognised by content (a local file header or an empty archive's end
 // record at the start, and no DICOM preamble), not by its name.
-async function isZip(file) {
-  if (file.size < 22) return false;
-  const head = await readSmall(file.slice(0, 132));
+function isZip(head, size) {
+  if (size < 22) return false;
   const at = (i, text) => [...text].every((c, k) => head[i + k] === c.charCodeAt(0));
   if (head.length >= 132 && at(128, 'DICM')) return false;
   return at(0, 'PK\x03\x04') || at(0, 'PK\x05\x06');
@@ -269,41 +270,6 @@ async function isZip(file) {
 function openZip(file) {
   const reader = new FileReaderSync();
   return new WebZip(file.size, (pos, len) => new Uint8Array(reader.readAsArrayBuffer(file.slice(pos, pos + len))));
-}
-
-// The inputs of a run: each plain file, and each entry of each zip (named `<zip>/<entry path>`).
-// Entries the zip reader refuses (unsafe paths, encrypted) are reported as skipped.
-async function expandInputs(files, names, zips, unreadable) {
-  const inputs = [];
-  // The files' first bytes, AHEAD_FILES at a time in one read (readSmall); false if unreadable.
-  const sniffed = ahead(files.length, (i) => isZip(files[i]).catch(() => false), () => 132);
-  for (let i = 0; i < files.length; i++) {
-    const file = files[i];
-    let zip = null;
-    try {
-      if (await sniffed.take(i)) zip = openZip(file);
-    } catch (err) {
-      zip = null; // not a readable zip after all: the anonymiser reports it as not DICOM
-    }
-    if (!zip) {
-      inputs.push({ name: names[i], size: file.size, read: (len) => readBlob(file, len) });
-      continue;
-    }
-    zips.push(zip);
-    for (const entry of toPlain(zip.entries())) {
-      const name = `${names[i]}/${entry.name}`;
-      if (entry.ignored) {
-        unreadable.push({ name, size: entry.size, outcome: 'skipped', reason: 'ignored: ' + entry.ignored,
-          code: 'zip-entry-ignored', detail: entry.ignored });
-        continue;
-      }
-      inputs.push({ name, size: entry.size, read: async () => {
-        const bytes = zip.read(entry.index); // whole: entries are read through the zip's own buffer
-        return { bytes, size: bytes.length, release() {} };
-      } });
-    }
-  }
-  return inputs;
 }
 
 let confirmed = null; // resolve function of the pending review, set while waiting
@@ -391,22 +357,26 @@ async function run({ files, names, secret, exportDate, settings }) {
   let job = null;
   let sink = null;
   try {
-    const inputs = await expandInputs(files, names, zips, unreadable);
-    const filesTotal = inputs.length;
-    const bytesTotal = inputs.reduce((n, f) => n + f.size, 0);
-    job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
     for (const key of Object.keys(timing)) timing[key] = 0;
-    // Pass 1: scan every input. scanned[i] = index in `inputs` of the i-th scanned input,
+    job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
+    // Pass 1: scan every input: each plain file and each entry of each zip (named
+    // `<zip>/<entry path>`), in that order. A zip is recognised by the first bytes the scan
+    // reads anyway (a separate read per file to sniff cost 0.5 ms per file); entries the zip
+    // reader refuses (unsafe paths, encrypted) are reported as skipped.
+    // inputs[k]: the k-th input; scanned[i] = index in `inputs` of the i-th scanned input,
     // which is the input index the wasm uses in its plan.
+    const inputs = [];
     const scanned = [];
+    let filesTotal = files.length;
+    let bytesTotal = files.reduce((n, f) => n + f.size, 0);
+    let filesDone = 0;
     let bytesDone = 0;
-    // The starts of the next files are read while the wasm works on this one.
-    const starts = ahead(filesTotal, (i) => inputs[i].read(SCAN_PREFIX), (i) => Math.min(inputs[i].size, SCAN_PREFIX));
-    for (let i = 0; i < filesTotal; i++) {
-      const input = inputs[i];
+    // Scans one input from its first read (`first()`), reading more while the core asks.
+    const scanOne = async (input, first) => {
+      const k = inputs.push(input) - 1;
       currentFile = input.name;
       try {
-        let got = await timed('read', () => starts.take(i));
+        let got = await first();
         for (;;) {
           const len = toWasm(job, got);
           const step = timedSync('wasm', () => job.scan(input.name, len, got.size));
@@ -418,18 +388,64 @@ async function run({ files, names, secret, exportDate, settings }) {
             throw new Error('the file changed while it was read');
           }
         }
-        scanned.push(i);
+        scanned.push(k);
       } catch (err) {
         unreadable.push({ name: input.name, size: input.size, outcome: 'skipped',
           reason: 'could not read the file: ' + messageOf(err), code: 'unreadable', detail: messageOf(err) });
       }
+      filesDone += 1;
       bytesDone += input.size;
-      progress({ type: 'progress', phase: 'scan', filesDone: i + 1, filesTotal,
-        bytesDone, bytesTotal, file: input.name }, i + 1 === filesTotal);
+      progress({ type: 'progress', phase: 'scan', filesDone, filesTotal,
+        bytesDone, bytesTotal, file: input.name }, filesDone === filesTotal);
+    };
+    // The starts of the next files are read while the wasm works on this one.
+    const starts = ahead(files.length, (f) => readBlob(files[f], SCAN_PREFIX), (f) => Math.min(files[f].size, SCAN_PREFIX));
+    for (let f = 0; f < files.length; f++) {
+      const file = files[f];
+      const input = { name: names[f], size: file.size, read: (len) => readBlob(file, len) };
+      let got = null;
+      let error = null;
+      try {
+        got = await timed('read', () => starts.take(f));
+      } catch (err) {
+        error = err;
+      }
+      let zip = null;
+      if (got && isZip(got.bytes, file.size)) {
+        try {
+          zip = openZip(file);
+        } catch {
+          zip = null; // not a readable zip after all: the anonymiser reports it as not DICOM
+        }
+      }
+      if (!zip) {
+        await scanOne(input, async () => { if (error) throw error; return got; });
+        continue;
+      }
+      got.release();
+      zips.push(zip);
+      const entries = toPlain(zip.entries());
+      const kept = entries.filter((e) => !e.ignored);
+      filesTotal += kept.length - 1;
+      bytesTotal += kept.reduce((n, e) => n + e.size, 0) - file.size;
+      for (const entry of entries) {
+        const name = `${names[f]}/${entry.name}`;
+        if (entry.ignored) {
+          unreadable.push({ name, size: entry.size, outcome: 'skipped', reason: 'ignored: ' + entry.ignored,
+            code: 'zip-entry-ignored', detail: entry.ignored });
+          continue;
+        }
+        const read = async () => {
+          const bytes = zip.read(entry.index); // whole: entries are read through the zip's own buffer
+          return { bytes, size: bytes.length, release() {} };
+        };
+        await scanOne({ name, size: entry.size, read }, () => timed('read', read));
+      }
     }
     currentFile = null;
 
     // The plan, then the review: the user checks it before anything is written.
+    const planStarted = performance.now();
     const tables = toPlain(job.tableReview());
     const plan = toPlain(job.plan());
     const review = toPlain(job.review());
@@ -441,11 +457,12 @@ async function run({ files, names, secret, exportDate, settings }) {
     const exportFiles = new Set(plan.map((p) => p.input)).size;
     const exportTotal = plan.reduce((n, p) => n + inputs[scanned[p.input]].size, 0);
     self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
-    const { handle, profiles, scratch } = await waitForConfirm();
+    timing.plan += performance.now() - planStarted;
+    const { handle, profiles, scratch } = await timed('review', () => waitForConfirm());
     for (const { input, profile } of profiles) job.setTableProfile(input, profile);
 
     // Pass 2: export the planned inputs in output order.
-    sink = await openSink(handle, scratch, exportTotal);
+    sink = await timed('open', () => openSink(handle, scratch, exportTotal));
     let exportDone = 0;
     const planned = (k) => inputs[scanned[plan[k].input]];
     // The next files are read while the wasm works on this one (within AHEAD_BYTES).
@@ -463,7 +480,7 @@ async function run({ files, names, secret, exportDate, settings }) {
     }
     currentFile = null;
     await sink.write(job.finish());
-    const out = await sink.close();
+    const out = await timed('close', () => sink.close());
     sink = null;
     const report = toPlain(job.report());
     mergeUnreadable(report, unreadable);

@@ -420,13 +420,17 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         // Where the worker's time went (profile evidence for issue 8), from the worker's timing.
         let worker = |key: &str| v["timing"][key].as_f64().unwrap_or(0.0) / 1000.0;
         ids.push(format!(
-            "scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s",
+            "scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s, \
+             plan+review {:.2} s, waiting for confirm {:.2} s, open+close output {:.2} s",
             v["scanMs"].as_f64().unwrap_or(0.0) / 1000.0,
             v["exportMs"].as_f64().unwrap_or(0.0) / 1000.0,
             worker("read"),
             worker("copy"),
             worker("wasm"),
             worker("write"),
+            worker("plan"),
+            worker("review"),
+            worker("open") + worker("close"),
         ));
         if rep == reps - 1 {
             row.note = format!(
