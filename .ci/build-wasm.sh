@@ -32,6 +32,12 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/build-wasm.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 "$WASM_BINDGEN" --target web --no-typescript --out-dir "$tmp/pkg" --out-name capture "$wasm"
+# A C function left undefined (see .ci/wasm-c-imports.txt) would become an import from a
+# module the page cannot load ('env'): the glue may import nothing at all.
+if grep -nE "^import |from ['\"]env['\"]" "$tmp/pkg/capture.js" >&2; then
+  echo "build-wasm: the module imports the above; define it in crate/src/nifti/libc_shim.rs" >&2
+  exit 1
+fi
 bg="$tmp/pkg/capture_bg.wasm"
 if [ -n "${WASM_OPT:-}" ]; then
   if "$WASM_OPT" -O --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int \

@@ -13,7 +13,9 @@ find "$files" -name '*.dcm' -size -64k -print0 | while IFS= read -r -d '' f; do
     cp "$f" "$corpus/dicom_export/$(basename "$f")"
 done
 # NIfTI: single images and pairs of slices of one series, joined by the target's marker.
-for f in CT_small.dcm MR_small.dcm MR_small_implicit.dcm MR_small_bigendian.dcm liver_1frame.dcm; do
+# JPEG 2000 ones reach openjp2 (unsafe, ported C): reversible, irreversible, in a JP2 box.
+for f in CT_small.dcm MR_small.dcm MR_small_implicit.dcm MR_small_bigendian.dcm liver_1frame.dcm \
+         693_J2KI.dcm JPEG2000.dcm MR_small_jp2klossless.dcm GDCMJ2K_TextGBR.dcm; do
     [[ -f "$files/$f" ]] && cp "$files/$f" "$corpus/nifti_export/$f"
 done
 { cat "$files/MR_small.dcm"; printf '\xff\xfe\xfd\xfc'; cat "$files/MR_small_implicit.dcm"; } > "$corpus/nifti_export/pair.bin"

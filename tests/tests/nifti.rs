@@ -2,11 +2,9 @@
 //! pydicom's and nibabel's test files and from generated series (axial, sagittal, coronal,
 //! oblique, 4D, rescaled, enhanced multi-frame MR/CT, 3D acquisitions) goes through `capture export --format nifti`; both outputs must have the same
 //! dimensions and data type, identical voxel bytes, affines within 1e-4 mm, the same
-//! scl_slope/scl_inter and the same qform/sform codes. Lossy JPEG with 8-bit samples too: the
-//! core decodes it with dcm2niix's own arithmetic. Series in the other lossy transfer syntaxes
-//! (JPEG 2000 irreversible, near-lossless JPEG-LS) must have the same header, and their voxel
-//! values are compared by value: the largest difference is reported (the decoders round
-//! differently).
+//! scl_slope/scl_inter and the same qform/sform codes. Lossy series too: the core decodes
+//! 8-bit lossy JPEG with dcm2niix's own arithmetic, JPEG 2000 (irreversible included) with
+//! OpenJPEG's (openjp2), and near-lossless JPEG-LS is integer decoding.
 //! And no planted identifier reaches a NIfTI file or its sidecar.
 //!
 //! Needs dcm2niix on PATH (or `DCM2NIIX=/path/to/dcm2niix`): `pip install dcm2niix==1.0.20260724`.
@@ -85,11 +83,11 @@ fn parse(bytes: &[u8]) -> Result<Nii, String> {
     })
 }
 
-/// Transfer syntaxes whose decoders may legitimately differ by a grey level (JPEG 2000
-/// irreversible: floating-point wavelet): compared by value, not by byte. Not lossy JPEG
-/// (baseline, extended): its 8-bit samples must be dcm2niix's byte for byte, and dcm2niix
-/// does not convert the 12-bit ones; nor near-lossless JPEG-LS (integer decoding).
-const LOSSY: &[&str] = &["1.2.840.10008.1.2.4.91"];
+/// Transfer syntaxes whose decoders may legitimately differ by a grey level: compared by
+/// value, not by byte. None now: lossy JPEG (8-bit) is decoded with dcm2niix's arithmetic,
+/// JPEG 2000 irreversible with OpenJPEG's (as dcm2niix), near-lossless JPEG-LS is integer
+/// decoding. Kept for a codec whose decoders cannot agree.
+const LOSSY: &[&str] = &[];
 
 /// Whether any of the inputs is stored in a lossy transfer syntax.
 fn lossy(inputs: &[PathBuf]) -> bool {

@@ -30,33 +30,8 @@ fn page_converts_600_slice_ct_like_the_cli() {
         started.elapsed().as_secs_f64()
     );
 
-    let dist = dist_dir();
-    let mut server = Server::start(&dist, 0).expect("start the static server");
-    let browser = Browser::start();
-    let s = &browser.session;
-    s.goto(&page_url(&server.url())).unwrap();
-    browser.wait_enabled("#run", Duration::from_secs(60));
     let date = today();
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    s.find("#format-nifti").unwrap().click().unwrap();
-    let checked = s
-        .execute("return document.getElementById('format-nifti').checked;", vec![])
-        .unwrap();
-    assert_eq!(checked, serde_json::json!(true), "the NIfTI format radio is not selected");
-    browser.select_files(&inputs);
-
-    let limit = Duration::from_secs(600);
-    let t0 = Instant::now();
-    s.find("#run").unwrap().click().unwrap();
-    let review = browser.confirm_review(limit);
-    let scanned = t0.elapsed();
-    assert_eq!(review["images"].as_u64(), Some(inputs.len() as u64), "review counts: {review}");
-    browser.wait_download_link(limit);
-    let page_time = t0.elapsed();
-    s.find("#download").unwrap().click().unwrap();
-    let zip = browser.wait_downloaded_zip(Duration::from_secs(120));
-    let page = std::fs::read(&zip).unwrap();
-
+    let (page, page_time, scanned) = convert_in_page(&inputs);
     let t1 = Instant::now();
     let cli = cli::export(&inputs, &date, &["--format", "nifti"]);
     let cli_time = t1.elapsed();
@@ -77,5 +52,56 @@ fn page_converts_600_slice_ct_like_the_cli() {
     assert_eq!(nii.len(), 1, "one NIfTI volume expected; entries: {entries:?}\nCLI report: {}", cli.report);
     assert!(nii[0].starts_with("NIFTI/"), "{}", nii[0]);
     assert_same_zip(&page, &cli.zip, "NIfTI export of the CT series");
+}
+
+/// JPEG 2000 (reversible and irreversible, from pydicom's files) decodes in the page as in
+/// the CLI: openjp2 runs on wasm32 with our C functions (crate/src/nifti/libc_shim.rs).
+#[test]
+fn page_converts_jpeg2000_like_the_cli() {
+    let inputs: Vec<_> = ["J2K_pixelrep_mismatch.dcm", "693_J2KI.dcm"]
+        .iter()
+        .map(|name| capture_tests::fixtures::pydicom_file(name).expect("pydicom's test files"))
+        .collect();
+    let date = today();
+    let (page, _, _) = convert_in_page(&inputs);
+    let cli = cli::export(&inputs, &date, &["--format", "nifti"]);
+    let nii = zip::ZipArchive::new(std::io::Cursor::new(&page))
+        .unwrap()
+        .file_names()
+        .filter(|n| n.as_ref().is_ok_and(|n| n.ends_with(".nii")))
+        .count();
+    assert_eq!(nii, 2, "one NIfTI volume per file expected; CLI report: {}", cli.report);
+    assert_same_zip(&page, &cli.zip, "NIfTI export of JPEG 2000 files");
+}
+
+/// Exports `inputs` as NIfTI through the page; returns its zip, the time from Run to the
+/// download link and the time to the review.
+fn convert_in_page(inputs: &[std::path::PathBuf]) -> (Vec<u8>, Duration, Duration) {
+    let dist = dist_dir();
+    let mut server = Server::start(&dist, 0).expect("start the static server");
+    let browser = Browser::start();
+    let s = &browser.session;
+    s.goto(&page_url(&server.url())).unwrap();
+    browser.wait_enabled("#run", Duration::from_secs(60));
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    s.find("#format-nifti").unwrap().click().unwrap();
+    let checked = s
+        .execute("return document.getElementById('format-nifti').checked;", vec![])
+        .unwrap();
+    assert_eq!(checked, serde_json::json!(true), "the NIfTI format radio is not selected");
+    browser.select_files(inputs);
+
+    let limit = Duration::from_secs(600);
+    let t0 = Instant::now();
+    s.find("#run").unwrap().click().unwrap();
+    let review = browser.confirm_review(limit);
+    let scanned = t0.elapsed();
+    assert_eq!(review["images"].as_u64(), Some(inputs.len() as u64), "review counts: {review}");
+    browser.wait_download_link(limit);
+    let page_time = t0.elapsed();
+    s.find("#download").unwrap().click().unwrap();
+    let zip = browser.wait_downloaded_zip(Duration::from_secs(120));
+    let page = std::fs::read(&zip).unwrap();
     server.stop();
+    (page, page_time, scanned)
 }

@@ -17,6 +17,8 @@
 mod header;
 mod jpeg;
 mod jpegls;
+#[cfg(target_arch = "wasm32")]
+mod libc_shim;
 mod pixels;
 mod sidecar;
 
@@ -75,13 +77,14 @@ const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
 /// wasm32): RLE Lossless, JPEG baseline / extended (8-bit; `jpeg`, with dcm2niix's
 /// arithmetic, else jpeg-decoder) / lossless (jpeg-decoder);
-/// JPEG 2000 (hayro-jpeg2000, see `pixels`; dicom-pixeldata's openjp2 calls the C
-/// allocator, absent on wasm32) and JPEG-LS (our own decoder, `jpegls`; dicom-pixeldata's
-/// CharLS is C++). Not HTJ2K, 12-bit lossy JPEG or JPEG XL.
+/// JPEG 2000 and HTJ2K (openjp2 called directly, see `pixels`, with the C functions of
+/// `libc_shim` on wasm32) and JPEG-LS (our own decoder, `jpegls`; dicom-pixeldata's
+/// CharLS is C++). Not 12-bit lossy JPEG or JPEG XL.
 fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
     if NATIVE_TS.contains(&ts)
         || pixels::JPEG_2000.contains(&ts)
+        || pixels::HTJ2K.contains(&ts)
         || pixels::JPEG_LS.contains(&ts)
         || (ts == pixels::RLE && bits_allocated == 32)
     {
