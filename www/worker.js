@@ -200,10 +200,10 @@ async function readBlob(blob, len) {
 // together (readSmall). ahead(count, read, size): read(i) starts reading input i, size(i)
 // its bytes; take(i) (in order) waits for input i's read.
 const AHEAD_FILES = 64;
+const AHEAD_BYTES = 32 * 1024 * 1024;
 // Small files read whole by the scan are kept for the export up to this many bytes.
 const KEPT_BYTES = 64 * 1024 * 1024;
 let keptBytes = 0;
-const AHEAD_BYTES = 32 * 1024 * 1024;
 function ahead(count, read, size) {
   const waiting = new Map();
   let started = 0;

@@ -72,13 +72,20 @@ impl Split<'_> {
     }
 }
 
-/// [`parse`] for the DICOM export: see [`Split`].
-pub fn parse_split(bytes: &[u8]) -> Result<Split<'_>, FileError> {
+/// [`parse`] for the export: see [`Split`]. With `native_only` (the NIfTI conversion, which
+/// decodes compressed samples from the object), Pixel Data are split off only when they are
+/// [`Split::native_pixels`].
+pub fn parse_split(bytes: &[u8], native_only: bool) -> Result<Split<'_>, FileError> {
     let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
     let layout = check_whole(bytes, offset)?;
     let at = layout.last_pixel_data.map(|at| offset + 4 + at);
     let object = read_object(&bytes[offset..], at.is_some(), layout.mislabelled)?;
-    Ok(Split { object, pixel_data: at.map_or(&[][..], |at| &bytes[at..]) })
+    let split = Split { object, pixel_data: at.map_or(&[][..], |at| &bytes[at..]) };
+    if native_only && !split.pixel_data.is_empty() && split.native_pixels().is_none() {
+        // (Split off, the data set is not mislabelled: read as it is written.)
+        return Ok(Split { object: read_object(&bytes[offset..], false, None)?, pixel_data: &[] });
+    }
+    Ok(split)
 }
 
 /// What [`parse_header`] found in the first bytes of a file.
@@ -693,14 +700,26 @@ mod tests {
         let after = ob(0xFFFA, 0xFFFA, &[1, 2]);
 
         let last = with(&[name.clone(), pixels.clone()]);
-        let split = parse_split(&last).unwrap();
+        let split = parse_split(&last, false).unwrap();
         assert_eq!(split.pixel_data, &pixels[..]);
         assert_eq!(split.native_pixels(), Some(&[7u8; 16][..]));
         assert!(split.object.element(tags::PIXEL_DATA).is_err());
         assert_eq!(text(&split.object, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN"));
 
+        // Encapsulated: split off for the DICOM export, kept in the object for the NIfTI one.
+        let mut fragments = vec![0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        fragments.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]); // empty offset table
+        fragments.extend([0xFE, 0xFF, 0x00, 0xE0, 4, 0, 0, 0, 1, 2, 3, 4]);
+        fragments.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        let encapsulated = with(&[name.clone(), fragments.clone()]);
+        assert_eq!(parse_split(&encapsulated, false).unwrap().pixel_data, &fragments[..]);
+        let native_only = parse_split(&encapsulated, true).unwrap();
+        assert!(native_only.pixel_data.is_empty());
+        assert!(native_only.object.element(tags::PIXEL_DATA).is_ok());
+        assert_eq!(parse_split(&last, true).unwrap().native_pixels(), Some(&[7u8; 16][..]));
+
         for bytes in [with(&[name.clone(), pixels.clone(), after.clone()]), with(&[after, pixels]), with(&[name])] {
-            let split = parse_split(&bytes).unwrap();
+            let split = parse_split(&bytes, false).unwrap();
             assert!(split.pixel_data.is_empty());
             assert_eq!(parse(&bytes, false).unwrap().into_inner().into_iter().count(), split.object.into_inner().into_iter().count());
         }

@@ -517,19 +517,10 @@ impl Job {
             let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
             // Native samples are placed from the file's bytes (instance::Split); compressed ones
             // are decoded from the whole object.
-            let split = instance::parse_split(bytes);
-            let whole = match &split {
-                Ok(s) if !s.pixel_data.is_empty() && s.native_pixels().is_none() => Some(instance::parse(bytes, false)),
-                _ => None,
-            };
-            let object = match (&split, &whole) {
-                (_, Some(Ok(o))) => Ok((o, None)),
-                (_, Some(Err(e))) | (Err(e), None) => Err(e.clone()),
-                (Ok(s), None) => Ok((&s.object, s.native_pixels())),
-            };
-            let object = object
-                .and_then(|(o, native)| if Summary::of(o) == *summary { Ok((o, native)) } else { Err(FileError::Changed) })
+            let split = instance::parse_split(bytes, true)
+                .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })
                 .map_err(|e| e.to_string());
+            let object = split.as_ref().map(|s| (&s.object, s.native_pixels())).map_err(Clone::clone);
             let Some(done) = converter.add(input, object, &self.policy) else {
                 return Ok(Vec::new());
             };
@@ -595,7 +586,7 @@ impl Job {
             shift_days: visit.shift_days,
         };
         // The pixel data are copied as the file holds them where they end it (instance::Split).
-        let encoded = instance::parse_split(bytes).and_then(|split| {
+        let encoded = instance::parse_split(bytes, false).and_then(|split| {
             if Summary::of(&split.object) != *summary {
                 return Err(FileError::Changed);
             }
