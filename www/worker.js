@@ -26,16 +26,18 @@
 //                   on `file`; the page explains it in plain words)
 // Cancel (or leaving the review) terminates this worker: that frees the wasm memory at once.
 // After an error the main thread discards this worker (the wasm may be left in a bad state).
-// Files are read a few ahead of the wasm (ahead: AHEAD_FILES, AHEAD_BYTES) into reused buffers
-// (readBlob), then copied into the wasm's own buffer (WebJob.buffer), so memory stays bounded
-// by the largest file plus AHEAD_BYTES; the scan reads only the
+// Files are read ahead of the wasm (ahead: AHEAD_FILES, AHEAD_BYTES) by reader.js, in a worker of
+// its own, into reused buffers (readFile), then copied into the wasm's own buffer
+// (WebJob.buffer), so memory stays bounded by the largest file plus AHEAD_BYTES; the scan reads only the
 // start of a DICOM file (64 KiB, more when the core asks: WebJob.scan → {needMore}); the export
-// reads each file whole again and the core checks that its header did not change. The zip goes
+// reads each file whole again and the core checks that its header did not change (a file the
+// browser can no longer read is reported, WebJob.exportUnreadable). The zip goes
 // to disk (the user's file, or a private file for the download link).
 // Input zips (recognised by content) are read through File.slice: their central directory, then
 // one entry at a time (at most 2 GiB each, crate/src/unzip.rs), never the whole zip.
 
 import init, { WebJob, WebZip } from './pkg/capture.js';
+import { reader, SMALL_FILE } from './reader.js';
 import wasmB64 from './pkg/capture_wasm.js';
 
 let currentFile = null;
@@ -112,83 +114,66 @@ function progress(message, last) {
   self.postMessage(message);
 }
 
-// Plain files are read into reused buffers (a pool: the file in hand and the one read ahead)
-// through the file's byte stream with a BYOB reader: file.arrayBuffer() made a new buffer per
-// file, which V8 collected late (the worker's renderer grew with the study, to 805 MB for
-// 5 GiB). Each BYOB read transfers the buffer to the stream and back: its memory is reused.
-// A read gives {bytes, size, release}: `bytes` the first `len` bytes (at most the file),
-// `size` the file's, release() returns the buffer once its bytes are in the wasm.
-const pool = [];
-// Small reads (file starts in the scan, small files) go through readSmall: a stream costs more
-// per file than their garbage (make bench, mr4d's 3,000 files of 10 KB: page 14.3 s with
-// streams, 12.7 s without, one at a time).
-const SMALL_FILE = 256 * 1024;
-let byob = true; // cleared where Blob streams have no BYOB reader
-// The readers with a read in flight, rooted: otherwise the stream, its pending read and the
-// async functions awaiting it only reference each other. Without this root and the cancel
-// below the export stalled twice with the worker idle (after 1 and after 1,744 files; the
-// cause is inferred, not proven); with them, 3,000 and 6,720-file exports ran to the end.
-const reading = new Set();
+// Plain files are read by the file reader (reader.js), in a worker of its own where the browser
+// allows nested workers (else in this thread): there the browser moves their bytes while the
+// wasm works. readFile(f, len) reads the first `len` bytes of the run's file `f` (at most the
+// file) and gives {bytes, size, release}: `size` the file's; release() returns a large read's
+// buffer to the reader once its bytes are in the wasm. Reads started in the same turn (ahead()
+// starts many at once) go to the reader as one message, so that it can join the small ones.
+let fileReader = null; // the reader: {files(list), give(buffers), read(reads)}
+const reads = new Map(); // read id → {file, len, resolve, reject}, until answered
+let readId = 0;
+let requests = null; // reads of this turn, not sent yet
+let runFiles = [];
 
-// Reads of small blobs started in the same turn (ahead() starts many at once) are made one
-// read of a Blob of them all: the browser's cost is per read, not per byte (3,000 files of
-// 10 KB in a worker: 2.2 s one by one, 0.6 s 32 at a time). `batch` collects them until the
-// turn ends.
-let batch = null;
-function readSmall(blob) {
-  if (!batch) {
-    const list = batch = [];
-    queueMicrotask(() => { batch = null; readBatch(list); });
-  }
-  return new Promise((resolve, reject) => batch.push({ blob, resolve, reject }));
-}
-async function readBatch(list) {
-  try {
-    const all = new Uint8Array(await new Blob(list.map((r) => r.blob)).arrayBuffer());
-    if (all.length !== list.reduce((n, r) => n + r.blob.size, 0)) throw new Error('short read');
-    let at = 0;
-    for (const r of list) {
-      r.resolve(all.subarray(at, at + r.blob.size));
-      at += r.blob.size;
+function answer({ buffer, reusable, reads: answers }) {
+  for (const a of answers) {
+    const r = reads.get(a.id);
+    if (!r) continue;
+    reads.delete(a.id);
+    if (a.error !== undefined) {
+      r.reject(new Error(a.error));
+      continue;
     }
+    const bytes = new Uint8Array(buffer, a.at, a.length);
+    r.resolve({ bytes, size: a.size, release: reusable ? () => fileReader.give([buffer]) : () => {} });
+  }
+}
+
+function startReader() {
+  let worker;
+  try {
+    worker = new Worker(new URL('./reader.js', import.meta.url), { type: 'module', name: 'reader' });
   } catch {
-    // One unreadable file must not fail the others: each is read alone, for its own error.
-    for (const r of list) r.blob.arrayBuffer().then((b) => r.resolve(new Uint8Array(b)), r.reject);
+    return reader(answer);
   }
+  worker.addEventListener('message', (ev) => answer(ev.data));
+  // The reader could not start or stopped: this thread reads from now on, the pending reads
+  // included (nothing is lost, only the overlap with the wasm).
+  worker.addEventListener('error', (ev) => {
+    ev.preventDefault();
+    worker.terminate();
+    fileReader = reader(answer);
+    fileReader.files(runFiles);
+    fileReader.read([...reads].map(([id, r]) => ({ id, file: r.file, len: r.len })));
+  });
+  return {
+    files(list) { worker.postMessage({ type: 'files', files: list }); },
+    give(buffers) { worker.postMessage({ type: 'give', buffers }, buffers); },
+    read(list) { worker.postMessage({ type: 'read', reads: list }); },
+  };
 }
 
-async function readBlob(blob, len) {
-  const n = Math.min(len, blob.size);
-  const part = n < blob.size ? blob.slice(0, n) : blob;
-  let reader = null;
-  if (byob && n > SMALL_FILE) {
-    try { reader = part.stream().getReader({ mode: 'byob' }); } catch { byob = false; }
-  }
-  if (!reader) {
-    return { bytes: await readSmall(part), size: blob.size, release() {} };
-  }
-  let buf = pool.pop();
-  if (!buf || buf.byteLength < n) buf = new ArrayBuffer(Math.max(n, 1 << 16, Math.ceil((buf?.byteLength || 0) * 1.25)));
-  let at = 0;
-  reading.add(reader);
-  try {
-    while (at < n) {
-      const { value, done } = await reader.read(new Uint8Array(buf, at, n - at));
-      buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
-      if (done) break;
-      at += value.byteLength;
+function readFile(file, len) {
+  return new Promise((resolve, reject) => {
+    const id = readId++;
+    reads.set(id, { file, len, resolve, reject });
+    if (!requests) {
+      const list = requests = [];
+      queueMicrotask(() => { requests = null; fileReader.read(list); });
     }
-  } catch (err) {
-    if (!buf.detached) pool.push(buf);
-    throw err;
-  } finally {
-    // The stream was not read to its end: cancel it, so the browser does not keep the file's
-    // reader open until V8 collects the stream.
-    reader.cancel().catch(() => {});
-    reading.delete(reader);
-  }
-  const bytes = new Uint8Array(buf, 0, at);
-  return { bytes, size: blob.size, release() { pool.push(bytes.buffer); } };
+    requests.push({ id, file, len });
+  });
 }
 
 // Reads inputs ahead of the wasm, several at a time: each read of a File costs the worker a
@@ -197,9 +182,9 @@ async function readBlob(blob, len) {
 // files of 10 KB, 2.5 ms per file in the scan). At most AHEAD_FILES reads and AHEAD_BYTES
 // of them are in flight or waiting (one more when that is the next file), so memory stays
 // bounded; they are started in bulk once half have been taken, so that small ones are read
-// together (readSmall). ahead(count, read, size): read(i) starts reading input i, size(i)
+// together (reader.js). ahead(count, read, size): read(i) starts reading input i, size(i)
 // its bytes; take(i) (in order) waits for input i's read.
-const AHEAD_FILES = 64;
+const AHEAD_FILES = 256;
 const AHEAD_BYTES = 32 * 1024 * 1024;
 // Small files read whole by the scan are kept for the export up to this many bytes.
 const KEPT_BYTES = 64 * 1024 * 1024;
@@ -303,6 +288,30 @@ async function openScratch(name, expected) {
 
 // The private file is written this much at a time.
 const WRITE_PIECE = 4 * 1024 * 1024;
+// Chunks smaller than this are gathered (in a buffer of WRITE_PIECE) and written together: each
+// write costs about 0.1 ms whatever its size (make bench, mr4d NIfTI: 3,000 slices of 8 KB
+// written one by one took 0.27 s).
+const GATHER_BELOW = 256 * 1024;
+
+// `sink` with its small writes gathered.
+function gathering(sink) {
+  const stage = new Uint8Array(WRITE_PIECE);
+  let used = 0;
+  const flush = async () => {
+    if (used) await sink.write(stage.subarray(0, used));
+    used = 0;
+  };
+  return {
+    async write(chunk) {
+      if (used + chunk.length > stage.length || chunk.length >= GATHER_BELOW) await flush();
+      if (chunk.length >= GATHER_BELOW) return sink.write(chunk);
+      stage.set(chunk, used);
+      used += chunk.length;
+    },
+    async close() { await flush(); return sink.close(); },
+    abort: () => sink.abort(),
+  };
+}
 
 // Where the zip goes: a file on disk (FileSystemWritableFileStream), a private file (openScratch)
 // or a list of Blob parts. `expected` is about the zip's size (the planned inputs' bytes).
@@ -362,6 +371,8 @@ async function run({ files, names, secret, exportDate, settings }) {
   try {
     for (const key of Object.keys(timing)) timing[key] = 0;
     keptBytes = 0;
+    runFiles = files;
+    fileReader.files(files);
     job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
     // Pass 1: scan every input: each plain file and each entry of each zip (named
     // `<zip>/<entry path>`), in that order. A zip is recognised by the first bytes the scan
@@ -395,7 +406,7 @@ async function run({ files, names, secret, exportDate, settings }) {
         scanned.push(k);
         // A small file the scan read whole is kept for the export, within KEPT_BYTES: the
         // browser's cost is per read, and these are most of a study's reads (mr4d: 3,000).
-        // (Only what readSmall read: a BYOB read's buffer went back to the pool in toWasm.)
+        // (Only small reads: a large read's buffer went back to the reader in toWasm.)
         if ('kept' in input && input.size <= SMALL_FILE && got.bytes.length === input.size
             && keptBytes + input.size <= KEPT_BYTES) {
           input.kept = got.bytes;
@@ -411,12 +422,12 @@ async function run({ files, names, secret, exportDate, settings }) {
         bytesDone, bytesTotal, file: input.name }, filesDone === filesTotal);
     };
     // The starts of the next files are read while the wasm works on this one.
-    const starts = ahead(files.length, (f) => readBlob(files[f], SCAN_PREFIX), (f) => Math.min(files[f].size, SCAN_PREFIX));
+    const starts = ahead(files.length, (f) => readFile(f, SCAN_PREFIX), (f) => Math.min(files[f].size, SCAN_PREFIX));
     for (let f = 0; f < files.length; f++) {
       const file = files[f];
       const input = { name: names[f], size: file.size, kept: null, read: (len) => (input.kept
         ? Promise.resolve({ bytes: input.kept, size: input.size, release() { keptBytes -= input.size; input.kept = null; } })
-        : readBlob(file, len)) };
+        : readFile(f, len)) };
       let got = null;
       let error = null;
       try {
@@ -476,7 +487,7 @@ async function run({ files, names, secret, exportDate, settings }) {
     for (const { input, profile } of profiles) job.setTableProfile(input, profile);
 
     // Pass 2: export the planned inputs in output order.
-    sink = await timed('open', () => openSink(handle, scratch, exportTotal));
+    sink = gathering(await timed('open', () => openSink(handle, scratch, exportTotal)));
     let exportDone = 0;
     const planned = (k) => inputs[scanned[plan[k].input]];
     // The next files are read while the wasm works on this one (within AHEAD_BYTES).
@@ -484,9 +495,21 @@ async function run({ files, names, secret, exportDate, settings }) {
     for (let k = 0; k < plan.length; k++) {
       const input = planned(k);
       currentFile = input.name;
-      const len = toWasm(job, await timed('read', () => wholes.take(k)));
+      let got = null;
+      let unreadable = null;
+      try {
+        got = await timed('read', () => wholes.take(k));
+      } catch (err) {
+        unreadable = messageOf(err); // reported for this file; the export goes on
+      }
       // Views of wasm memory: written out before the next call into the wasm.
-      const parts = timedSync('wasm', () => job.export(plan[k].input, len));
+      let parts;
+      if (got) {
+        const len = toWasm(job, got);
+        parts = timedSync('wasm', () => job.export(plan[k].input, len));
+      } else {
+        parts = job.exportUnreadable(plan[k].input, unreadable);
+      }
       for (const part of parts) await timed('write', () => sink.write(part));
       exportDone += input.size;
       progress({ type: 'progress', phase: 'export', filesDone: k + 1, filesTotal: plan.length,
@@ -517,6 +540,7 @@ function mergeUnreadable(report, unreadable) {
 }
 
 let wasm = null; // the module's exports, for its memory size
+fileReader = startReader();
 const ready = (async () => {
   wasm = await init({ module_or_path: decodeWasm(wasmB64) });
 })();

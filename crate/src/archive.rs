@@ -124,15 +124,26 @@ impl Archive {
     /// are, not copied into the archive's buffer: a NIfTI volume is the size of a series,
     /// and a second copy of it doubled the page's memory (wasm memory never shrinks).
     pub fn put_owned(&mut self, path: &str, bytes: Vec<u8>) -> Result<(), JobError> {
-        self.start(path, bytes.len(), Packing::Stored)?;
+        self.start_entry(path, bytes.len())?;
+        self.write_owned(bytes)
+    }
+
+    /// Starts a stored entry of `size` bytes, to be given by [`Archive::write_owned`] (a NIfTI
+    /// volume written as its files arrive). The entry ends with the next one, or `finish`.
+    pub fn start_entry(&mut self, path: &str, size: usize) -> Result<(), JobError> {
+        self.start(path, size, Packing::Stored)
+    }
+
+    /// The next bytes of the entry being written, handed out as [`Archive::put_owned`] does.
+    pub fn write_owned(&mut self, bytes: Vec<u8>) -> Result<(), JobError> {
         self.sink.0.borrow_mut().skip = bytes.len();
         let written = self.writer.write_all(&bytes).map_err(archive_error);
         let mut pending = self.sink.0.borrow_mut();
         debug_assert_eq!(pending.skip, 0, "the zip writer passes stored data through whole");
         pending.skip = 0;
         written?;
-        let header = std::mem::take(&mut pending.current);
-        pending.parts.extend([header, bytes]);
+        let before = std::mem::take(&mut pending.current);
+        pending.parts.extend([before, bytes].into_iter().filter(|b| !b.is_empty()));
         Ok(())
     }
 

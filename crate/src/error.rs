@@ -71,6 +71,9 @@ pub enum JobError {
     UnknownInput(usize),
     /// Writing the zip archive failed.
     Archive(String),
+    /// A NIfTI volume written as its files arrived lost one after its first bytes were
+    /// written: the zip cannot be completed correctly.
+    VolumeIncomplete { path: String, why: String },
 }
 
 impl fmt::Display for JobError {
@@ -84,6 +87,11 @@ impl fmt::Display for JobError {
             JobError::Sequence(why) => write!(f, "export steps out of order: {why}"),
             JobError::UnknownInput(i) => write!(f, "input #{i} is not part of the export plan"),
             JobError::Archive(why) => write!(f, "could not write the zip archive: {why}"),
+            JobError::VolumeIncomplete { path, why } => write!(
+                f,
+                "{path} cannot be completed ({why}); it is written as its files are read, so the export \
+                 stops here. Was a file changed, moved or deleted during the export? Export again."
+            ),
         }
     }
 }

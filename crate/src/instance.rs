@@ -63,13 +63,20 @@ impl Split<'_> {
     /// The value of the split-off Pixel Data when it is native little-endian samples (the
     /// NIfTI conversion places them without the parser's copy into 16-bit numbers and back).
     pub fn native_pixels(&self) -> Option<&[u8]> {
-        let ts = self.object.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
-        if self.pixel_data.is_empty() || ![IMPLICIT_VR_LE, EXPLICIT_VR_LE].contains(&ts) {
-            return None;
-        }
-        let (_, _, length, header) = element_header(self.pixel_data, ts == EXPLICIT_VR_LE, false)?;
+        let (header, length) = native_value(&self.object, self.pixel_data)?;
         self.pixel_data.get(header..header.checked_add(length)?)
     }
+}
+
+/// Where the value of a split-off Pixel Data `element` (its bytes from its tag on) starts and
+/// how long it is, when it holds native little-endian samples.
+fn native_value(object: &Object, element: &[u8]) -> Option<(usize, usize)> {
+    let ts = object.meta().transfer_syntax().trim_end_matches(['\0', ' ']);
+    if element.is_empty() || ![IMPLICIT_VR_LE, EXPLICIT_VR_LE].contains(&ts) {
+        return None;
+    }
+    let (_, _, length, header) = element_header(element, ts == EXPLICIT_VR_LE, false)?;
+    (length != UNDEFINED).then_some((header, length))
 }
 
 /// [`parse`] for the export: see [`Split`]. With `native_only` (the NIfTI conversion, which
@@ -91,8 +98,10 @@ pub fn parse_split(bytes: &[u8], native_only: bool) -> Result<Split<'_>, FileErr
 /// What [`parse_header`] found in the first bytes of a file.
 pub enum Header {
     /// The attributes before Pixel Data, exactly as [`parse`] with `header_only` reads them
-    /// from the whole file.
-    Parsed(Object),
+    /// from the whole file; and the length of the native samples that [`parse_split`] will
+    /// split off the whole file ([`Split::native_pixels`]), when it will: a NIfTI volume of
+    /// such files can be written as they are exported, its slices' sizes known from the scan.
+    Parsed(Object, Option<u64>),
     /// The verdict needs at least this many bytes from the start of the file (at most its size).
     NeedMore(u64),
 }
@@ -113,7 +122,17 @@ pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
     // Positions of the length check count from after the marker.
     let total = usize::try_from(size).unwrap_or(usize::MAX) - offset - 4;
     match check_lengths(&prefix[offset + 4..], total) {
-        Ok(layout) => read_object(&prefix[offset..], true, layout.mislabelled).map(Header::Parsed),
+        Ok(layout) => {
+            let object = read_object(&prefix[offset..], true, layout.mislabelled)?;
+            // As parse_split finds them in the whole file (the element's header is in `prefix`
+            // when its value runs to the end of the file; else the length is not known).
+            let native = layout.last_pixel_data.and_then(|at| {
+                let at = offset + 4 + at;
+                let (header, length) = native_value(&object, prefix.get(at..)?)?;
+                ((at + header) as u64 + length as u64 <= size).then_some(length as u64)
+            });
+            Ok(Header::Parsed(object, native))
+        }
         Err(LengthError::Corrupt(why)) => Err(FileError::Corrupt(why)),
         // (On wasm32 a file past 4 GiB saturates: the whole file is asked for.)
         Err(LengthError::Short(n)) => Ok(Header::NeedMore((n.saturating_add(offset + 4) as u64).min(size))),
@@ -754,7 +773,7 @@ mod tests {
         assert_eq!(object.element(tags::ROWS).unwrap().to_int::<u16>().unwrap(), 2);
         assert_eq!(object.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().as_ref(), &pixels[..]);
         match parse_header(&bytes[..bytes.len() - 60], bytes.len() as u64) {
-            Ok(Header::Parsed(o)) => assert_eq!(text(&o, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN")),
+            Ok(Header::Parsed(o, _)) => assert_eq!(text(&o, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN")),
             Ok(Header::NeedMore(n)) => panic!("asked for {n} bytes"),
             Err(e) => panic!("{e}"),
         }

@@ -204,10 +204,11 @@ impl Job {
         let whole = prefix.len() as u64 >= size;
         let (summary, outcome, code) = match instance::parse_header(prefix, size) {
             Ok(instance::Header::NeedMore(n)) => return Scan::NeedMore(n),
-            Ok(instance::Header::Parsed(object)) => {
+            Ok(instance::Header::Parsed(object, native_bytes)) => {
                 if self.settings.format != Format::Dicom {
-                    self.slices
-                        .insert(self.inputs.len(), nifti::Slice::of(&object));
+                    let mut slice = nifti::Slice::of(&object);
+                    slice.native_bytes = native_bytes;
+                    self.slices.insert(self.inputs.len(), slice);
                 }
                 (Some(Summary::of(&object)), Outcome::Pending, None)
             }
@@ -382,7 +383,7 @@ impl Job {
             volume.path = Some(path.clone());
             steps.extend(volume.members.iter().map(|&input| Planned { input, path: path.clone() }));
         }
-        self.nifti = Some(nifti::Converter::new(volumes));
+        self.nifti = Some(nifti::Converter::new(volumes, !self.settings.nifti_gzip));
         steps
     }
 
@@ -477,6 +478,16 @@ impl Job {
     /// is handed out as it was built, not copied into a buffer of the archive's (the page
     /// and the CLI write the parts; the copy doubled the page's memory for a large series).
     pub fn export_parts(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
+        self.export_read(input, Ok(bytes))
+    }
+
+    /// In place of [`Job::export_parts`] for a planned input that could not be read again:
+    /// it is reported as skipped with `reason` (and its NIfTI volume as not written).
+    pub fn export_unreadable(&mut self, input: usize, reason: &str) -> Result<Vec<Vec<u8>>, JobError> {
+        self.export_read(input, Err(reason))
+    }
+
+    fn export_read(&mut self, input: usize, bytes: Result<&[u8], &str>) -> Result<Vec<Vec<u8>>, JobError> {
         if !self.settings.ready_marker {
             return self.export_entry(input, bytes);
         }
@@ -508,21 +519,43 @@ impl Job {
         Ok(archive.add(&format!("{folder}.ready"), b"", Packing::Stored)?)
     }
 
-    fn export_entry(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
+    fn export_entry(&mut self, input: usize, bytes: Result<&[u8], &str>) -> Result<Vec<Vec<u8>>, JobError> {
         let Stage::Exporting { archive, plan } = &mut self.stage else {
             return Err(JobError::Sequence("export() needs plan() first and comes before finish()"));
         };
         let path = plan.get_mut(&input).and_then(VecDeque::pop_front).ok_or(JobError::UnknownInput(input))?;
+        let unreadable = |reason: &str| format!("could not be read for the export: {reason}");
         if let (Some(converter), Some(nii)) = (&mut self.nifti, path.strip_prefix(nifti::ROOT)) {
             let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
             // Native samples are placed from the file's bytes (instance::Split); compressed ones
             // are decoded from the whole object.
-            let split = instance::parse_split(bytes, true)
-                .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })
-                .map_err(|e| e.to_string());
+            let split = bytes.map_err(unreadable).and_then(|bytes| {
+                instance::parse_split(bytes, true)
+                    .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })
+                    .map_err(|e| e.to_string())
+            });
             let object = split.as_ref().map(|s| (&s.object, s.native_pixels())).map_err(Clone::clone);
-            let Some(done) = converter.add(input, object, &self.policy) else {
-                return Ok(Vec::new());
+            let done = match converter.add(input, object, &self.policy) {
+                Ok(nifti::Output::Nothing) => return Ok(Vec::new()),
+                Ok(nifti::Output::Whole(done)) => done,
+                Ok(nifti::Output::Stream { volume, start, bytes, last }) => {
+                    if let Some((json, size)) = start {
+                        let stem = nii.trim_end_matches(nifti::extension(false));
+                        archive.put(&format!("{}{stem}.json", nifti::ROOT), &json, Packing::Deflated)?;
+                        archive.start_entry(&path, size)?;
+                    }
+                    archive.write_owned(bytes)?;
+                    if last {
+                        for &member in &converter.volumes()[volume].members {
+                            self.inputs[member].outcome = Outcome::Exported { path: path.clone() };
+                        }
+                    }
+                    return Ok(archive.take_parts());
+                }
+                Err(broken) => {
+                    let path = converter.volumes()[broken.volume].path.clone().unwrap_or_default();
+                    return Err(JobError::VolumeIncomplete { path, why: broken.why });
+                }
             };
             let (outcome, why) = match done.result {
                 Ok((json, volume)) => {
@@ -550,6 +583,13 @@ impl Job {
             }
             return Ok(archive.take_parts());
         }
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                self.inputs[input].skip(Why::new("unreadable", reason.to_string()), unreadable(reason));
+                return Ok(Vec::new());
+            }
+        };
         if self.tables.is_table(input) {
             let (chunk, outcome, why) =
                 match self
@@ -613,6 +653,11 @@ impl Job {
                 "finish() needs plan() first, and comes once",
             ));
         };
+        // A volume written as its files arrived must not end short in the zip.
+        if let Some(v) = self.nifti.as_ref().and_then(nifti::Converter::started_unfinished) {
+            let path = self.nifti.as_ref().and_then(|n| n.volumes()[v].path.clone()).unwrap_or_default();
+            return Err(JobError::VolumeIncomplete { path, why: "the export ended before its last file".into() });
+        }
         let marker = self.write_ready_marker()?;
         let Stage::Exporting { archive, .. } = std::mem::replace(&mut self.stage, Stage::Finished)
         else {

@@ -95,9 +95,21 @@ impl WebJob {
     pub fn export(&mut self, input: usize, len: usize) -> Result<js_sys::Array, JsError> {
         let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
         self.out = self.job.export_parts(input, bytes).map_err(js_error)?;
+        Ok(self.views())
+    }
+
+    /// In place of `export` for a planned input the browser could not read again: it is
+    /// reported as skipped with `reason`; the views as `export`'s.
+    #[wasm_bindgen(js_name = exportUnreadable)]
+    pub fn export_unreadable(&mut self, input: usize, reason: &str) -> Result<js_sys::Array, JsError> {
+        self.out = self.job.export_unreadable(input, reason).map_err(js_error)?;
+        Ok(self.views())
+    }
+
+    fn views(&self) -> js_sys::Array {
         // SAFETY: `out` lives until the next export; the worker writes the views out before
         // calling into the wasm again, and creating them allocates nothing in the wasm.
-        Ok(self.out.iter().filter(|p| !p.is_empty()).map(|p| unsafe { js_sys::Uint8Array::view(p) }).collect())
+        self.out.iter().filter(|p| !p.is_empty()).map(|p| unsafe { js_sys::Uint8Array::view(p) }).collect()
     }
 
     /// The archive's last bytes.

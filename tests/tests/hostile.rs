@@ -935,7 +935,7 @@ fn header_from_a_prefix_is_the_header_of_the_whole_file() {
                 parsed => {
                     decided += 1;
                     let from_prefix = verdict(parsed.map(|h| match h {
-                        Header::Parsed(o) => o,
+                        Header::Parsed(o, _) => o,
                         Header::NeedMore(_) => unreachable!(),
                     }));
                     assert_eq!(from_prefix, whole, "{name}: from its first {n} of {} bytes", bytes.len());
@@ -953,7 +953,7 @@ fn header_from_a_prefix_is_the_header_of_the_whole_file() {
     let pixels = boundaries(&ct).into_iter().find(|b| ct[b.start..b.start + 4] == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
     let ct = &ct[..pixels.end];
     assert!(matches!(parse_header(&ct[..4096], ct.len() as u64), Ok(Header::NeedMore(n)) if n < 8192));
-    let Ok(Header::Parsed(object)) = parse_header(&ct[..8192], ct.len() as u64) else { panic!("not read from 8 KiB") };
+    let Ok(Header::Parsed(object, _)) = parse_header(&ct[..8192], ct.len() as u64) else { panic!("not read from 8 KiB") };
     assert_eq!(Ok(capture::instance::Summary::of(&object)), verdict(parse(ct, true)));
 }
 

@@ -650,21 +650,23 @@ fn no_planted_identifier_in_nifti_or_sidecar() {
 }
 
 /// `--nifti-gz`: the same volumes, gzip-compressed, named `.nii.gz`, each with its `.json`;
-/// the default stays `.nii`.
+/// the default stays `.nii`. Every generated series: a `.nii` is written as its files arrive
+/// where it can be (`nifti::Output::Stream`), a `.nii.gz` always whole, so this also checks
+/// that both ways give the same bytes.
 #[test]
 fn nifti_gz_holds_the_same_volumes() {
     use std::io::Read;
     let work = tempfile::tempdir().unwrap();
     let specs = series::specs();
     let mut inputs = Vec::new();
-    for (i, spec) in specs.iter().enumerate().take(3) {
+    for (i, spec) in specs.iter().enumerate() {
         inputs.extend(series::write(spec, i, &work.path().join(spec.name)));
     }
     let plain = scan::entries(&cli::export(&inputs, DATE, &["--format", "nifti"]).zip);
     let packed = scan::entries(&cli::export(&inputs, DATE, &["--format", "nifti", "--nifti-gz"]).zip);
     let nii: Vec<&(String, Vec<u8>)> = plain.iter().filter(|(n, _)| n.ends_with(".nii")).collect();
     let gz: Vec<&(String, Vec<u8>)> = packed.iter().filter(|(n, _)| n.ends_with(".nii.gz")).collect();
-    assert_eq!(nii.len(), 3, "{plain:?}");
+    assert_eq!(nii.len(), specs.iter().map(series::Spec::outputs).sum::<usize>(), "{plain:?}");
     assert_eq!(gz.len(), nii.len());
     for ((name, volume), (gz_name, compressed)) in nii.iter().zip(&gz) {
         assert_eq!(format!("{name}.gz"), *gz_name);
@@ -677,4 +679,67 @@ fn nifti_gz_holds_the_same_volumes() {
         assert!(packed.iter().any(|(n, _)| *n == json), "no {json}");
     }
     assert!(!plain.iter().any(|(n, _)| n.ends_with(".gz")));
+}
+
+/// A `.nii` is written as its files arrive (`nifti::Output::Stream`): a file that changes or
+/// can no longer be read after the volume's first bytes are written stops the export with
+/// the volume's path and the reason, never leaving a short volume in a zip that looks whole.
+/// One lost before the volume's first bytes is reported with the volume, and the export goes
+/// on (the zip is complete and readable).
+#[test]
+fn a_file_lost_while_its_volume_is_written_stops_the_export_with_the_reason() {
+    use capture::{Job, JobError, Settings};
+    let work = tempfile::tempdir().unwrap();
+    let spec = &series::specs()[0];
+    let files = series::write(spec, 0, work.path());
+    assert!(files.len() >= 3);
+    let bytes: Vec<Vec<u8>> = files.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    // `lost(k, plan)`: the input of the k-th plan step is read back changed (its header no
+    // longer the scanned one) or not at all.
+    let export = |lost_step: usize, unreadable: bool| {
+        let settings = Settings::from_json(r#"{"format": "nifti", "preset": "basic"}"#).unwrap();
+        let mut job = Job::new(settings, cli::PASSPHRASE.as_bytes(), DATE).unwrap();
+        for (file, b) in files.iter().zip(&bytes) {
+            job.scan(&file.display().to_string(), b);
+        }
+        let mut zip = Vec::new();
+        for (k, step) in job.plan().unwrap().iter().enumerate() {
+            let parts = if k != lost_step {
+                job.export_parts(step.input, &bytes[step.input])
+            } else if unreadable {
+                job.export_unreadable(step.input, "permission denied")
+            } else {
+                let mut changed = bytes[step.input].clone();
+                let at = changed.windows(4).position(|w| w == b"ORIG").expect("ImageType ORIGINAL");
+                changed[at..at + 4].copy_from_slice(b"DERI");
+                job.export_parts(step.input, &changed)
+            };
+            match parts {
+                Ok(parts) => parts.iter().for_each(|p| zip.extend_from_slice(p)),
+                Err(e) => return Err(e),
+            }
+        }
+        zip.extend(job.finish()?);
+        Ok((zip, job.report()))
+    };
+    for unreadable in [false, true] {
+        // After the first file: the export stops, naming the volume and the reason.
+        match export(1, unreadable) {
+            Err(JobError::VolumeIncomplete { path, why }) => {
+                assert!(path.starts_with("NIFTI/") && path.ends_with(".nii"), "{path}");
+                let expected = if unreadable { "permission denied" } else { "changed" };
+                assert!(why.contains(expected), "{why}");
+            }
+            other => panic!("a volume cut after its first file must stop the export: {:?}", other.map(|r| r.1.counts)),
+        }
+        // The first file: the volume is not written, every file says why, the zip is whole.
+        let (zip, report) = export(0, unreadable).unwrap_or_else(|e| panic!("{e}"));
+        assert!(scan::entries(&zip).iter().all(|(n, _)| !n.ends_with(".nii")), "no volume may be written");
+        assert_eq!(report.counts.skipped, files.len());
+        assert!(report.nifti[0].reason.as_deref().is_some_and(|r| r.contains("could not be read")), "{:?}", report.nifti);
+    }
+    // Nothing lost: the volume is written, and every file is exported.
+    let (zip, report) = export(usize::MAX, false).unwrap();
+    assert_eq!(scan::entries(&zip).iter().filter(|(n, _)| n.ends_with(".nii")).count(), 1);
+    assert_eq!(report.counts.exported, files.len());
 }

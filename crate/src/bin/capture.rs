@@ -270,7 +270,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     for step in &plan {
         let parts = match read_into(&files[step.input], u64::MAX, &mut buffer) {
             Ok(_) => job.export_parts(step.input, &buffer).map_err(|e| e.to_string())?,
-            Err(_) => Vec::new(), // reported as not exported by finish()
+            Err(e) => job.export_unreadable(step.input, &e.to_string()).map_err(|e| e.to_string())?,
         };
         parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
     }

@@ -6,7 +6,9 @@
 //! volume's header (geometry, data type) and the place of every slice in it; the export
 //! then hands over one parsed file at a time ([`Converter::add`]), which copies its pixels
 //! straight into the place of the volume's output buffer, and returns the finished
-//! `.json` + `.nii` when the volume's last slice has arrived. Memory is one series.
+//! `.json` + `.nii` when the volume's last slice has arrived. Memory is one series; or one
+//! file, for a volume whose files arrive in voxel order with samples of a size the scan
+//! checked (most series): it is written as its files arrive ([`Output::Stream`]).
 //!
 //! dcm2niix's conventions, measured against its 1.0.20260724 build: slices ascending
 //! along the normal of ImageOrientationPatient (cross product of row and column
@@ -144,6 +146,9 @@ pub struct Slice {
     series_number: Option<i64>,
     /// Protocol name, else series description: a file name when the policy keeps it.
     name: Option<(Tag, String)>,
+    /// The length of the native samples the export will split off the file, as the scan
+    /// found it (`instance::Header::Parsed`); set by the job.
+    pub native_bytes: Option<u64>,
     orientation: Option<[f64; 6]>,
     position: Option<[f64; 3]>,
     /// PixelSpacing: between rows, between columns (mm).
@@ -437,6 +442,7 @@ impl Slice {
             split,
             series_number: int(tags::SERIES_NUMBER),
             name,
+            native_bytes: None,
             orientation,
             position,
             spacing: grouped(measures, tags::PIXEL_SPACING)
@@ -499,6 +505,15 @@ impl Slice {
             },
             _ => slice,
         }
+    }
+
+    /// Whether the export will place this file's samples straight from its bytes, all of
+    /// them there (the scan saw native samples of at least the image's size end the file).
+    fn placed_as_scanned(&self) -> bool {
+        let frame = self.rows * self.columns * self.samples as usize * (self.bits_allocated as usize / 8);
+        !self.mosaic
+            && matches!(self.bits_allocated, 8 | 16 | 32)
+            && self.native_bytes.is_some_and(|n| n >= frame as u64 * u64::from(self.frames.max(1)))
     }
 
     /// Why this image cannot go into a NIfTI volume, if it cannot.
@@ -616,6 +631,10 @@ pub struct Volume {
     pub echo: Option<(usize, f64)>,
     /// A 3D acquisition turned to the axes nearest RAS once filled.
     reorient: Option<Reorient>,
+    /// Its files can be written as they arrive: they fill whole slices in voxel order (no
+    /// turning, no frames placed elsewhere), each with samples the scan saw (see
+    /// [`Slice::placed_as_scanned`]).
+    streamable: bool,
 }
 
 /// How a filled volume is turned to the voxel axes nearest RAS, as dcm2niix does with
@@ -793,6 +812,7 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
                 frame_places: Vec::new(),
                 echo,
                 reorient: None,
+                streamable: false,
             };
             if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
                 volume.problem = Some(why);
@@ -801,6 +821,9 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
             if let Err(why) = arrange(&mut volume, &members) {
                 volume.problem = Some(why);
             }
+            volume.streamable = volume.reorient.is_none()
+                && volume.frame_places.is_empty()
+                && members.iter().all(|m| m.1.placed_as_scanned());
             volume
         })
         .collect()
@@ -1092,16 +1115,44 @@ pub struct VolumeReport {
 /// A volume being filled.
 struct Building {
     volume: usize,
+    /// The whole `.nii` (header and voxels); empty for a streamed volume.
     buffer: Vec<u8>,
     received: usize,
     sidecar: Option<Vec<u8>>,
     failed: Option<String>,
+    /// A streamed volume whose first bytes are written: none of its files can be left out.
+    started: bool,
 }
 
 /// A finished volume: the sidecar and the `.nii` bytes, or why it failed.
 pub struct Finished {
     pub volume: usize,
     pub result: Result<(Vec<u8>, Vec<u8>), String>,
+}
+
+/// What the job writes after [`Converter::add`].
+pub enum Output {
+    /// Nothing yet: a file of a volume written once complete, or of one that failed.
+    Nothing,
+    /// A volume written whole once its last file arrived, or why it was not written.
+    Whole(Finished),
+    /// The next bytes of a streamed volume's `.nii`, in order. With `start` (its first file),
+    /// the sidecar and the `.nii`'s size, and `bytes` begin with the header; `last` once the
+    /// volume is complete.
+    Stream {
+        volume: usize,
+        start: Option<(Vec<u8>, usize)>,
+        bytes: Vec<u8>,
+        last: bool,
+    },
+}
+
+/// A streamed volume that cannot be completed: a file failed after the volume's first bytes
+/// were written (the scan had read its header; it changed or became unreadable since).
+#[derive(Debug)]
+pub struct Broken {
+    pub volume: usize,
+    pub why: String,
 }
 
 /// Fills the planned volumes from the parsed files, one series at a time.
@@ -1111,10 +1162,13 @@ pub struct Converter {
     /// (the echoes of a multi-echo file), in the order the job plans their steps.
     place: BTreeMap<usize, std::collections::VecDeque<(usize, usize)>>,
     building: BTreeMap<usize, Building>,
+    /// Streamable volumes are written as their files arrive (not when compressed: a
+    /// `.nii.gz` is deflated whole).
+    stream: bool,
 }
 
 impl Converter {
-    pub fn new(volumes: Vec<Volume>) -> Converter {
+    pub fn new(volumes: Vec<Volume>, stream: bool) -> Converter {
         let mut place: BTreeMap<usize, std::collections::VecDeque<(usize, usize)>> = BTreeMap::new();
         for (v, volume) in volumes.iter().enumerate() {
             if volume.problem.is_none() {
@@ -1127,6 +1181,7 @@ impl Converter {
             volumes,
             place,
             building: BTreeMap::new(),
+            stream,
         }
     }
 
@@ -1161,6 +1216,11 @@ impl Converter {
             .collect()
     }
 
+    /// A streamed volume whose first bytes are written and its last not yet.
+    pub fn started_unfinished(&self) -> Option<usize> {
+        self.building.values().find(|b| b.started).map(|b| b.volume)
+    }
+
     pub fn volume_of(&self, input: usize) -> Option<usize> {
         self.place.get(&input)?.front().map(|p| p.0)
     }
@@ -1168,50 +1228,74 @@ impl Converter {
     /// Adds one planned input (parsed with its pixel data, or without them and given their
     /// native little-endian samples; or the reason it could not be read) to the next volume
     /// it is planned in (an input in several volumes is added once per volume, in plan
-    /// order). Returns the volume once its last member has arrived.
+    /// order). A streamed volume gives its bytes at once; another, once its last member has
+    /// arrived.
     pub fn add(
         &mut self,
         input: usize,
         object: Result<(&Object, Option<&[u8]>), String>,
         policy: &Policy,
-    ) -> Option<Finished> {
-        let (v, k) = self.place.get_mut(&input)?.pop_front()?;
+    ) -> Result<Output, Broken> {
+        let Some((v, k)) = self.place.get_mut(&input).and_then(|p| p.pop_front()) else {
+            return Ok(Output::Nothing);
+        };
         let volume = &self.volumes[v];
+        let streamed = self.stream && volume.streamable;
         // Slices are placed in the stored order; a 3D acquisition is turned at the end.
         let header = match &volume.reorient {
             Some(r) => &r.stored,
             None => volume.header.as_ref().expect("planned volumes have a header"),
         };
         let building = self.building.entry(v).or_insert_with(|| {
-            let mut buffer = Vec::with_capacity(VOX_OFFSET + header.data_len());
-            buffer.extend_from_slice(&header.encode());
-            buffer.resize(VOX_OFFSET + header.data_len(), 0);
+            let mut buffer = Vec::new();
+            if !streamed {
+                buffer.reserve_exact(VOX_OFFSET + header.data_len());
+                buffer.extend_from_slice(&header.encode());
+                buffer.resize(VOX_OFFSET + header.data_len(), 0);
+            }
             Building {
                 volume: v,
                 buffer,
                 received: 0,
                 sidecar: None,
                 failed: None,
+                started: false,
             }
         });
         building.received += 1;
+        let last = building.received == volume.members.len();
+        let mut streamed_bytes = None;
         match object {
             Ok((object, native)) if building.failed.is_none() => {
                 if k == 0 {
                     building.sidecar = Some(sidecar::json(object, volume, policy));
                 }
-                if let Err(why) = place_slice(
-                    object,
-                    native,
-                    header,
-                    volume.rescale_varies,
-                    k * volume.frames,
-                    volume.frames,
-                    &volume.frame_places,
-                    &mut building.buffer,
-                ) {
+                let placed = if streamed {
+                    // This file's slices alone, after the header for the first.
+                    let mut bytes = if k == 0 { header.encode() } else { Vec::new() };
+                    let start = bytes.len();
+                    let [columns, rows, ..] = header.dim;
+                    bytes.resize(start + volume.frames * columns * rows * header.datatype.bytes(), 0);
+                    let placed = place_slice(object, native, header, volume.rescale_varies, 0, volume.frames, &[], &mut bytes, start);
+                    streamed_bytes = Some(bytes);
+                    placed
+                } else {
+                    place_slice(
+                        object,
+                        native,
+                        header,
+                        volume.rescale_varies,
+                        k * volume.frames,
+                        volume.frames,
+                        &volume.frame_places,
+                        &mut building.buffer,
+                        VOX_OFFSET,
+                    )
+                };
+                if let Err(why) = placed {
                     building.failed = Some(why);
                     building.buffer = Vec::new();
+                    streamed_bytes = None;
                 }
             }
             Ok(_) => {}
@@ -1220,8 +1304,25 @@ impl Converter {
                 building.buffer = Vec::new();
             }
         }
-        if building.received < volume.members.len() {
-            return None;
+        if let (true, Some(why)) = (building.started, &building.failed) {
+            let why = why.clone();
+            self.building.remove(&v);
+            self.volumes[v].outcome = Some(Err(why.clone()));
+            return Err(Broken { volume: v, why });
+        }
+        if let Some(bytes) = streamed_bytes {
+            let start = (!building.started).then(|| {
+                building.started = true;
+                (building.sidecar.take().unwrap_or_default(), VOX_OFFSET + header.data_len())
+            });
+            if last {
+                self.building.remove(&v);
+                self.volumes[v].outcome = Some(Ok(()));
+            }
+            return Ok(Output::Stream { volume: v, start, bytes, last });
+        }
+        if !last {
+            return Ok(Output::Nothing);
         }
         let mut b = self.building.remove(&v).expect("present");
         if let (Some(r), None) = (&volume.reorient, &b.failed) {
@@ -1234,17 +1335,16 @@ impl Converter {
             None => Ok((b.sidecar.unwrap_or_default(), b.buffer)),
         };
         self.volumes[v].outcome = Some(result.as_ref().map(|_| ()).map_err(Clone::clone));
-        Some(Finished {
+        Ok(Output::Whole(Finished {
             volume: b.volume,
             result,
-        })
+        }))
     }
 }
 
 /// Copies the frames of one input to their places (slices `first..first + frames`, or
-/// for enhanced images and mosaics the slot and rescale of each in `places[first..]`):
-/// rows bottom-up,
-/// colour interleaved, as dcm2niix stores them.
+/// for enhanced images and mosaics the slot and rescale of each in `places[first..]`; slot
+/// 0 at `out[start..]`): rows bottom-up, colour interleaved, as dcm2niix stores them.
 fn place_slice(
     object: &Object,
     native: Option<&[u8]>,
@@ -1254,6 +1354,7 @@ fn place_slice(
     frames: usize,
     places: &[Option<(usize, (f64, f64))>],
     out: &mut [u8],
+    start: usize,
 ) -> Result<(), String> {
     // Without `native` samples, the object holds the pixel data.
     let element = match native {
@@ -1293,7 +1394,7 @@ fn place_slice(
     // Frames of another volume (another echo of the file) are left out.
     let wanted = |f: usize| places.is_empty() || places.get(first + f).is_some_and(Option::is_some);
     let slot = |f: usize| places.get(first + f).copied().flatten().map_or(first + f, |p| p.0);
-    let target = |f: usize| VOX_OFFSET + slot(f) * slice_out..VOX_OFFSET + (slot(f) + 1) * slice_out;
+    let target = |f: usize| start + slot(f) * slice_out..start + (slot(f) + 1) * slice_out;
     // The layout of frame `f`: its own rescale, for an enhanced image.
     let layout_of = |f: usize, layout: Layout| match (layout.rescale, places.get(first + f).copied().flatten()) {
         (Some(_), Some((_, rescale))) => Layout {

@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use webdriver::driver::{chrome_path, chromedriver_path, ChromeDriver, Session};
-use webdriver::procmem::Sampler;
+use webdriver::procmem::{usage, Sampler};
 use webdriver::server::Server;
 
 const PASSPHRASE: &str = "bench passphrase: correct horse battery staple";
@@ -409,6 +409,8 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
             Ok(session.find("#run")?.is_enabled()?.then_some(()))
         })?;
         std::thread::sleep(Duration::from_millis(300)); // let the fresh page settle before timing
+        // Chromium's own share of the peak: its processes with the page loaded, before Run.
+        let idle = usage(&profile.display().to_string()).rss_sum;
         sampler.reset();
         session.execute(PAGE_RUN, vec![])?;
         let v = wait_bench(&session, Duration::from_secs(900))?;
@@ -420,8 +422,9 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         // Where the worker's time went (profile evidence for issue 8), from the worker's timing.
         let worker = |key: &str| v["timing"][key].as_f64().unwrap_or(0.0) / 1000.0;
         ids.push(format!(
-            "scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s, \
+            "before Run {} MB; scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s, \
              plan+review {:.2} s, waiting for confirm {:.2} s, open+close output {:.2} s",
+            idle / 1_000_000,
             v["scanMs"].as_f64().unwrap_or(0.0) / 1000.0,
             v["exportMs"].as_f64().unwrap_or(0.0) / 1000.0,
             worker("read"),
@@ -464,6 +467,7 @@ fn peer_page_runs(www: &Path, study: &Study, tool: &str, reps: usize, bench: &Pa
         )?;
         select_files(&session, study)?;
         std::thread::sleep(Duration::from_millis(300));
+        let idle = usage(&profile.display().to_string()).rss_sum;
         sampler.reset();
         session.execute("return window.benchRun(arguments[0]);", vec![json!(id)])?;
         let v = wait_bench(&session, Duration::from_secs(900))?;
@@ -474,7 +478,8 @@ fn peer_page_runs(www: &Path, study: &Study, tool: &str, reps: usize, bench: &Pa
         row.peak = row.peak.max(Some(sampler.peak().rss_sum));
         if rep == reps - 1 {
             row.note = format!(
-                "timed in the page, wasm loaded before; out {:.1} MB{}",
+                "timed in the page, wasm loaded before; before Run {} MB; out {:.1} MB{}",
+                idle / 1_000_000,
                 v["outBytes"].as_f64().unwrap_or(0.0) / 1e6,
                 if id == "dcmjs" { " (Blobs, no zip; partial profile, no UID remap)" } else { " (-z n)" }
             );
