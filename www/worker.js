@@ -18,7 +18,7 @@
 //                   table rules the user changed on the review (WebJob.setTableProfile: the
 //                   tables' columns are decided again; their paths, and the review, stay)
 //   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, scratch?: string, report: object,
-//                   wasmMemory: number, timing: {read, copy, wasm, write, plan, review, open, close}}
+//                   wasmMemory: number, timing: {read, copy, wasm, write, plan, review, open, close, report}}
 //                   (wasmMemory: bytes of wasm memory, its peak, as it never shrinks; timing:
 //                   ms the worker spent waiting for reads, copying in, in the wasm, writing out)
 //   worker → main  {type:'error', message: string, file: string|null, fatal: boolean,
@@ -117,8 +117,9 @@ function progress(message, last) {
 // Plain files are read by the file reader (reader.js), in a worker of its own where the browser
 // allows nested workers (else in this thread): there the browser moves their bytes while the
 // wasm works. readFile(f, len) reads the first `len` bytes of the run's file `f` (at most the
-// file) and gives {bytes, size, release}: `size` the file's; release() returns a large read's
-// buffer to the reader once its bytes are in the wasm. Reads started in the same turn (ahead()
+// file) and gives {bytes, size, release}: `size` the file's; release() once its bytes are in
+// the wasm (the reader reuses a buffer once all the reads in it are released: fresh buffers
+// stayed in the renderer's memory, make test-big). Reads started in the same turn (ahead()
 // starts many at once) go to the reader as one message, so that it can join the small ones.
 let fileReader = null; // the reader: {files(list), give(buffers), read(reads)}
 const reads = new Map(); // read id → {file, len, resolve, reject}, until answered
@@ -127,16 +128,23 @@ let requests = null; // reads of this turn, not sent yet
 let runFiles = [];
 
 function answer({ buffer, reusable, reads: answers }) {
+  // A reused buffer goes back to the reader once each of its reads is released.
+  let left = answers.length;
+  const release = () => {
+    left -= 1;
+    if (left === 0 && reusable) fileReader.give([buffer]);
+  };
   for (const a of answers) {
     const r = reads.get(a.id);
-    if (!r) continue;
     reads.delete(a.id);
-    if (a.error !== undefined) {
-      r.reject(new Error(a.error));
+    if (!r || a.error !== undefined) {
+      release();
+      r?.reject(new Error(a.error));
       continue;
     }
     const bytes = new Uint8Array(buffer, a.at, a.length);
-    r.resolve({ bytes, size: a.size, release: reusable ? () => fileReader.give([buffer]) : () => {} });
+    let released = false;
+    r.resolve({ bytes, size: a.size, release() { if (!released) { released = true; release(); } } });
   }
 }
 
@@ -220,8 +228,8 @@ function ahead(count, read, size) {
 // Where the worker's time goes, in ms (posted with 'done'; make bench prints it): waiting for
 // reads, copying into the wasm, in the wasm, and writing the zip out.
 // Also: the plan and review (wasm and posting), waiting for the user's confirmation, opening
-// and closing the output.
-const timing = { read: 0, copy: 0, wasm: 0, write: 0, plan: 0, review: 0, open: 0, close: 0 };
+// and closing the output, and the report (wasm and its conversion).
+const timing = { read: 0, copy: 0, wasm: 0, write: 0, plan: 0, review: 0, open: 0, close: 0, report: 0 };
 async function timed(key, work) {
   const t = performance.now();
   try { return await work(); } finally { timing[key] += performance.now() - t; }
@@ -231,12 +239,11 @@ function timedSync(key, work) {
   try { return work(); } finally { timing[key] += performance.now() - t; }
 }
 
-// Copies a read into the wasm's buffer (the one copy across the boundary) and returns the
-// reused JS buffer; gives the length for WebJob.scan/export.
+// Copies a read into the wasm's buffer (the one copy across the boundary); gives the length for
+// WebJob.scan/export. The caller then releases the read (its buffer goes back to the reader).
 function toWasm(job, got) {
   const n = got.bytes.length;
   timedSync('copy', () => job.buffer(n).set(got.bytes));
-  got.release();
   return n;
 }
 
@@ -396,6 +403,7 @@ async function run({ files, names, secret, exportDate, settings }) {
           const len = toWasm(job, got);
           const step = timedSync('wasm', () => job.scan(input.name, len, got.size));
           if (step.needMore === undefined) break;
+          got.release();
           // Not decided from these bytes (a long header, compressed pixel data, a table): more.
           got = await timed('read', () => input.read(Math.max(step.needMore, len * 4)));
           if (got.bytes.length <= len) {
@@ -406,12 +414,13 @@ async function run({ files, names, secret, exportDate, settings }) {
         scanned.push(k);
         // A small file the scan read whole is kept for the export, within KEPT_BYTES: the
         // browser's cost is per read, and these are most of a study's reads (mr4d: 3,000).
-        // (Only small reads: a large read's buffer went back to the reader in toWasm.)
+        // (A copy: the read's buffer goes back to the reader.)
         if ('kept' in input && input.size <= SMALL_FILE && got.bytes.length === input.size
             && keptBytes + input.size <= KEPT_BYTES) {
-          input.kept = got.bytes;
+          input.kept = got.bytes.slice();
           keptBytes += input.size;
         }
+        got.release();
       } catch (err) {
         unreadable.push({ name: input.name, size: input.size, outcome: 'skipped',
           reason: 'could not read the file: ' + messageOf(err), code: 'unreadable', detail: messageOf(err) });
@@ -506,6 +515,7 @@ async function run({ files, names, secret, exportDate, settings }) {
       let parts;
       if (got) {
         const len = toWasm(job, got);
+        got.release();
         parts = timedSync('wasm', () => job.export(plan[k].input, len));
       } else {
         parts = job.exportUnreadable(plan[k].input, unreadable);
@@ -519,7 +529,7 @@ async function run({ files, names, secret, exportDate, settings }) {
     await sink.write(job.finish());
     const out = await timed('close', () => sink.close());
     sink = null;
-    const report = toPlain(job.report());
+    const report = timedSync('report', () => toPlain(job.report()));
     mergeUnreadable(report, unreadable);
     // wasm memory only grows: its size now is this worker's peak (shown to tests, see app.js).
     self.postMessage({ type: 'done', ...out, report, wasmMemory: wasm.memory.buffer.byteLength, timing });

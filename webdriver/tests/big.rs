@@ -139,6 +139,12 @@ fn big_study_exports_in_bounded_memory() {
         )
         .unwrap();
     let zip_bytes = std::fs::metadata(&zip).unwrap().len();
+    // The page lists every input's outcome (its table fills in after the result shows).
+    s.wait_for("the outcome of every file to be listed", Duration::from_secs(120), || {
+        let n = s.execute("return document.querySelectorAll('#file-outcomes tbody tr').length;", vec![])?;
+        Ok((n.as_u64() == Some(files)).then_some(()))
+    })
+    .unwrap();
 
     // 5. The zip is valid (every entry's CRC checked) and holds every file.
     let t_unzip = Instant::now();

@@ -423,7 +423,8 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         let worker = |key: &str| v["timing"][key].as_f64().unwrap_or(0.0) / 1000.0;
         ids.push(format!(
             "before Run {} MB; scan {:.2} s + export {:.2} s; worker: read wait {:.2} s, copy in {:.2} s, wasm {:.2} s, write {:.2} s, \
-             plan+review {:.2} s, waiting for confirm {:.2} s, open+close output {:.2} s",
+             plan+review {:.2} s, waiting for confirm {:.2} s, open+close output {:.2} s, report {:.2} s; \
+             page showing the result {:.2} s",
             idle / 1_000_000,
             v["scanMs"].as_f64().unwrap_or(0.0) / 1000.0,
             v["exportMs"].as_f64().unwrap_or(0.0) / 1000.0,
@@ -434,6 +435,8 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
             worker("plan"),
             worker("review"),
             worker("open") + worker("close"),
+            worker("report"),
+            worker("page"),
         ));
         if rep == reps - 1 {
             row.note = format!(
