@@ -185,6 +185,9 @@ fn ehr_settings(args: &ExportArgs) -> Result<capture::table::TableSettings, Stri
     Ok(capture::table::TableSettings { profiles, sanitize_headers: args.ehr_sanitize_headers, skip_malformed: args.ehr_skip_malformed })
 }
 
+/// How many files the export reads ahead of the one being written.
+const READ_AHEAD: usize = 2;
+
 /// The scan reads this much of a file first, more when the core asks (as the page does):
 /// a DICOM image's header, not its pixel data.
 const SCAN_PREFIX: u64 = 64 * 1024;
@@ -267,13 +270,37 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     let partial = args.out.with_extension("zip.part");
     let mut out = fs::File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let write_error = |e: std::io::Error| format!("cannot write {}: {e}", partial.display());
-    for step in &plan {
-        let parts = match read_into(&files[step.input], u64::MAX, &mut buffer) {
-            Ok(_) => job.export_parts(step.input, &buffer).map_err(|e| e.to_string())?,
-            Err(e) => job.export_unreadable(step.input, &e.to_string()).map_err(|e| e.to_string())?,
-        };
-        parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
-    }
+    // The files are read on a second thread, a few ahead: reading (mostly the kernel copying
+    // from the page cache) then overlaps with the de-identification and the writing (ct600:
+    // 0.42 -> 0.36 s; writing on a third thread as well gained nothing on 2 cores).
+    // Buffers come back for reuse, so memory stays a few files.
+    std::thread::scope(|scope| {
+        let (files_read, next_read) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(READ_AHEAD);
+        let (give_back, given_back) = std::sync::mpsc::channel::<Vec<u8>>();
+        let (plan, files) = (&plan, &files);
+        scope.spawn(move || {
+            for step in plan {
+                let mut buffer = given_back.try_recv().unwrap_or_default();
+                let read = read_into(&files[step.input], u64::MAX, &mut buffer).map(|_| buffer);
+                if files_read.send(read).is_err() {
+                    break; // the export stopped
+                }
+            }
+        });
+        for step in plan {
+            let read = next_read.recv().map_err(|_| "the file reader stopped".to_string())?;
+            let parts = match read {
+                Ok(buffer) => {
+                    let parts = job.export_parts(step.input, &buffer).map_err(|e| e.to_string())?;
+                    let _ = give_back.send(buffer);
+                    parts
+                }
+                Err(e) => job.export_unreadable(step.input, &e.to_string()).map_err(|e| e.to_string())?,
+            };
+            parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
+        }
+        Ok::<(), String>(())
+    })?;
     out.write_all(&job.finish().map_err(|e| e.to_string())?).map_err(write_error)?;
     out.sync_all().map_err(write_error)?;
     drop(out);
