@@ -535,47 +535,52 @@ impl Job {
                     .map_err(|e| e.to_string())
             });
             let object = split.as_ref().map(|s| (&s.object, s.native_pixels())).map_err(Clone::clone);
-            let done = match converter.add(input, object, &self.policy) {
+            // The sidecar goes before its volume (entries are in path order).
+            let stem = nii.trim_end_matches(nifti::extension(self.settings.nifti_gzip));
+            let json_path = format!("{}{stem}.json", nifti::ROOT);
+            let (volume, written) = match converter.add(input, object, &self.policy) {
                 Ok(nifti::Output::Nothing) => return Ok(Vec::new()),
-                Ok(nifti::Output::Whole(done)) => done,
+                Ok(nifti::Output::Whole(done)) => {
+                    let written = match done.result {
+                        Ok((json, volume)) => {
+                            let volume = nifti::pack(volume, self.settings.nifti_gzip);
+                            archive.put(&json_path, &json, Packing::Deflated)?;
+                            // Stored, like dcm2niix -z n: deflating a volume took three quarters
+                            // of the conversion time (measured by make bench) for little gain on
+                            // real images.
+                            archive.put_owned(&path, volume)?;
+                            Ok(())
+                        }
+                        Err(why) => Err(why),
+                    };
+                    (done.volume, written)
+                }
                 Ok(nifti::Output::Stream { volume, start, bytes, last }) => {
                     if let Some((json, size)) = start {
-                        let stem = nii.trim_end_matches(nifti::extension(false));
-                        archive.put(&format!("{}{stem}.json", nifti::ROOT), &json, Packing::Deflated)?;
+                        archive.put(&json_path, &json, Packing::Deflated)?;
                         archive.start_entry(&path, size)?;
                     }
                     archive.write_owned(bytes)?;
-                    if last {
-                        for &member in &converter.volumes()[volume].members {
-                            self.inputs[member].outcome = Outcome::Exported { path: path.clone() };
-                        }
+                    if !last {
+                        return Ok(archive.take_parts());
                     }
-                    return Ok(archive.take_parts());
+                    (volume, Ok(()))
                 }
                 Err(broken) => {
                     let path = converter.volumes()[broken.volume].path.clone().unwrap_or_default();
                     return Err(JobError::VolumeIncomplete { path, why: broken.why });
                 }
             };
-            let (outcome, why) = match done.result {
-                Ok((json, volume)) => {
-                    let stem = nii.trim_end_matches(nifti::extension(self.settings.nifti_gzip));
-                    let json_path = format!("{}{stem}.json", nifti::ROOT);
-                    let volume = nifti::pack(volume, self.settings.nifti_gzip);
-                    archive.put(&json_path, &json, Packing::Deflated)?;
-                    // Stored, like dcm2niix -z n: deflating a volume took three quarters of the
-                    // conversion time (measured by make bench) for little gain on real images.
-                    archive.put_owned(&path, volume)?;
-                    (Outcome::Exported { path }, None)
-                }
+            let (outcome, why) = match written {
+                Ok(()) => (Outcome::Exported { path }, None),
                 Err(why) => (
                     Outcome::Skipped {
                         reason: format!("not converted to NIfTI: {why}"),
                     },
-                    Some(Why::new("nifti-not-converted", why.to_string())),
+                    Some(Why::new("nifti-not-converted", why)),
                 ),
             };
-            for &member in &converter.volumes()[done.volume].members {
+            for &member in &converter.volumes()[volume].members {
                 if !matches!(self.inputs[member].outcome, Outcome::Exported { .. }) {
                     self.inputs[member].outcome = outcome.clone();
                     self.inputs[member].why = why.clone();

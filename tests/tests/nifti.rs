@@ -743,3 +743,24 @@ fn a_file_lost_while_its_volume_is_written_stops_the_export_with_the_reason() {
     assert_eq!(scan::entries(&zip).iter().filter(|(n, _)| n.ends_with(".nii")).count(), 1);
     assert_eq!(report.counts.exported, files.len());
 }
+
+/// `--format both`: each file's report line names its DICOM copy, whether its volume was written
+/// whole or as its files arrived (the streamed volumes once named the `.nii` instead).
+#[test]
+fn with_both_formats_the_report_names_each_files_dicom_copy() {
+    let work = tempfile::tempdir().unwrap();
+    let spec = &series::specs()[0];
+    let inputs = series::write(spec, 0, work.path());
+    for extra in [&["--format", "both"][..], &["--format", "both", "--nifti-gz"]] {
+        let export = cli::export(&inputs, DATE, extra);
+        let report: serde_json::Value = serde_json::from_str(&export.report).expect("report JSON");
+        let files = report["files"].as_array().expect("files");
+        assert_eq!(files.len(), inputs.len());
+        for file in files {
+            let path = file["path"].as_str().unwrap_or_default();
+            assert!(path.starts_with("DICOM/") && path.ends_with(".dcm"), "{extra:?}: {file}");
+        }
+        let entries = scan::entries(&export.zip);
+        assert!(entries.iter().any(|(n, _)| n.starts_with("NIFTI/")), "{extra:?}: no volume written");
+    }
+}

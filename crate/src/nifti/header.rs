@@ -75,6 +75,11 @@ impl Header {
         self.dim.iter().product::<usize>() * self.datatype.bytes()
     }
 
+    /// The bytes of one slice (columns × rows voxels).
+    pub fn slice_len(&self) -> usize {
+        self.dim[0] * self.dim[1] * self.datatype.bytes()
+    }
+
     /// The 352 bytes before the voxels.
     pub fn encode(&self) -> Vec<u8> {
         let mut b = vec![0u8; VOX_OFFSET];

@@ -1274,8 +1274,7 @@ impl Converter {
                     // This file's slices alone, after the header for the first.
                     let mut bytes = if k == 0 { header.encode() } else { Vec::new() };
                     let start = bytes.len();
-                    let [columns, rows, ..] = header.dim;
-                    bytes.resize(start + volume.frames * columns * rows * header.datatype.bytes(), 0);
+                    bytes.resize(start + volume.frames * header.slice_len(), 0);
                     let placed = place_slice(object, native, header, volume.rescale_varies, 0, volume.frames, &[], &mut bytes, start);
                     streamed_bytes = Some(bytes);
                     placed
@@ -1390,7 +1389,7 @@ fn place_slice(
         }),
     };
     let frame_in = layout.columns * layout.rows * layout.samples * layout.in_bpp;
-    let slice_out = columns * rows * header.datatype.bytes();
+    let slice_out = header.slice_len();
     // Frames of another volume (another echo of the file) are left out.
     let wanted = |f: usize| places.is_empty() || places.get(first + f).is_some_and(Option::is_some);
     let slot = |f: usize| places.get(first + f).copied().flatten().map_or(first + f, |p| p.0);
