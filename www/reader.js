@@ -61,12 +61,7 @@ export function reader(post) {
       post({ type: 'read', buffer, reusable: true, reads }, [buffer]);
     } catch {
       // One unreadable file must not fail the others: each is read alone, for its own error.
-      for (const [k, r] of list.entries()) {
-        parts[k].arrayBuffer().then(
-          (buffer) => post({ type: 'read', buffer, reusable: false,
-            reads: [{ id: r.id, at: 0, length: buffer.byteLength, size: files[r.file].size }] }, [buffer]),
-          (err) => fail(r.id, err));
-      }
+      list.forEach(whole);
     }
   }
 
@@ -137,7 +132,8 @@ export function reader(post) {
     },
   };
 
-  // Where Blob streams have no BYOB reader: a fresh buffer per read.
+  // One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
+  // group failed).
   function whole(r) {
     part(r).arrayBuffer().then(
       (buffer) => post({ type: 'read', buffer, reusable: false,
