@@ -94,6 +94,8 @@ const STRINGS = {
     leaveWarning: 'An export is running. Leaving the page will cancel it.',
     reportTitle: 'Report',
     reportCounts: '{inputs} checked: {exported} exported in {visits}, {skipped} skipped, {quarantined} quarantined.',
+    reportAuditClean: 'Output audit: {files} searched for every identifier of their original; none was found.',
+    reportAuditHeld: 'Output audit: {files} searched for every identifier of their original; {held} held back because one was found (see the list).',
     visitsTitle: 'Visits',
     noVisits: 'No visit was exported.',
     colPatient: 'Research patient ID',
@@ -114,6 +116,7 @@ const STRINGS = {
     reasonCorrupt: 'damaged DICOM file',
     reasonTransferSyntax: 'image encoding (transfer syntax) not supported',
     reasonWriteFailed: 'the de-identified file could not be written',
+    reasonIdentifierFound: 'held back: an identifier of the original was found in the de-identified file',
     reasonChanged: 'the file changed while the export was running',
     reasonTableUnreadable: 'unreadable table',
     reasonTableMalformed: 'table with malformed rows, left out as the settings ask',
@@ -313,6 +316,8 @@ const STRINGS = {
     leaveWarning: 'Un export est en cours. Quitter la page l’annulera.',
     reportTitle: 'Rapport',
     reportCounts: '{inputs} vérifiés : {exported} exportés en {visits}, {skipped} écartés, {quarantined} mis de côté.',
+    reportAuditClean: 'Contrôle de sortie : {files} examinés pour chaque identifiant de leur original ; aucun n’a été trouvé.',
+    reportAuditHeld: 'Contrôle de sortie : {files} examinés pour chaque identifiant de leur original ; {held} retenus car un identifiant y a été trouvé (voir la liste).',
     visitsTitle: 'Visites',
     noVisits: 'Aucune visite n’a été exportée.',
     colPatient: 'Identifiant patient de recherche',
@@ -333,6 +338,7 @@ const STRINGS = {
     reasonCorrupt: 'fichier DICOM endommagé',
     reasonTransferSyntax: 'encodage d’image (syntaxe de transfert) non pris en charge',
     reasonWriteFailed: 'le fichier anonymisé n’a pas pu être écrit',
+    reasonIdentifierFound: 'retenu : un identifiant de l’original a été trouvé dans le fichier anonymisé',
     reasonChanged: 'le fichier a changé pendant l’export',
     reasonTableUnreadable: 'tableau illisible',
     reasonTableMalformed: 'tableau avec des lignes mal formées, écarté comme le demandent les réglages',
@@ -558,7 +564,7 @@ const el = {
   selection: $('selection-summary'), secret: $('secret'), secretToggle: $('secret-toggle'),
   run: $('run'), cancel: $('cancel'), progress: $('progress'), status: $('status'),
   announce: $('announce'), messages: $('messages'), download: $('download'),
-  downloadReport: $('download-report'), report: $('report'), reportCounts: $('report-counts'),
+  downloadReport: $('download-report'), report: $('report'), reportCounts: $('report-counts'), reportAudit: $('report-audit'),
   visits: document.querySelector('#visits tbody'), outcomes: document.querySelector('#file-outcomes tbody'),
   review: $('review'), reviewCounts: $('review-counts'), reviewDescription: $('review-description'),
   confirm: $('confirm'), reviewCancel: $('review-cancel'), reid: $('reid'),
@@ -804,6 +810,7 @@ function clearResults() {
   outcomeRows = null;
   el.outcomes.replaceChildren();
   el.reportCounts.textContent = '';
+  el.reportAudit.textContent = '';
   lastReport = null;
   clearReview();
   el.progress.value = 0;
@@ -1321,6 +1328,11 @@ function renderReport(report) {
     visits: tp('visits', visits.length),
     skipped: int.format(c.skipped || 0),
     quarantined: int.format(c.quarantined || 0),
+  });
+  const audit = report.audit || { files: 0, heldBack: 0 };
+  el.reportAudit.textContent = t(audit.heldBack ? 'reportAuditHeld' : 'reportAuditClean', {
+    files: tp('files', audit.files || 0),
+    held: int.format(audit.heldBack || 0),
   });
 
   const vrows = document.createDocumentFragment();

@@ -20,6 +20,9 @@ pub enum FileError {
     Changed,
     /// A table (CSV/TSV) that could not be read or written.
     Table(String),
+    /// The output audit found an identifier of the input in the de-identified file, which
+    /// is therefore not written.
+    Identifiable(crate::profile::audit::Finding),
 }
 
 impl fmt::Display for FileError {
@@ -34,6 +37,13 @@ impl fmt::Display for FileError {
             FileError::Write(why) => write!(f, "could not write the de-identified file: {why}"),
             FileError::Changed => f.write_str("the file changed while the export was running"),
             FileError::Table(why) => write!(f, "unreadable table: {why}"),
+            FileError::Identifiable(found) => write!(
+                f,
+                "not exported: the output audit found {} from {} of the input in {} of the de-identified file",
+                found.kind.name(),
+                found.source,
+                found.found_at
+            ),
         }
     }
 }
@@ -52,6 +62,9 @@ impl FileError {
             FileError::Write(why) => Why::new("write-failed", why.clone()),
             FileError::Changed => Why::new("changed", None),
             FileError::Table(why) => Why::new("table-unreadable", why.clone()),
+            FileError::Identifiable(found) => {
+                Why::new("identifier-found", format!("{} from {} in {}", found.kind.name(), found.source, found.found_at))
+            }
         }
     }
 }

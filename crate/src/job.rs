@@ -17,7 +17,7 @@ use crate::nifti;
 use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
 use crate::pseudonym::Keyring;
-use crate::report::{FileEntry, Outcome, Report, VisitEntry, Why};
+use crate::report::{Audit, FileEntry, Outcome, Report, VisitEntry, Why};
 use crate::table::{self, Tables};
 
 mod review;
@@ -149,6 +149,8 @@ pub struct Job {
     nifti: Option<nifti::Converter>,
     /// With `ready_marker`: the daily folder that has entries written and still lacks its marker.
     unmarked: Option<String>,
+    /// De-identified files searched for their input's identifiers, and those held back.
+    audit: Audit,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -183,6 +185,7 @@ impl Job {
             slices: BTreeMap::new(),
             nifti: None,
             unmarked: None,
+            audit: Audit::default(),
         })
     }
 
@@ -638,6 +641,10 @@ impl Job {
             let attributes = profile::encode(&profile::deidentify(split.object, &subject)?)?;
             Ok((attributes, split.pixel_data))
         });
+        if matches!(encoded, Ok(_) | Err(FileError::Identifiable(_))) {
+            self.audit.files += 1;
+            self.audit.held_back += usize::from(encoded.is_err());
+        }
         match encoded {
             Ok((attributes, pixel_data)) => {
                 let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
@@ -722,6 +729,7 @@ impl Job {
             options: self.policy.options.iter().map(|o| o.name()).collect(),
             dates: self.policy.dates.name(),
             counts: Report::count(&files),
+            audit: self.audit.clone(),
             files,
             visits: visits.into_values().collect(),
             tables,

@@ -19,7 +19,7 @@ pub enum Outcome {
 /// JSON) and the reason's variable part (a parser's message, a file name, a UID), untranslated.
 /// The codes: `not-dicom`, `dicomdir`, `corrupt`, `transfer-syntax`, `write-failed`, `changed`,
 /// `table-unreadable`, `table-malformed`, `unreadable`, `duplicate`, `nifti-not-converted`,
-/// `not-reached`, `burned-in`, `risky-sop-class`, `not-primary` (and, from the page's worker,
+/// `not-reached`, `burned-in`, `risky-sop-class`, `not-primary`, `identifier-found` (and, from the page's worker,
 /// `zip-entry-ignored`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Why {
@@ -56,6 +56,15 @@ pub struct Counts {
     pub quarantined: usize,
 }
 
+/// The output audit: de-identified files searched for every identifier of their input,
+/// and those held back because one was found (each is in `files` with `identifier-found`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Audit {
+    pub files: usize,
+    pub held_back: usize,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VisitEntry {
@@ -78,6 +87,8 @@ pub struct Report {
     pub dates: &'static str,
     pub files: Vec<FileEntry>,
     pub counts: Counts,
+    /// The output audit of the DICOM files written.
+    pub audit: Audit,
     pub visits: Vec<VisitEntry>,
     /// The EHR tables: rules per column, malformed rows, k-anonymity hint.
     #[serde(skip_serializing_if = "Vec::is_empty")]

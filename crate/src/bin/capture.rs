@@ -320,6 +320,14 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         c.inputs,
         report.visits.len()
     );
+    let audit = &report.audit;
+    match audit.held_back {
+        0 => eprintln!("  output audit: {} DICOM files searched for their input's identifiers, none found", audit.files),
+        held => eprintln!(
+            "  output audit: {} DICOM files searched for their input's identifiers; {held} held back (identifier found, listed below)",
+            audit.files
+        ),
+    }
     if let Some(path) = &args.ehr_write_profiles {
         let profiles: Vec<_> = report.tables.iter().map(|t| &t.profile).collect();
         let json = serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?;

@@ -186,6 +186,6 @@ mod tests {
         assert_eq!(review.excluded[0].name, "notes.txt");
         assert_eq!(review.excluded[0].outcome, "skipped");
         assert!(review.patients.is_empty());
-        assert_eq!(review.description_action, "kept"); // the mip preset keeps it
+        assert_eq!(review.description_action, "cleaned"); // the mip preset keeps it, cleaned of identifiers
     }
 }

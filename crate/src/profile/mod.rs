@@ -6,6 +6,7 @@
 //! every depth of an instance.
 
 mod annex_e;
+pub mod audit;
 mod private;
 mod walk;
 
@@ -227,7 +228,8 @@ impl Policy {
         }
         if self.preset == Preset::Mip {
             match tag {
-                tags::SERIES_DESCRIPTION | tags::PROTOCOL_NAME => return Action::Code(Code::K),
+                // Kept for protocol matching, but cleaned of the instance's identifiers.
+                tags::SERIES_DESCRIPTION | tags::PROTOCOL_NAME => return Action::Code(Code::C),
                 tags::PATIENT_BIRTH_DATE => return Action::BirthYear,
                 // Computed from the original dates before they are reduced.
                 tags::PATIENT_AGE => return Action::Code(Code::X),
@@ -258,7 +260,7 @@ impl Policy {
         let mut out = vec![TOOL.to_string(), format!("preset {}", self.preset.name()), format!("dates {}", self.dates.name())];
         out.extend(self.options.iter().map(|o| o.name().to_string()));
         if self.preset == Preset::Mip {
-            out.push("series-description and protocol-name kept".to_string());
+            out.push("series-description and protocol-name kept, identifiers removed".to_string());
         }
         out
     }
@@ -300,13 +302,15 @@ pub fn row(tag: Tag) -> Option<&'static Row> {
 
 /// Resolves a compound code with what the VR allows. Whether the attribute is Type 1 or 2
 /// in its IOD is not known here, so the choice is the one that keeps the file valid in
-/// every case: X/Z → Z (never Type 1), X/D, Z/D, X/Z/D → D (a dummy satisfies Type 1).
+/// every case: X/Z → Z (never Type 1), X/D, Z/D, X/Z/D → D (a dummy satisfies Type 1; on a
+/// sequence, an item of dummies: see the walk).
 pub fn simple(code: Code, vr: VR) -> Code {
     match code {
         Code::XZ => Code::Z,
         Code::XD | Code::ZD | Code::XZD => Code::D,
-        // Sequences of references: kept, their UIDs replaced by their own rows.
-        Code::XZU if vr == VR::SQ => Code::K,
+        // Sequences of references: kept for their references, their UIDs replaced, every
+        // other value of their items cleaned.
+        Code::XZU if vr == VR::SQ => Code::C,
         Code::XZU if vr == VR::UI => Code::U,
         Code::XZU => Code::Z,
         other => other,
@@ -350,7 +354,7 @@ mod tests {
         let mip = Policy::new(Preset::Mip, &[], None);
         assert_eq!(mip.dates, DatePolicy::Month);
         assert!(mip.options.contains(&Opt::RetainLongitudinalTemporalInformationModifiedDates));
-        assert_eq!(mip.action(tags::SERIES_DESCRIPTION), Action::Code(Code::K));
+        assert_eq!(mip.action(tags::SERIES_DESCRIPTION), Action::Code(Code::C));
         assert_eq!(basic.action(tags::SERIES_DESCRIPTION), Action::Code(Code::X));
         assert_eq!(mip.resolve(row(tags::STUDY_DATE).unwrap()), Code::C);
         assert_eq!(Policy::new(Preset::Basic, &[Opt::RetainLongitudinalTemporalInformationFullDates], None).dates, DatePolicy::Keep);

@@ -13,6 +13,7 @@ use dicom_dictionary_std::{tags, StandardDataDictionary};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
 
+use super::audit::Identifiers;
 use super::{private, row, simple, Action, Code, Opt, Policy, Preset};
 use crate::dates::{Date, DatePolicy};
 use crate::error::{with_sources, FileError};
@@ -58,9 +59,10 @@ pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError
     let meta_instance = subject.keyring.uid(meta.media_storage_sop_instance_uid());
     let dataset = object.into_inner();
 
-    let walk = Walk { subject, words: identifying_words(&dataset) };
+    let identifiers = Identifiers::collect(&dataset, subject.policy, subject.shift_days);
+    let walk = Walk { subject, words: identifiers.words() };
     let age = (subject.policy.preset == Preset::Mip).then(|| patient_age(&dataset)).flatten();
-    let mut clean = walk.dataset(dataset, 0)?;
+    let mut clean = walk.dataset(dataset, 0, Mode::Rules)?;
 
     // Always present, even where the source lacked them: the research patient ID is what
     // links the images to the EHR tables, and StudyID names the visit.
@@ -74,6 +76,8 @@ pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError
         put_text(&mut clean, tags::PATIENT_AGE, VR::AS, &age);
     }
     record_method(&mut clean, subject.policy);
+    // Nothing of the input's identifiers may be left that the options do not keep.
+    identifiers.audit(&clean).map_err(FileError::Identifiable)?;
 
     let sop_class = text(&clean, tags::SOP_CLASS_UID).unwrap_or(meta_class);
     let sop_instance = text(&clean, tags::SOP_INSTANCE_UID).unwrap_or(meta_instance);
@@ -124,41 +128,6 @@ fn record_method(clean: &mut InMemDicomObject, policy: &Policy) {
     clean.put(DataElement::new(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, VR::CS, PrimitiveValue::from(dates)));
 }
 
-/// Words of the instance that identify its patient or the staff and places around them;
-/// the Clean options remove them from the free text they keep.
-#[allow(deprecated)] // retired attributes identify people just as well
-fn identifying_words(ds: &InMemDicomObject) -> Vec<String> {
-    let sources = [
-        tags::PATIENT_NAME,
-        tags::PATIENT_ID,
-        tags::OTHER_PATIENT_I_DS,
-        tags::OTHER_PATIENT_NAMES,
-        tags::PATIENT_BIRTH_NAME,
-        tags::PATIENT_MOTHER_BIRTH_NAME,
-        tags::PATIENT_ADDRESS,
-        tags::PATIENT_TELEPHONE_NUMBERS,
-        tags::ACCESSION_NUMBER,
-        tags::REFERRING_PHYSICIAN_NAME,
-        tags::PERFORMING_PHYSICIAN_NAME,
-        tags::OPERATORS_NAME,
-        tags::INSTITUTION_NAME,
-    ];
-    let mut words = BTreeSet::new();
-    for tag in sources {
-        let Some(value) = text(ds, tag) else { continue };
-        words.insert(value.to_uppercase());
-        for word in value.split(|c: char| c == '^' || c == '\\' || c == '=' || c.is_whitespace() || c == ',') {
-            if word.chars().count() >= 2 {
-                words.insert(word.to_uppercase());
-            }
-        }
-    }
-    // Longest first, so that a full name goes before its parts.
-    let mut words: Vec<String> = words.into_iter().collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
-    words
-}
-
 /// PatientAge (AS) from the original birth and study dates, before they are reduced.
 fn patient_age(ds: &InMemDicomObject) -> Option<String> {
     let date = |tag| text(ds, tag).and_then(|t| Date::parse_da(&t));
@@ -186,11 +155,21 @@ fn patient_age(ds: &InMemDicomObject) -> Option<String> {
 
 struct Walk<'a> {
     subject: &'a Subject<'a>,
-    words: Vec<String>,
+    words: Vec<Vec<String>>,
+}
+
+/// How the walk treats the attributes that no row of the table names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Kept (UIDs remapped): the table lists what identifies.
+    Rules,
+    /// Inside a sequence being cleaned (C) or kept only for its references (X/Z/U*): every
+    /// leaf is cleaned too, since nothing says the free text of such items is harmless.
+    Clean,
 }
 
 impl Walk<'_> {
-    fn dataset(&self, dataset: InMemDicomObject, depth: usize) -> Result<InMemDicomObject, FileError> {
+    fn dataset(&self, dataset: InMemDicomObject, depth: usize, mode: Mode) -> Result<InMemDicomObject, FileError> {
         if depth > MAX_DEPTH {
             return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
         }
@@ -210,7 +189,7 @@ impl Walk<'_> {
                 }
                 continue;
             }
-            if let Some(e) = self.element(element, depth)? {
+            if let Some(e) = self.element(element, depth, mode)? {
                 out.push(e);
             }
         }
@@ -246,7 +225,7 @@ impl Walk<'_> {
         kept
     }
 
-    fn element(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+    fn element(&self, element: Element, depth: usize, mode: Mode) -> Result<Option<Element>, FileError> {
         let element = if element.vr() == VR::UN { reinterpret_un(element) } else { element };
         let (tag, vr) = (element.tag(), element.vr());
         let subject = self.subject;
@@ -270,10 +249,9 @@ impl Walk<'_> {
                 let year = strings(&element).first().and_then(|t| Date::parse_da(t)).map(|d| format!("{:04}0101", d.year));
                 Some(DataElement::new(tag, vr, year.map(PrimitiveValue::from).unwrap_or(PrimitiveValue::Empty)))
             }
-            Action::Unlisted if vr == VR::UI && !subject.policy.options.contains(&Opt::RetainUids) => {
-                Some(remap_uids(element, subject.keyring))
-            }
-            Action::Unlisted => self.keep(element, depth)?,
+            Action::Unlisted if mode == Mode::Clean => self.clean(element, depth, false)?,
+            Action::Unlisted if vr == VR::UI => Some(self.uids(element)),
+            Action::Unlisted => self.keep(element, depth, Mode::Rules)?,
             Action::Code(code) => self.apply(simple(code, vr), element, depth)?,
         })
     }
@@ -281,30 +259,30 @@ impl Walk<'_> {
     fn apply(&self, code: Code, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
         let (tag, vr) = (element.tag(), element.vr());
         Ok(match code {
-            Code::K => self.keep(element, depth)?,
+            Code::K => self.keep(element, depth, Mode::Rules)?,
             Code::X => None,
             Code::Z if vr == VR::SQ => Some(DataElement::new(tag, vr, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED))),
             Code::Z => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
             Code::U => Some(remap_uids(element, self.subject.keyring)),
             Code::D => match vr {
-                VR::SQ => self.keep(element, depth)?,
+                VR::SQ => Some(self.dummy_sequence(element, depth)?),
                 VR::UI => Some(remap_uids(element, self.subject.keyring)),
                 _ => Some(DataElement::new(tag, vr, dummy(vr))),
             },
-            Code::C => self.clean(element, depth)?,
+            Code::C => self.clean(element, depth, true)?,
             compound => unreachable!("{compound:?} is resolved by `simple`"),
         })
     }
 
     /// Keeps an element; a sequence's items go through the rules themselves.
-    fn keep(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+    fn keep(&self, element: Element, depth: usize, mode: Mode) -> Result<Option<Element>, FileError> {
         let (header, value) = element.into_parts();
         Ok(Some(match value {
             Value::Sequence(seq) => {
                 let items = seq
                     .into_items()
                     .into_iter()
-                    .map(|item| self.dataset(item, depth + 1))
+                    .map(|item| self.dataset(item, depth + 1, mode))
                     .collect::<Result<Vec<_>, _>>()?;
                 DataElement::new(header.tag, header.vr, DataSetSequence::new(items, Length::UNDEFINED))
             }
@@ -313,8 +291,11 @@ impl Walk<'_> {
     }
 
     /// C: values of similar meaning that do not identify. Dates follow the date policy,
-    /// free text loses the words that name the patient and staff, and long numbers.
-    fn clean(&self, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+    /// free text loses the words that name the patient and staff, and long numbers; a
+    /// person's name cannot be cleaned and becomes a dummy. `listed`: the attribute has a row
+    /// whose action is C (its numbers and bytes become dummies); else it is a leaf of a
+    /// sequence being cleaned (numbers, flags and bytes of such items are kept).
+    fn clean(&self, element: Element, depth: usize, listed: bool) -> Result<Option<Element>, FileError> {
         let (tag, vr) = (element.tag(), element.vr());
         let policy = self.subject.policy.dates;
         let shift = self.subject.shift_days;
@@ -325,29 +306,100 @@ impl Walk<'_> {
             Some(DataElement::new(tag, vr, value))
         };
         Ok(match vr {
-            VR::SQ => self.keep(element, depth)?,
+            VR::SQ => self.keep(element, depth, Mode::Clean)?,
             VR::DA => rewrite(&|v| Date::parse_da(v).and_then(|d| policy.apply(d, shift)).map(Date::to_da)),
             VR::DT => rewrite(&|v| {
                 let date = Date::parse_da(v.get(..8)?).and_then(|d| policy.apply(d, shift))?;
                 Some(match policy {
                     // Reduced to the month, the time of day goes too.
                     DatePolicy::Month => date.to_da(),
-                    _ => format!("{}{}", date.to_da(), &v[8..]),
+                    _ => format!("{}{}", date.to_da(), v.get(8..)?),
                 })
             }),
             VR::TM => match policy {
-                DatePolicy::Keep | DatePolicy::Shift => self.keep(element, depth)?,
+                DatePolicy::Keep | DatePolicy::Shift => self.keep(element, depth, Mode::Rules)?,
                 // Times go; a dummy where the attribute may be Type 1 (its row allows D).
                 DatePolicy::Month | DatePolicy::Remove if row_allows_dummy(tag) => Some(DataElement::new(tag, vr, dummy(vr))),
                 DatePolicy::Month | DatePolicy::Remove => Some(DataElement::new(tag, vr, PrimitiveValue::Empty)),
             },
-            VR::UI => Some(remap_uids(element, self.subject.keyring)),
-            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS => {
-                rewrite(&|v| Some(scrub(v, &self.words)))
-            }
-            _ => Some(DataElement::new(tag, vr, dummy(vr))),
+            VR::UI => Some(self.uids(element)),
+            // A person's name and an AE title cannot be cleaned into something harmless.
+            VR::PN | VR::AE => Some(DataElement::new(tag, vr, dummy(vr))),
+            // A temporal attribute of a text VR (Timezone Offset From UTC): kept only where
+            // its syntax proves it holds nothing else.
+            _ if is_text(vr) && temporal_row(tag) => rewrite(&|v| is_utc_offset(v).then(|| v.to_string())),
+            _ if is_text(vr) => rewrite(&|v| Some(scrub(v, &self.words))),
+            _ if listed => Some(DataElement::new(tag, vr, dummy(vr))),
+            _ => self.keep(element, depth, Mode::Rules)?,
         })
     }
+
+    /// D on a sequence: a dummy carries no original content. One item (none if the original
+    /// had none) with the first item's attributes, each a dummy of its VR: codes become the
+    /// de-identification code, UIDs their keyed replacements, private attributes go.
+    fn dummy_sequence(&self, element: Element, depth: usize) -> Result<Element, FileError> {
+        if depth > MAX_DEPTH {
+            return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
+        }
+        let (header, value) = element.into_parts();
+        let first = match value {
+            Value::Sequence(seq) => seq.into_items().into_iter().next(),
+            _ => None,
+        };
+        let mut items = Vec::new();
+        if let Some(first) = first {
+            let mut item = Vec::new();
+            for e in first {
+                let (tag, vr) = (e.tag(), e.vr());
+                if tag.group() % 2 == 1 {
+                    continue;
+                }
+                item.push(match (tag, vr) {
+                    (_, VR::SQ) => self.dummy_sequence(e, depth + 1)?,
+                    (_, VR::UI) => self.uids(e),
+                    (tags::CODE_VALUE, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.0)),
+                    (tags::CODING_SCHEME_DESIGNATOR, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.1)),
+                    (tags::CODE_MEANING, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.2)),
+                    _ => DataElement::new(tag, vr, dummy(vr)),
+                });
+            }
+            items.push(InMemDicomObject::from_element_iter(item));
+        }
+        Ok(DataElement::new(header.tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED)))
+    }
+
+    /// UIDs replaced by their keyed pseudonyms, unless Retain UIDs keeps them.
+    fn uids(&self, element: Element) -> Element {
+        if self.subject.policy.options.contains(&Opt::RetainUids) {
+            return element;
+        }
+        remap_uids(element, self.subject.keyring)
+    }
+}
+
+/// The code written in the items of a dummied coded sequence: a local coding scheme (PS3.3
+/// 8.2: designators beginning with "99"), value and meaning saying what happened.
+const DEID_CODE: (&str, &str, &str) = ("DEIDENTIFIED", "99CAPTURE", "De-identified");
+
+/// Text VRs, whose values the Clean action scrubs.
+fn is_text(vr: VR) -> bool {
+    matches!(vr, VR::CS | VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT)
+}
+
+/// Whether the tag's row is cleaned by Retain Longitudinal Temporal Information with
+/// Modified Dates: a temporal attribute whatever its VR.
+fn temporal_row(tag: Tag) -> bool {
+    row(tag).is_some_and(|r| r.3[Opt::RetainLongitudinalTemporalInformationModifiedDates.column()] == Some(Code::C))
+}
+
+/// `±HHMM` with an offset that exists (PS3.3 C.12.1.1.8: -1200 to +1400).
+fn is_utc_offset(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() != 5 || !matches!(b[0], b'+' | b'-') || !b[1..].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (hours, minutes) = (value[1..3].parse::<u32>().unwrap_or(99), value[3..].parse::<u32>().unwrap_or(99));
+    minutes < 60 && hours <= 14
 }
 
 /// Whether the Basic Profile action of the tag's row includes D: the attribute may be
@@ -393,25 +445,61 @@ fn dummy(vr: VR) -> PrimitiveValue {
     }
 }
 
-/// Free text without the identifying words of the instance and without runs of digits
-/// long enough to be an ID, a phone number or a date.
-fn scrub(text: &str, words: &[String]) -> String {
-    let mut out = text.to_string();
-    for word in words {
-        out = replace_ignore_case(&out, word);
+/// Free text without the identifying words of the instance (whole words, any case, any
+/// separators between the words of one identifier), without runs of digits long enough to be
+/// an ID, a phone number or a date, and without dates written with a month's name. Text with
+/// nothing to remove is returned as it is.
+pub(crate) fn scrub(text: &str, identifiers: &[Vec<String>]) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let upper: Vec<char> = chars.iter().map(|c| c.to_uppercase().next().unwrap_or(*c)).collect();
+    let spans = word_spans(&upper);
+    let words: Vec<String> = spans.iter().map(|&(a, b)| upper[a..b].iter().collect()).collect();
+    let mut gone = vec![false; chars.len()];
+    for identifier in identifiers {
+        for k in 0..words.len() {
+            if !identifier.is_empty() && words[k..].starts_with(identifier) {
+                let (start, end) = (spans[k].0, spans[k + identifier.len() - 1].1);
+                gone[start..end].iter_mut().for_each(|g| *g = true);
+            }
+        }
     }
-    // A run of digits with single separators between them (079 555 12 34, 12.03.1960).
-    let chars: Vec<char> = out.chars().collect();
-    let mut kept = String::with_capacity(out.len());
+    mark_digit_runs(&chars, &mut gone);
+    mark_written_dates(&words, &spans, &mut gone);
+    if !gone.contains(&true) {
+        return text.to_string();
+    }
+    let kept: String = chars.iter().zip(&gone).filter(|(_, g)| !**g).map(|(c, _)| *c).collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The words of a text (runs of letters and digits) as character ranges.
+fn word_spans(chars: &[char]) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_alphanumeric() {
+            let start = i;
+            while i < chars.len() && chars[i].is_alphanumeric() {
+                i += 1;
+            }
+            spans.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    spans
+}
+
+/// A run of six digits or more with single separators between them (079 555 12 34,
+/// 12.03.1960, 1960-03-12).
+fn mark_digit_runs(chars: &[char], gone: &mut [bool]) {
     let mut i = 0;
     while i < chars.len() {
         if !chars[i].is_ascii_digit() {
-            kept.push(chars[i]);
             i += 1;
             continue;
         }
-        let mut end = i;
-        let mut digits = 0;
+        let (mut end, mut digits) = (i, 0);
         while end < chars.len() {
             if chars[end].is_ascii_digit() {
                 digits += 1;
@@ -422,33 +510,43 @@ fn scrub(text: &str, words: &[String]) -> String {
                 break;
             }
         }
-        if digits < 6 {
-            kept.extend(&chars[i..end]);
+        if digits >= 6 {
+            gone[i..end].iter_mut().for_each(|g| *g = true);
         }
         i = end;
     }
-    kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn replace_ignore_case(text: &str, word: &str) -> String {
-    if word.is_empty() {
-        return text.to_string();
-    }
-    let upper = text.to_uppercase();
-    // Upper-casing can change byte lengths (ß → SS): then fall back to exact matching.
-    if upper.len() != text.len() {
-        return text.replace(word, "");
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (start, _) in upper.match_indices(word) {
-        if start >= last {
-            out.push_str(&text[last..start]);
-            last = start + word.len();
+/// Month names (English, French, German; full and three letters) that a date written in
+/// words is recognised by.
+const MONTHS: [&str; 40] = [
+    "JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER", "NOVEMBER",
+    "DECEMBER", "JAN", "FEB", "MAR", "APR", "JUN", "JUL", "AUG", "SEP", "SEPT", "OCT", "NOV", "DEC", "JANVIER",
+    "FÉVRIER", "MARS", "AVRIL", "MAI", "JUIN", "JUILLET", "AOÛT", "SEPTEMBRE", "OCTOBRE", "NOVEMBRE", "DÉCEMBRE",
+    "JANUAR", "FEBRUAR", "MÄRZ", "DEZEMBER",
+];
+
+/// A date written with a month's name (12 March 1960, March 12, 1960, 12. März 1960): the
+/// month, the year beside it and a day number beside either.
+fn mark_written_dates(words: &[String], spans: &[(usize, usize)], gone: &mut [bool]) {
+    let is_year = |w: &str| w.len() == 4 && w.parse::<u32>().is_ok_and(|y| (1850..=2199).contains(&y));
+    let is_day = |w: &str| w.len() <= 2 && w.parse::<u32>().is_ok_and(|d| (1..=31).contains(&d));
+    for k in 0..words.len() {
+        if !MONTHS.contains(&words[k].as_str()) {
+            continue;
+        }
+        let Some(year) = [k + 1, k + 2].into_iter().find(|&j| j < words.len() && is_year(&words[j])) else { continue };
+        let mut marked = vec![k, year];
+        if k > 0 && is_day(&words[k - 1]) {
+            marked.push(k - 1);
+        }
+        if year == k + 2 && is_day(&words[k + 1]) {
+            marked.push(k + 1);
+        }
+        for m in marked {
+            gone[spans[m].0..spans[m].1].iter_mut().for_each(|g| *g = true);
         }
     }
-    out.push_str(&text[last..]);
-    out
 }
 
 fn remap_uids(element: Element, keyring: &Keyring) -> Element {
@@ -546,9 +644,16 @@ mod tests {
 
     #[test]
     fn scrub_removes_names_and_long_numbers() {
-        let words = vec!["MÜLLER^HANS".to_string(), "MÜLLER".to_string(), "HANS".to_string(), "PID123".to_string()];
+        let w = |t: &str| t.split(' ').map(String::from).collect::<Vec<_>>();
+        let words = vec![w("MÜLLER HANS"), w("MÜLLER"), w("HANS"), w("PID123")];
         assert_eq!(scrub("T1 sagittal for Hans Müller", &words), "T1 sagittal for");
         assert_eq!(scrub("called 079 555 12 34, id pid123, born 12.03.1960", &words), "called , id , born");
-        assert_eq!(scrub("T2 FLAIR 3mm", &words), "T2 FLAIR 3mm");
+        assert_eq!(scrub("T2  FLAIR 3mm", &words), "T2  FLAIR 3mm", "nothing to remove: unchanged");
+        assert_eq!(scrub("born 12 March 1960 in Bern", &words), "born in Bern");
+        assert_eq!(scrub("seen March 3, 2024", &words), "seen ,");
+        // Whole words only: a name inside another word stays.
+        let li = vec![w("LI")];
+        assert_eq!(scrub("ref ACC-778812, ok", &[w("ACC 778812")]), "ref , ok");
+        assert_eq!(scrub("SLICE by Li", &li), "SLICE by");
     }
 }
