@@ -103,7 +103,10 @@ fn extracted(
 /// cannot run from the zip itself) into `<cache>/site`; the folder to put on PYTHONPATH. Used by
 /// the validation test (reading outputs) and the leak test (writing the corpus, scanning zips).
 pub fn pydicom_path() -> PathBuf {
+    static SITE_LOCK: Mutex<()> = Mutex::new(());
     pydicom_test_files().unwrap_or_else(|e| panic!("{e}"));
+    // Tests of one process share the temporary folder's name: one unpacks at a time.
+    let _guard = SITE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let dir = cache_dir();
     let site = dir.join("site");
     if site.join("pydicom/__init__.py").is_file() {
