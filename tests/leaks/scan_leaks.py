@@ -362,8 +362,7 @@ def walk(ds, path, finder, codecs, walk_only, hits):
                 hits.extend([(i, tuple(p))] * n)
         # Binary numbers and ages: compared by value where that tag was planted.
         for text, i in walk_only.get(int(tag), {}).items():
-            if any((v if isinstance(v, str) else "") == text or
-                   (isinstance(v, str) and text in v.split("\\")) for v in values):
+            if any(isinstance(v, str) and text in v.split("\\") for v in values):
                 hits.append((i, tuple(p)))
 
 
@@ -391,6 +390,7 @@ class Scan:
         self.policy = Policy(table, opts)
         self.opts = opts
         self.finder = Finder(manifest)
+        self.unreadable = []  # output entries pydicom cannot read (searched as raw bytes only)
         # Plants by (file, needle) -> list of plant indexes, and the walk-only needles by tag.
         self.plants_of = collections.defaultdict(list)
         self.walk_only = collections.defaultdict(dict)  # file -> tag -> {text: needle}
@@ -441,15 +441,16 @@ class Scan:
         leaks = []
         try:
             ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        except Exception as e:
+        except Exception as e:  # only its raw bytes can be searched: said apart
             ds = None
-            parse_error = f"{type(e).__name__}: {e}"
+            self.unreadable.append(f"{name}: pydicom cannot read it ({type(e).__name__}: {e})")
         codecs = codecs_of(ds) if ds is not None else ["latin_1", "utf_8"]
         raw = raw_bytes(data, ds) if ds is not None else data
         raw_counts = self.finder.in_bytes(raw, codecs)
         hits = []
         if ds is not None:
-            walk(ds.file_meta, [], self.finder, codecs, {}, hits) if hasattr(ds, "file_meta") else None
+            if hasattr(ds, "file_meta"):
+                walk(ds.file_meta, [], self.finder, codecs, {}, hits)
             walk(ds, [], self.finder, codecs, self.walk_only.get(source, {}), hits)
         walk_counts = collections.Counter(i for i, _ in hits)
         # Occurrences in the bytes that no element explains (preamble, undecodable values,
@@ -490,6 +491,7 @@ class Scan:
         zf = zipfile.ZipFile(io.BytesIO(zip_bytes))
         names = set(zf.namelist())
         files_in, exported, held, lost, lines, entries = self.accounting(report, names)
+        self.unreadable = []
         leaks = []
         for name in sorted(names):
             # Entry names: nothing planted may appear in them.
@@ -502,7 +504,7 @@ class Scan:
                 for i, n in self.finder.in_bytes(data, ["latin_1", "utf_8"]).items():
                     leaks.append(self.record(name, None, i, ("non-DICOM entry",), None, "in a non-DICOM entry", n))
         return {"filesIn": files_in, "exported": exported, "heldBack": held, "lost": lost,
-                "accounting": lines, "leaks": leaks}
+                "accounting": lines + [f"UNREADABLE {u}" for u in self.unreadable], "leaks": leaks}
 
 
 def category(leak):
@@ -528,7 +530,7 @@ def summarize(result, label, verbose=30):
     print(f"{label}: files in {result['filesIn']}, exported {result['exported']}, held back {result['heldBack']}, "
           f"lost {result['lost']}, leaks {len(values)} (values; {len(records)} needles in them)")
     for line in result["accounting"]:
-        if line.startswith("LOST") or verbose:
+        if line.startswith(("LOST", "UNREADABLE")) or verbose:
             print(f"  {line}")
     if values:
         print(f"  needles by kind: {dict(sorted(kinds.items()))}; values by depth: {dict(sorted(depth.items()))}")
