@@ -17,7 +17,8 @@ the engine. THE READING THAT LEAKS NOTHING:
   * X removes, Z empties (a sequence: no items), D replaces with a dummy: a dummy SEQUENCE
     carries NO original content from its items. X/Z, X/D, Z/D, X/Z/D likewise never keep the
     original. U replaces UIDs. X/Z/U* keeps the references but with their UIDs replaced and
-    nothing identifying in the items (a plant's marker token, which identifies nobody, may stay).
+    nothing identifying in the items (a plant's marker token, which identifies nobody, may stay;
+    dates follow the date policy, as under C).
   * C cleans: no planted identifying value survives (names, IDs, phone numbers, addresses,
     UIDs, dates in any written form: YYYYMMDD, YYYY-MM-DD, DD.MM.YYYY, DD/MM/YYYY), unless the
     date policy keeps dates. Words that identify nobody (the marker token) may stay.
@@ -177,17 +178,18 @@ class Policy:
             action, name = self.level(tag)
             if action in ("neutral", "K"):
                 continue
-            if action == "C-text":
+            if action in ("C-text", "X/Z/U*"):
+                # A clean, and an X/Z/U* sequence's items (references kept, UIDs replaced):
+                # nothing that identifies survives; words that identify nobody may, and dates
+                # as the date policy has them.
                 if kind == "token":
-                    continue  # cleaning keeps words that identify nobody
+                    continue
                 if kind in ("date", "datetime", "time") and self.dates == "keep":
-                    continue  # the date policy keeps dates
+                    continue
                 if kind == "time" and self.dates == "shift":
                     continue  # a whole-day shift leaves the time of day
             if action == "C-dates" and kind == "time" and self.dates == "shift":
                 continue
-            if action == "X/Z/U*" and kind == "token":
-                continue  # references kept, UIDs replaced, nothing identifying
             return t, action, name
         return None
 
