@@ -282,15 +282,29 @@ class Corpus:
         return [("name", w) for w in words(family) + words(given)]
 
     def free_text(self, tok, form=None):
-        """A note as people write them: the patient's name, birth date in one of four forms,
-        phone, ID, address, the referring physician, and the plant's token."""
+        """A note as people write them: the patient's name (in one of four orders and cases),
+        birth date (in one of four forms), phone, ID, address, the referring physician, and the
+        plant's token."""
         i = self.ident
         form = self.counter % 4 if form is None else form
         born = fmt_date(i["birth"], form)
+        family, given = i["family"], i["given"]
+        # The name in four orders and cases: a cleaner must not depend on how it is written.
+        variant = (self.counter // 4) % 4
+        if variant == 0:
+            name = f"{family} {given}"
+        elif variant == 1:
+            family = family.upper()
+            name = f"{family}, {given}"
+        elif variant == 2:
+            name = f"{given} {family}"
+        else:
+            family, given = family.upper(), given.upper()
+            name = f"{given} {family}"
         ref = i["referring"]
-        text = (f"Patient {i['family']} {i['given']}, born {born}, tel {i['phone']}, ID {i['pid']}, "
+        text = (f"Patient {name}, born {born}, tel {i['phone']}, ID {i['pid']}, "
                 f"{i['street']} {i['house']}, {i['postcode']} {i['city']}; seen by Dr {ref[0]} {ref[1]}; ref {tok}")
-        needles = self.name_needles(i["family"], i["given"]) + self.name_needles(*ref)
+        needles = self.name_needles(family, given) + self.name_needles(*ref)
         needles += [("date", i["birth"].isoformat()), ("phone", i["phone"]), ("phone", tail(i["phone"])),
                     ("id", i["pid"]), ("address", i["street"]), ("address", i["city"]), ("token", tok)]
         return text, needles
