@@ -11,6 +11,8 @@
 //!
 //!     cargo test -p capture-tests --test leaks -- --ignored --nocapture
 //!
+//! (with `CAPTURE_BIN=/absolute/path/to/capture` to use a CLI already built.)
+//!
 //! `the_scanner_sees_the_corpus_and_bites` runs by default: the scanner finds every plant of the
 //! corpus where it was planted, and needles planted into an exported file.
 
