@@ -96,3 +96,14 @@ pub fn stage_inputs(dir: &Path, names: &[&str]) -> Vec<PathBuf> {
     out.push(notes);
     out.iter().map(|p| p.canonicalize().expect("absolute path")).collect()
 }
+
+/// Runs `capture export` like [`export`] and keeps its zip and report as `out.zip` and
+/// `report.json` in `dir`, for tools that read files (the leak scanner).
+pub fn export_into(dir: &Path, inputs: &[PathBuf], date: &str, extra: &[&str]) -> (PathBuf, PathBuf, String) {
+    let export = export(inputs, date, extra);
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let (zip, report) = (dir.join("out.zip"), dir.join("report.json"));
+    std::fs::write(&zip, &export.zip).unwrap();
+    std::fs::write(&report, &export.report).unwrap();
+    (zip, report, export.stderr)
+}

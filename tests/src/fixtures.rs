@@ -99,6 +99,34 @@ fn extracted(
     }
 }
 
+/// pydicom, unpacked from the wheel the fixtures already fetched (a pure-Python package that
+/// cannot run from the zip itself) into `<cache>/site`; the folder to put on PYTHONPATH. Used by
+/// the validation test (reading outputs) and the leak test (writing the corpus, scanning zips).
+pub fn pydicom_path() -> PathBuf {
+    static SITE_LOCK: Mutex<()> = Mutex::new(());
+    pydicom_test_files().unwrap_or_else(|e| panic!("{e}"));
+    // Tests of one process share the temporary folder's name: one unpacks at a time.
+    let _guard = SITE_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = cache_dir();
+    let site = dir.join("site");
+    if site.join("pydicom/__init__.py").is_file() {
+        return site;
+    }
+    let wheel = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "whl") && p.file_name().unwrap().to_string_lossy().starts_with("pydicom-"))
+        .unwrap_or_else(|| panic!("no pydicom wheel in {}", dir.display()));
+    let tmp = dir.join(format!("site.tmp-{}", std::process::id()));
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).expect("the wheel is a zip");
+    archive.extract(&tmp).unwrap_or_else(|e| panic!("cannot unpack {}: {e}", wheel.display()));
+    if std::fs::rename(&tmp, &site).is_err() {
+        let _ = std::fs::remove_dir_all(&tmp); // another test process was first
+    }
+    site
+}
+
 /// The cached wheel of `package==version` in `cache`, downloaded with pip if missing.
 fn wheel(package: &str, version: &str, cache: &Path) -> Result<PathBuf, String> {
     if let Some(w) = find_wheel(package, version, cache) {

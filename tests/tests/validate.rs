@@ -66,30 +66,6 @@ fn normalise(line: &str) -> String {
         .join(" ")
 }
 
-/// pydicom, unpacked from the wheel the fixtures already fetched (a pure-Python package that
-/// cannot run from the zip itself) into `<cache>/site`; the folder to put on PYTHONPATH.
-fn pydicom_path() -> PathBuf {
-    fixtures::pydicom_test_files().unwrap_or_else(|e| panic!("{e}"));
-    let dir = fixtures::cache_dir();
-    let site = dir.join("site");
-    if site.join("pydicom/__init__.py").is_file() {
-        return site;
-    }
-    let wheel = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "whl") && p.file_name().unwrap().to_string_lossy().starts_with("pydicom-"))
-        .unwrap_or_else(|| panic!("no pydicom wheel in {}", dir.display()));
-    let tmp = dir.join(format!("site.tmp-{}", std::process::id()));
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(&wheel).unwrap()).expect("the wheel is a zip");
-    archive.extract(&tmp).unwrap_or_else(|e| panic!("cannot unpack {}: {e}", wheel.display()));
-    if std::fs::rename(&tmp, &site).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp); // another test process was first
-    }
-    site
-}
-
 /// Reads every file with pydicom, every element's value at every depth; returns the failures.
 fn pydicom_failures(files: &[PathBuf]) -> Vec<String> {
     const SCRIPT: &str = r#"
@@ -109,7 +85,7 @@ for path in sys.argv[1:]:
 print(f"read {len(sys.argv) - 1 - bad} of {len(sys.argv) - 1}")
 "#;
     let out = Command::new("python3")
-        .env("PYTHONPATH", pydicom_path())
+        .env("PYTHONPATH", fixtures::pydicom_path())
         .arg("-c")
         .arg(SCRIPT)
         .args(files)
