@@ -86,7 +86,7 @@ TEXT_CLEAN = {"cleanDescOpt", "cleanStructContOpt", "cleanGraphOpt", "rtnDevIdOp
 
 # What the README documents of the mip preset, beyond options: it is the Basic Profile with
 # Retain Patient Characteristics and Retain Device Identity, dates reduced to the month, and
-# Series Description and Protocol Name kept verbatim (the platform matches protocols by name).
+# Series Description and Protocol Name kept for protocol matching but cleaned of identifiers.
 MIP_COLUMNS = {"rtnPatCharsOpt", "rtnDevIdOpt"}
 MIP_KEPT = {0x0008103E, 0x00181030}
 
@@ -154,7 +154,7 @@ class Policy:
         """The action at one level: 'neutral' (no row), 'K', 'C-text', 'C-dates', 'C-private',
         or the Basic Profile's action (X, Z, D, U, X/Z, X/D, Z/D, X/Z/D, X/Z/U*)."""
         if self.preset == "mip" and tag in MIP_KEPT:
-            return "K", "mip keeps it verbatim"
+            return "C-text", "mip keeps it, cleaned of identifiers"
         row = self.table.row(tag)
         if row is None:
             return "neutral", None
@@ -188,6 +188,10 @@ class Policy:
                     continue
                 if kind == "time" and self.dates == "shift":
                     continue  # a whole-day shift leaves the time of day
+                # Retain UIDs keeps every UID, inside cleaned items too: references between
+                # instances must stay valid (cleaning is about text, not about references).
+                if kind == "uid" and "rtnUIDsOpt" in self.columns:
+                    continue
             if action == "C-dates" and kind == "time" and self.dates == "shift":
                 continue
             return t, action, name

@@ -180,7 +180,6 @@ fn count(json: &serde_json::Value, key: &str) -> u64 {
 }
 
 #[test]
-#[ignore = "enabled once issue 15's engine fixes land"]
 fn every_planted_needle_is_removed_or_explicitly_kept() {
     let start = std::time::Instant::now();
     let work = tempfile::tempdir().unwrap();

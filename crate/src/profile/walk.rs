@@ -252,13 +252,16 @@ impl Walk<'_> {
             Action::Unlisted if mode == Mode::Clean => self.clean(element, depth, false)?,
             Action::Unlisted if vr == VR::UI => Some(self.uids(element)),
             Action::Unlisted => self.keep(element, depth, Mode::Rules)?,
-            Action::Code(code) => self.apply(simple(code, vr), element, depth)?,
+            Action::Code(code) => self.apply(simple(code, vr), element, depth, mode)?,
         })
     }
 
-    fn apply(&self, code: Code, element: Element, depth: usize) -> Result<Option<Element>, FileError> {
+    fn apply(&self, code: Code, element: Element, depth: usize, mode: Mode) -> Result<Option<Element>, FileError> {
         let (tag, vr) = (element.tag(), element.vr());
         Ok(match code {
+            // Kept by an option, but inside a sequence being cleaned its text is cleaned too:
+            // the identifiers of others go, the kept value's own words stay.
+            Code::K if mode == Mode::Clean && is_text(vr) => self.clean(element, depth, false)?,
             Code::K => self.keep(element, depth, Mode::Rules)?,
             Code::X => None,
             Code::Z if vr == VR::SQ => Some(DataElement::new(tag, vr, DataSetSequence::new(Vec::<InMemDicomObject>::new(), Length::UNDEFINED))),
@@ -356,7 +359,8 @@ impl Walk<'_> {
                 }
                 item.push(match (tag, vr) {
                     (_, VR::SQ) => self.dummy_sequence(e, depth + 1)?,
-                    (_, VR::UI) => self.uids(e),
+                    // A dummy, even under Retain UIDs: the keyed replacement (standard UIDs kept).
+                    (_, VR::UI) => remap_uids(e, self.subject.keyring),
                     (tags::CODE_VALUE, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.0)),
                     (tags::CODING_SCHEME_DESIGNATOR, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.1)),
                     (tags::CODE_MEANING, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.2)),
