@@ -211,6 +211,8 @@ impl Job {
                 if self.settings.format != Format::Dicom {
                     let mut slice = nifti::Slice::of(&object);
                     slice.native_bytes = native_bytes;
+                    // Named as the DICOM export writes the name (kept, or cleaned of identifiers).
+                    slice.export_name(|tag| profile::exported_text(&object, &self.policy, tag));
                     self.slices.insert(self.inputs.len(), slice);
                 }
                 (Some(Summary::of(&object)), Outcome::Pending, None)

@@ -71,6 +71,12 @@ fn page_exports_offline_and_matches_cli() {
         let file = input.file_name().unwrap().to_string_lossy();
         assert!(report.contains(&*file), "#report does not mention {file}:\n{report}");
     }
+    // The output audit says how many files it searched, and that it found nothing.
+    let audit = s.find("#report-audit").unwrap().text().unwrap();
+    assert!(
+        audit.starts_with("Output audit: ") && audit.ends_with("none was found.") && !audit.contains(" 0 files"),
+        "#report-audit: {audit:?}"
+    );
     let notes_line = report.lines().find(|l| l.contains("notes.txt")).unwrap_or("");
     assert!(
         notes_line.to_lowercase().contains("skipped"),

@@ -337,6 +337,12 @@ fn mosaic_tiles(images: usize) -> usize {
 }
 
 impl Slice {
+    /// Names the slice as the export writes its name: `exported` gives the value of the
+    /// name's attribute as written (`None`: removed).
+    pub fn export_name(&mut self, exported: impl FnOnce(Tag) -> Option<String>) {
+        self.name = self.name.take().and_then(|(tag, _)| Some((tag, exported(tag)?)));
+    }
+
     /// A Siemens mosaic as the images it tiles: the tile size, and each tile's position
     /// (ImagePositionPatient is the corner of the whole mosaic: its centre stays, as
     /// dcm2niix corrects it), SpacingBetweenSlices (else SliceThickness) apart along the
@@ -770,10 +776,11 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
             .or_default()
             .push((i, s));
     }
+    // (A name the policy cleans was cleaned when the slice was scanned.)
     let keeps = |tag: Tag| {
         matches!(
             policy.action(tag),
-            crate::profile::Action::Code(crate::profile::Code::K)
+            crate::profile::Action::Code(crate::profile::Code::K | crate::profile::Code::C)
         )
     };
     groups

@@ -145,6 +145,13 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
     let ds: &InMemDicomObject = object;
     let mut fields: Vec<(String, Value)> = Vec::new();
     for &(key, tag, kind) in FIELDS {
+        // Text the policy cleans is written as the DICOM export writes it.
+        if let (Kind::Text, Action::Code(Code::C)) = (kind, policy.action(tag)) {
+            if let Some(v) = crate::profile::exported_text(ds, policy, tag) {
+                fields.push((key.to_string(), Value::String(v)));
+            }
+            continue;
+        }
         if !kept(policy, tag) {
             continue;
         }

@@ -266,6 +266,21 @@ impl Policy {
     }
 }
 
+/// A text attribute as the DICOM export writes it, for the other outputs (NIfTI names and
+/// sidecars): kept, cleaned of the instance's identifiers, or `None` when it is removed,
+/// emptied or replaced.
+pub fn exported_text(ds: &dicom_object::InMemDicomObject, policy: &Policy, tag: Tag) -> Option<String> {
+    let value = crate::instance::text(ds, tag)?;
+    match policy.action(tag) {
+        Action::Code(Code::K) | Action::Unlisted => Some(value),
+        Action::Code(Code::C) => {
+            let words = audit::Identifiers::collect(ds, policy, 0).words();
+            Some(walk::scrub(&value, &words)).filter(|v| !v.is_empty())
+        }
+        _ => None,
+    }
+}
+
 /// What the walk does with one element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
