@@ -206,3 +206,39 @@ fn uids_map_consistently_across_files() {
     }
     assert!(pairs > 50, "only {pairs} UID pairs compared");
 }
+
+/// Raw implicit VR little endian data sets (no preamble, no meta group): pydicom's real
+/// rtstruct.dcm and CT_small's data set re-encoded so. Both are exported with a preamble and a
+/// meta group naming implicit VR little endian, their SOP Class and (keyed) Instance UIDs
+/// from the data set, nothing identifying left and the pixel data as they were.
+#[test]
+fn raw_implicit_data_sets_are_exported_de_identified() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("CT_small_raw.dcm");
+    std::fs::write(&ct, fixtures::pydicom_raw_implicit("CT_small.dcm").unwrap()).unwrap();
+    let inputs = vec![fixtures::pydicom_file("rtstruct.dcm").unwrap(), ct];
+    // (basic: the mip preset quarantines the structure set, which is not a PRIMARY image)
+    let export = cli::export(&inputs, DATE, &["--preset", "basic"]);
+    let entries = scan::check_dicom_layout(&export.zip, DATE);
+    assert_eq!(entries.len(), 2, "both raw files exported:\n{}", export.stderr);
+    scan::assert_no_identifiers(&export.zip, &entries, &inputs);
+    let keyring = capture::pseudonym::Keyring::from_secret(cli::PASSPHRASE.as_bytes());
+    let files = outcomes(&export.report);
+    for input in &inputs {
+        let name = input.display().to_string();
+        let (_, outcome, path) = files.iter().find(|f| f.0 == name).expect("in the report");
+        assert_eq!(outcome, "exported", "{name}");
+        let before = scan::read_input(input);
+        let out = read_dicom(&entries.iter().find(|e| &e.0 == path).unwrap().1);
+        assert_eq!(out.meta().transfer_syntax(), "1.2.840.10008.1.2", "{name}");
+        let class = text(&before, tags::SOP_CLASS_UID).unwrap();
+        assert_eq!(out.meta().media_storage_sop_class_uid(), class, "{name}");
+        assert_eq!(text(&out, tags::SOP_CLASS_UID), Some(class), "{name}");
+        let instance = keyring.uid(&text(&before, tags::SOP_INSTANCE_UID).unwrap());
+        assert_eq!(out.meta().media_storage_sop_instance_uid(), instance, "{name}");
+        assert_eq!(sop_instance(&out), instance, "{name}");
+        assert_ne!(text(&out, tags::PATIENT_NAME), text(&before, tags::PATIENT_NAME), "{name}");
+        let pixels = |o: &DefaultDicomObject| o.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
+        assert!(pixels(&before) == pixels(&out), "{name}: pixel data differ");
+    }
+}
