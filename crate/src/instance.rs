@@ -681,9 +681,16 @@ fn unsupported_ts(message: &str) -> Option<String> {
 }
 
 /// A text attribute of the top-level data set, without DICOM padding; `None` when absent or empty.
+/// A value written as UN (PS3.5 6.2.2) is its text's bytes (UTF-8, else Latin-1): read as a
+/// list of numbers, a PatientID written so got another research ID than the same one as LO.
 pub fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
     let element = object.element_opt(tag).ok()??;
-    let value = element.to_str().ok()?;
+    let value = if element.vr() == VR::UN {
+        let bytes = element.to_bytes().ok()?;
+        String::from_utf8(bytes.to_vec()).unwrap_or_else(|_| bytes.iter().map(|&b| b as char).collect()).into()
+    } else {
+        element.to_str().ok()?
+    };
     let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
@@ -975,6 +982,19 @@ mod tests {
             assert_eq!(start_of(bytes, bytes.len()), Found::NotDicom, "{bytes:02x?}");
             assert!(matches!(parse(bytes, true), Err(FileError::NotDicom)), "{bytes:02x?}");
         }
+    }
+
+    /// A PatientID (or any text) written as UN reads as the text it holds: the same research
+    /// ID as when written as LO (pydicom's rtdose_rle.dcm and badVR.dcm are one patient).
+    #[test]
+    fn text_written_as_un_reads_as_its_text() {
+        use dicom_core::{value::PrimitiveValue, DataElement};
+        let with = |vr, value: PrimitiveValue| InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_ID, vr, value)]);
+        let un = with(VR::UN, PrimitiveValue::from(&b"id11111 "[..]));
+        assert_eq!(text(&un, tags::PATIENT_ID).as_deref(), Some("id11111"));
+        assert_eq!(text(&un, tags::PATIENT_ID), text(&with(VR::LO, PrimitiveValue::from("id11111")), tags::PATIENT_ID));
+        let latin1 = with(VR::UN, PrimitiveValue::from(&b"M\xFCller"[..]));
+        assert_eq!(text(&latin1, tags::PATIENT_ID).as_deref(), Some("Müller"));
     }
 
     fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
