@@ -20,7 +20,9 @@ use crate::pseudonym::Keyring;
 use crate::report::{FileEntry, Outcome, Report, VisitEntry, Why};
 use crate::table::{self, Tables};
 
+mod mapping;
 mod review;
+pub use mapping::Mapping;
 pub use review::Review;
 
 /// What the export produces.
@@ -149,6 +151,8 @@ pub struct Job {
     nifti: Option<nifti::Converter>,
     /// With `ready_marker`: the daily folder that has entries written and still lacks its marker.
     unmarked: Option<String>,
+    /// Original UID → replacement, of the DICOM files exported since `record_mapping`.
+    uids: Option<BTreeMap<String, String>>,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -159,6 +163,28 @@ fn visit_key(s: &Summary, by: VisitBy) -> (String, String) {
         _ => format!("study:{}", s.study_uid),
     };
     (s.patient_id.clone(), key)
+}
+
+/// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
+/// after them as the file holds it where it ends the file (instance::Split). With `uids` (the
+/// mapping is recorded), the UIDs it replaced are added to it.
+fn deidentify_dicom<'b>(
+    bytes: &'b [u8],
+    summary: &Summary,
+    subject: &Subject,
+    uids: Option<&mut BTreeMap<String, String>>,
+) -> Result<(Vec<u8>, &'b [u8]), FileError> {
+    let split = instance::parse_split(bytes, false)?;
+    if Summary::of(&split.object) != *summary {
+        return Err(FileError::Changed);
+    }
+    let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
+    let clean = profile::deidentify(split.object, subject)?;
+    let attributes = profile::encode(&clean)?;
+    if let (Some(originals), Some(uids)) = (originals, uids) {
+        originals.record(&clean, subject.keyring, uids);
+    }
+    Ok((attributes, split.pixel_data))
 }
 
 impl Job {
@@ -183,6 +209,7 @@ impl Job {
             slices: BTreeMap::new(),
             nifti: None,
             unmarked: None,
+            uids: None,
         })
     }
 
@@ -630,15 +657,7 @@ impl Job {
             visit: &visit.visit,
             shift_days: visit.shift_days,
         };
-        // The pixel data are copied as the file holds them where they end it (instance::Split).
-        let encoded = instance::parse_split(bytes, false).and_then(|split| {
-            if Summary::of(&split.object) != *summary {
-                return Err(FileError::Changed);
-            }
-            let attributes = profile::encode(&profile::deidentify(split.object, &subject)?)?;
-            Ok((attributes, split.pixel_data))
-        });
-        match encoded {
+        match deidentify_dicom(bytes, summary, &subject, self.uids.as_mut()) {
             Ok((attributes, pixel_data)) => {
                 let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
                 self.inputs[input].outcome = Outcome::Exported { path };

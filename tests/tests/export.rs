@@ -242,3 +242,59 @@ fn raw_implicit_data_sets_are_exported_de_identified() {
         assert!(pixels(&before) == pixels(&out), "{name}: pixel data differ");
     }
 }
+
+/// A mapping table written by `--mapping`: its rows as (id_old, id_new), header checked.
+fn mapping_rows(path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(reader.headers().unwrap(), vec!["id_old", "id_new"], "{}", path.display());
+    reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[1].to_string())).collect()
+}
+
+/// `--mapping DIR` on pydicom's corpus and a table: every exported file's original SOP
+/// Instance UID maps to the one in its output (data set and meta group), every original
+/// PatientID (images and table) to the research ID in the output, rows sorted and distinct,
+/// no standard UID; the zip holds neither file nor any original value of the tables.
+#[test]
+fn mapping_lists_every_replaced_uid_and_patient_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("visits.csv");
+    std::fs::write(&table, "PatientID,weight\nCompressedSamples^CT1,70\n\"X,\"\"1\"\"\",80\n").unwrap();
+    let out = dir.path().join("mapping");
+    let mut args = EVERYTHING.to_vec();
+    args.extend(["--mapping", out.to_str().unwrap()]);
+    let export = cli::export(&[fixtures::pydicom_test_files().unwrap(), table], DATE, &args);
+    let (uids, patients) = (mapping_rows(&out.join("uid_mapping.csv")), mapping_rows(&out.join("patid_mapping.csv")));
+    for rows in [&uids, &patients] {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "rows sorted, one per original value");
+    }
+    assert!(uids.iter().all(|(old, new)| !old.starts_with("1.2.840.10008.") && new.starts_with("2.25.")));
+    let uid_of: HashMap<&str, &str> = uids.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let patient_of: HashMap<&str, &str> = patients.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let entries: HashMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+    let mut checked = 0;
+    for (name, outcome, path) in outcomes(&export.report) {
+        if outcome != "exported" || !path.ends_with(".dcm") {
+            continue;
+        }
+        let (input, output) = (scan::read_input(Path::new(&name)), read_dicom(&entries[&path]));
+        let meta = |o: &DefaultDicomObject| o.meta().media_storage_sop_instance_uid().trim_end_matches(['\0', ' ']).to_string();
+        assert_eq!(uid_of.get(sop_instance(&input).as_str()), Some(&sop_instance(&output).as_str()), "{name}");
+        // (The output's meta group names the data set's instance, where the input's differ.)
+        let (from, to) = ([meta(&input), sop_instance(&input)], meta(&output));
+        assert!(from.iter().any(|o| uid_of.get(o.as_str()) == Some(&to.as_str())), "{name}: {from:?} -> {to}");
+        if let Some(id) = text(&input, tags::PATIENT_ID).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+            assert_eq!(patient_of.get(id.as_str()).copied(), text(&output, tags::PATIENT_ID).as_deref(), "{name}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} outputs checked");
+    let keyring = capture::pseudonym::Keyring::from_secret(cli::PASSPHRASE.as_bytes());
+    assert_eq!(patient_of.get("X,\"1\"").copied(), Some(keyring.patient("X,\"1\"").as_str()), "the table's patient");
+    let ehr: Vec<&String> = entries.keys().filter(|k| k.starts_with("EHR/")).collect();
+    assert_eq!(ehr.len(), 1, "the table is exported");
+    assert!(entries.keys().all(|k| !k.contains("mapping")), "no mapping file in the zip");
+    for (old, _) in uids.iter().chain(&patients).filter(|(old, _)| old.len() >= 6) {
+        assert!(scan::find_in_zip(&export.zip, &[], old.as_bytes()).is_empty(), "{old} is in the zip");
+    }
+    eprintln!("mapping: {} UIDs, {} patients; {checked} outputs checked", uids.len(), patients.len());
+}
