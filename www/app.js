@@ -172,6 +172,11 @@ const STRINGS = {
     reidDownload: 'Download re-identification table',
     reidHint: 'Original patient ID ↔ research IDs, for your data controller only. It is never part of the '
       + 'export: keep it safe, and do not send it with the export.',
+    mappingKeep: 'Also prepare the UID and patient ID mapping',
+    mappingHint: 'For an auditor: two tables (patid_mapping.csv, uid_mapping.csv) of every original patient ID '
+      + 'and UID of the export and what replaced it, offered for download after the export. It holds '
+      + 'original identifiers and is never part of the export.',
+    downloadMapping: 'Download UID and patient ID mapping (zip)',
     reviewPatients: 'Patients and visits',
     reviewPatient: 'Research patient {id}',
     reviewOriginal: 'original patient ID: {id}',
@@ -396,6 +401,11 @@ const STRINGS = {
     reidDownload: 'Télécharger la table de réidentification',
     reidHint: 'Identifiant patient d’origine ↔ identifiants de recherche, uniquement pour votre responsable des '
       + 'données. Elle ne fait jamais partie de l’export : gardez-la en lieu sûr et ne l’envoyez pas avec l’export.',
+    mappingKeep: 'Préparer aussi la correspondance des UID et des identifiants patients',
+    mappingHint: 'Pour un auditeur : deux tables (patid_mapping.csv, uid_mapping.csv) de chaque identifiant patient '
+      + 'et UID d’origine de l’export et de ce qui l’a remplacé, proposées au téléchargement après l’export. Elles '
+      + 'contiennent des identifiants d’origine et ne font jamais partie de l’export.',
+    downloadMapping: 'Télécharger la correspondance des UID et des identifiants patients (zip)',
     reviewPatients: 'Patients et visites',
     reviewPatient: 'Patient de recherche {id}',
     reviewOriginal: 'identifiant patient d’origine : {id}',
@@ -565,6 +575,7 @@ const el = {
   run: $('run'), cancel: $('cancel'), progress: $('progress'), status: $('status'),
   announce: $('announce'), messages: $('messages'), download: $('download'),
   downloadReport: $('download-report'), report: $('report'), reportCounts: $('report-counts'), reportAudit: $('report-audit'),
+  downloadMapping: $('download-mapping'), mappingKeep: $('mapping-keep'),
   visits: document.querySelector('#visits tbody'), outcomes: document.querySelector('#file-outcomes tbody'),
   review: $('review'), reviewCounts: $('review-counts'), reviewDescription: $('review-description'),
   confirm: $('confirm'), reviewCancel: $('review-cancel'), reid: $('reid'),
@@ -766,7 +777,7 @@ function onWorkerMessage(entry, msg) {
 
 // ---------------------------------------------------------------------------------------------
 // Running an export.
-const urls = { zip: null, report: null };
+const urls = { zip: null, report: null, mapping: null };
 let offered = null; // the private file (worker.js openScratch) behind the download link, if any
 
 // The download link's zip may live in a file of the origin's private file system: remove it
@@ -799,7 +810,7 @@ function clearResults() {
   }
   removeScratch(offered);
   offered = null;
-  for (const a of [el.download, el.downloadReport]) {
+  for (const a of [el.download, el.downloadReport, el.downloadMapping]) {
     a.hidden = true;
     a.removeAttribute('href');
     a.textContent = '';
@@ -912,7 +923,7 @@ function renderProgress() {
   }));
 }
 
-function onDone({ zip, size, saved, scratch, report, wasmMemory, timing }) {
+function onDone({ zip, size, saved, scratch, report, mapping, wasmMemory, timing }) {
   const shown = performance.now();
   const r = running;
   running = null;
@@ -951,6 +962,13 @@ function onDone({ zip, size, saved, scratch, report, wasmMemory, timing }) {
   el.downloadReport.download = `capture-${r.exportDate}-report.json`;
   el.downloadReport.textContent = t('downloadReport');
   el.downloadReport.hidden = false;
+  if (mapping) {
+    urls.mapping = URL.createObjectURL(mapping);
+    el.downloadMapping.href = urls.mapping;
+    el.downloadMapping.download = `capture-${r.exportDate}-mapping.zip`;
+    el.downloadMapping.textContent = t('downloadMapping');
+    el.downloadMapping.hidden = false;
+  }
 
   renderReport(report);
   updateControls();
@@ -1222,7 +1240,7 @@ async function confirmRun() {
   // Without a file chosen, the worker writes the zip to this private file (when it can).
   const tag = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
   r.scratch = handle ? null : `export-${tag}.zip`;
-  active.worker.postMessage({ type: 'confirm', handle, profiles, scratch: r.scratch });
+  active.worker.postMessage({ type: 'confirm', handle, profiles, scratch: r.scratch, mapping: el.mappingKeep.checked });
   setStatus(t('phaseExport'));
   announce(t('phaseExport'));
   updateControls();

@@ -11,13 +11,15 @@
 //                   (review = WebJob.review(), tables = WebJob.tableReview(); both hold original
 //                   identifiers for the screen only)
 //   main → worker  {type:'confirm', handle?: FileSystemFileHandle, profiles?: [{input, profile}],
-//                   scratch?: string}
+//                   scratch?: string, mapping?: boolean}
 //                   writes the zip: straight into the file of `handle` when given (File System
 //                   Access API, chunk by chunk), else into the private file named `scratch`
 //                   (openScratch) or a Blob of parts; `profiles` are the
 //                   table rules the user changed on the review (WebJob.setTableProfile: the
-//                   tables' columns are decided again; their paths, and the review, stay)
+//                   tables' columns are decided again; their paths, and the review, stay);
+//                   `mapping`: record the UID and patient ID mapping (WebJob.recordMapping)
 //   worker → main  {type:'done', zip: Blob|null, size: number, saved: boolean, scratch?: string, report: object,
+//                   mapping: Blob|null (with `mapping`: WebJob.mappingZip, original identifiers),
 //                   wasmMemory: number, timing: {read, copy, wasm, write, plan, review, open, close, report}}
 //                   (wasmMemory: bytes of wasm memory, its peak, as it never shrinks; timing:
 //                   ms the worker spent waiting for reads, copying in, in the wasm, writing out)
@@ -493,8 +495,9 @@ async function run({ files, names, secret, exportDate, settings }) {
     const exportTotal = plan.reduce((n, p) => n + inputs[scanned[p.input]].size, 0);
     self.postMessage({ type: 'review', review, tables, exportFiles, exportBytes: exportTotal });
     timing.plan += performance.now() - planStarted;
-    const { handle, profiles, scratch } = await timed('review', () => waitForConfirm());
+    const { handle, profiles, scratch, mapping } = await timed('review', () => waitForConfirm());
     for (const { input, profile } of profiles) job.setTableProfile(input, profile);
+    if (mapping) job.recordMapping();
 
     // Pass 2: export the planned inputs in output order.
     sink = gathering(await timed('open', () => openSink(handle, scratch, exportTotal)));
@@ -532,8 +535,9 @@ async function run({ files, names, secret, exportDate, settings }) {
     sink = null;
     const report = timedSync('report', () => toPlain(job.report()));
     mergeUnreadable(report, unreadable);
+    const mappingZip = mapping ? new Blob([job.mappingZip()], { type: 'application/zip' }) : null;
     // wasm memory only grows: its size now is this worker's peak (shown to tests, see app.js).
-    self.postMessage({ type: 'done', ...out, report, wasmMemory: wasm.memory.buffer.byteLength, timing });
+    self.postMessage({ type: 'done', ...out, report, mapping: mappingZip, wasmMemory: wasm.memory.buffer.byteLength, timing });
   } finally {
     if (sink) await sink.abort();
     for (const z of zips) { try { z.free(); } catch { /* wasm trapped */ } }
@@ -568,7 +572,7 @@ self.addEventListener('message', async (ev) => {
       const resolve = confirmed;
       confirmed = null;
       resolve({ handle: msg.handle || null, profiles: Array.isArray(msg.profiles) ? msg.profiles : [],
-        scratch: typeof msg.scratch === 'string' ? msg.scratch : null });
+        scratch: typeof msg.scratch === 'string' ? msg.scratch : null, mapping: msg.mapping === true });
     }
     return;
   }

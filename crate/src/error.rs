@@ -6,7 +6,8 @@ use std::fmt;
 /// Why one input file is not part of the export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileError {
-    /// Neither a DICOM file (no `DICM` marker) nor a table the export knows how to read.
+    /// Neither a DICOM file (no `DICM` marker, nor a raw data set's first elements) nor a table
+    /// the export knows how to read.
     NotDicom,
     /// A DICOMDIR is an index of other files, not an image: nothing to export.
     Dicomdir,
@@ -28,7 +29,7 @@ pub enum FileError {
 impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FileError::NotDicom => f.write_str("not a DICOM file (no DICM marker)"),
+            FileError::NotDicom => f.write_str("not a DICOM file (no DICM marker, nor a data set without one)"),
             FileError::Dicomdir => f.write_str("DICOMDIR index file, not an image (skipped)"),
             FileError::Corrupt(why) => write!(f, "corrupt DICOM file: {why}"),
             FileError::UnsupportedTransferSyntax(uid) => {

@@ -14,34 +14,116 @@ pub type Object = FileDicomObject<InMemDicomObject>;
 /// Media Storage Directory Storage: the SOP class of a DICOMDIR.
 const DICOMDIR_SOP_CLASS: &str = "1.2.840.10008.1.3.10";
 
-/// Where the `DICM` marker stands, if anywhere: after the 128-byte preamble
-/// (PS3.10 7.1) or, for files written without a preamble, at the start.
-fn dicm_offset(bytes: &[u8]) -> Option<usize> {
-    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-        Some(128)
-    } else if bytes.starts_with(b"DICM") {
-        Some(0)
-    } else {
-        None
+/// Where a DICOM file's parts begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// The `DICM` marker stands here: after the 128-byte preamble (PS3.10 7.1) or, for files
+    /// written without a preamble, at the start. The file meta group follows it.
+    Marker(usize),
+    /// No preamble, marker nor meta group: a data set in implicit VR little endian from the
+    /// first byte, as ACR-NEMA-era archives and some older systems wrote (dcmtk and pydicom
+    /// read it); see [`raw_data_set`].
+    Raw,
+}
+
+impl Start {
+    /// Where the length check begins: after the marker (at the meta group), or at the data set.
+    fn checked_from(self) -> usize {
+        match self {
+            Start::Marker(at) => at + 4,
+            Start::Raw => 0,
+        }
     }
 }
 
-/// Whether the bytes look like a DICOM file (cheap: the marker only).
+/// What a file's first bytes say about it.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Dicom(Start),
+    NotDicom,
+    /// The verdict needs this many bytes from the start (at most the file's size).
+    NeedMore(usize),
+}
+
+/// What `bytes`, the first bytes of a file of `size` bytes, begin: a `DICM` marker, else a
+/// raw implicit VR little endian data set.
+fn start_of(bytes: &[u8], size: usize) -> Found {
+    if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        Found::Dicom(Start::Marker(128))
+    } else if bytes.starts_with(b"DICM") {
+        Found::Dicom(Start::Marker(0))
+    } else {
+        raw_data_set(bytes, size)
+    }
+}
+
+/// The last tag a raw data set may begin with: every storage instance has a SOP Class UID
+/// (0008,0016), elements come in ascending order, and without a meta group nothing precedes
+/// group 0008. A data set that starts later could not be exported anyway.
+const RAW_FIRST_LAST: Tag = Tag(0x0008, 0x0016);
+
+/// The longest first value of a raw data set (its candidates hold a few short values).
+const RAW_FIRST_VALUE_MAX: usize = 1024;
+
+/// Whether the file starts with a raw implicit VR little endian data set, judged strictly
+/// so that tables, zips and random bytes never pass: the first element is in group 0008 at or
+/// before SOP Class UID, of defined length up to [`RAW_FIRST_VALUE_MAX`], its value printable
+/// text (or a 4-byte length); the next element has a higher tag and a length that fits.
+fn raw_data_set(bytes: &[u8], size: usize) -> Found {
+    if bytes.len() < 8 {
+        return if size > bytes.len() { Found::NeedMore(size.min(16)) } else { Found::NotDicom };
+    }
+    let Some((first, vr, length, _)) = element_header(bytes, false, false) else { return Found::NotDicom };
+    if first.group() != 0x0008 || first > RAW_FIRST_LAST || length > RAW_FIRST_VALUE_MAX {
+        return Found::NotDicom;
+    }
+    let next = 8 + length;
+    if bytes.len() < next + 8 {
+        return if size >= next + 8 { Found::NeedMore(next + 8) } else { Found::NotDicom };
+    }
+    let value = &bytes[8..next];
+    let plausible_value = match (first.element(), vr) {
+        // Group length and (retired) length to end: one 32-bit number.
+        (0x0000 | 0x0001, _) => length == 4,
+        (_, VR::SQ) => true,
+        (_, VR::AE | VR::CS | VR::DA | VR::DT | VR::SH | VR::TM | VR::UI) => value.iter().all(|&b| b == 0 || (0x20..0x7F).contains(&b)),
+        _ => false,
+    };
+    let Some((second, _, second_length, _)) = element_header(&bytes[next..], false, false) else { return Found::NotDicom };
+    let plausible_next = second > first && second.group() != 0xFFFE && (second_length == UNDEFINED || second_length <= size - next - 8);
+    if plausible_value && plausible_next { Found::Dicom(Start::Raw) } else { Found::NotDicom }
+}
+
+/// The file meta group given to the parser in front of a raw data set: the `DICM` marker, the
+/// group length and the transfer syntax (implicit VR little endian). The parser takes the
+/// Media Storage SOP Class and Instance UIDs from the data set.
+const RAW_META: &[u8] = b"DICM\x02\x00\x00\x00UL\x04\x00\x1a\x00\x00\x00\x02\x00\x10\x00UI\x12\x001.2.840.10008.1.2\x00";
+
+/// Where a whole file's parts begin.
+fn start_of_whole(bytes: &[u8]) -> Result<Start, FileError> {
+    match start_of(bytes, bytes.len()) {
+        Found::Dicom(start) => Ok(start),
+        Found::NotDicom | Found::NeedMore(_) => Err(FileError::NotDicom),
+    }
+}
+
+/// Whether the bytes (a whole file) look like a DICOM file: a marker, or a raw data set's start.
 pub fn is_dicom(bytes: &[u8]) -> bool {
-    dicm_offset(bytes).is_some()
+    start_of_whole(bytes).is_ok()
 }
 
 /// Parses a DICOM file. With `header_only`, stops before Pixel Data: enough to plan
 /// the export without copying the image.
 pub fn parse(bytes: &[u8], header_only: bool) -> Result<Object, FileError> {
-    let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
-    let layout = check_whole(bytes, offset)?;
-    read_object(&bytes[offset..], header_only, layout.mislabelled)
+    let start = start_of_whole(bytes)?;
+    let layout = check_whole(bytes, start)?;
+    read_object(bytes, start, header_only, layout.mislabelled)
 }
 
-/// The length check of a whole file whose `DICM` marker is at `offset`.
-fn check_whole(bytes: &[u8], offset: usize) -> Result<Layout, FileError> {
-    check_lengths(&bytes[offset + 4..], bytes.len() - offset - 4).map_err(|e| match e {
+/// The length check of a whole file that begins as `start` says.
+fn check_whole(bytes: &[u8], start: Start) -> Result<Layout, FileError> {
+    let from = start.checked_from();
+    check_from(start, &bytes[from..], bytes.len() - from).map_err(|e| match e {
         LengthError::Corrupt(why) => FileError::Corrupt(why),
         // Unreachable with the whole file; a corrupt file all the same if it ever happened.
         LengthError::Short(_) => FileError::Corrupt("the length check ran out of bytes".into()),
@@ -83,14 +165,14 @@ fn native_value(object: &Object, element: &[u8]) -> Option<(usize, usize)> {
 /// decodes compressed samples from the object), Pixel Data are split off only when they are
 /// [`Split::native_pixels`].
 pub fn parse_split(bytes: &[u8], native_only: bool) -> Result<Split<'_>, FileError> {
-    let offset = dicm_offset(bytes).ok_or(FileError::NotDicom)?;
-    let layout = check_whole(bytes, offset)?;
-    let at = layout.last_pixel_data.map(|at| offset + 4 + at);
-    let object = read_object(&bytes[offset..], at.is_some(), layout.mislabelled)?;
+    let start = start_of_whole(bytes)?;
+    let layout = check_whole(bytes, start)?;
+    let at = layout.last_pixel_data.map(|at| start.checked_from() + at);
+    let object = read_object(bytes, start, at.is_some(), layout.mislabelled)?;
     let split = Split { object, pixel_data: at.map_or(&[][..], |at| &bytes[at..]) };
     if native_only && !split.pixel_data.is_empty() && split.native_pixels().is_none() {
         // (Split off, the data set is not mislabelled: read as it is written.)
-        return Ok(Split { object: read_object(&bytes[offset..], false, None)?, pixel_data: &[] });
+        return Ok(Split { object: read_object(bytes, start, false, None)?, pixel_data: &[] });
     }
     Ok(split)
 }
@@ -118,16 +200,22 @@ pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
     if (prefix.len() as u64) < size.min(132) {
         return Ok(Header::NeedMore(size.min(132)));
     }
-    let offset = dicm_offset(prefix).ok_or(FileError::NotDicom)?;
-    // Positions of the length check count from after the marker.
-    let total = usize::try_from(size).unwrap_or(usize::MAX) - offset - 4;
-    match check_lengths(&prefix[offset + 4..], total) {
+    let size_bytes = usize::try_from(size).unwrap_or(usize::MAX);
+    let start = match start_of(prefix, size_bytes) {
+        Found::Dicom(start) => start,
+        Found::NotDicom => return Err(FileError::NotDicom),
+        Found::NeedMore(n) => return Ok(Header::NeedMore(n as u64)),
+    };
+    // Positions of the length check count from after the marker (from the start, raw).
+    let from = start.checked_from();
+    let total = size_bytes - from;
+    match check_from(start, &prefix[from..], total) {
         Ok(layout) => {
-            let object = read_object(&prefix[offset..], true, layout.mislabelled)?;
+            let object = read_object(prefix, start, true, layout.mislabelled)?;
             // As parse_split finds them in the whole file (the element's header is in `prefix`
             // when its value runs to the end of the file; else the length is not known).
             let native = layout.last_pixel_data.and_then(|at| {
-                let at = offset + 4 + at;
+                let at = from + at;
                 let (header, length) = native_value(&object, prefix.get(at..)?)?;
                 ((at + header) as u64 + length as u64 <= size).then_some(length as u64)
             });
@@ -135,28 +223,31 @@ pub fn parse_header(prefix: &[u8], size: u64) -> Result<Header, FileError> {
         }
         Err(LengthError::Corrupt(why)) => Err(FileError::Corrupt(why)),
         // (On wasm32 a file past 4 GiB saturates: the whole file is asked for.)
-        Err(LengthError::Short(n)) => Ok(Header::NeedMore((n.saturating_add(offset + 4) as u64).min(size))),
+        Err(LengthError::Short(n)) => Ok(Header::NeedMore((n.saturating_add(from) as u64).min(size))),
     }
 }
 
-/// Parses `bytes` (from the `DICM` marker), in implicit VR when the data set is
+/// Parses a file that begins as `start` says, in implicit VR when the data set is
 /// [`Mislabelled`]: the file meta group is then read with the transfer syntax renamed, and
 /// the object keeps the one the file gave (its pixel data are encoded in that one, and the
-/// export writes the data set in it, so the output is no longer mislabelled).
-fn read_object(bytes: &[u8], header_only: bool, mislabelled: Option<Mislabelled>) -> Result<Object, FileError> {
+/// export writes the data set in it, so the output is no longer mislabelled). A raw data set
+/// is read behind [`RAW_META`] (chained, not copied).
+fn read_object(bytes: &[u8], start: Start, header_only: bool, mislabelled: Option<Mislabelled>) -> Result<Object, FileError> {
     let relabelled;
-    let (bytes, given) = match &mislabelled {
-        Some(m) => {
+    let (head, bytes, given) = match (start, &mislabelled) {
+        (Start::Raw, _) => (RAW_META, bytes, None),
+        (Start::Marker(at), Some(m)) => {
+            let bytes = &bytes[at..];
             relabelled = m.relabelled(bytes);
-            (&relabelled[..], Some(String::from_utf8_lossy(&bytes[4 + m.value.start..4 + m.value.end]).into_owned()))
+            (&[][..], &relabelled[..], Some(String::from_utf8_lossy(&bytes[4 + m.value.start..4 + m.value.end]).into_owned()))
         }
-        None => (bytes, None),
+        (Start::Marker(at), None) => (&[][..], &bytes[at..], None),
     };
     let mut options = OpenFileOptions::new().read_preamble(ReadPreamble::Never);
     if header_only {
         options = options.read_until(tags::PIXEL_DATA);
     }
-    let mut object = options.from_reader(bytes).map_err(|e| {
+    let mut object = options.from_reader(std::io::Read::chain(head, bytes)).map_err(|e| {
         let text = with_sources(&e);
         match unsupported_ts(&text) {
             Some(uid) => FileError::UnsupportedTransferSyntax(uid),
@@ -240,6 +331,14 @@ const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 const EXPLICIT_VR_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED_EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1.99";
+
+/// [`check_lengths`] from where `start` puts the check: a raw data set has no meta group.
+fn check_from(start: Start, data: &[u8], total: usize) -> Result<Layout, LengthError> {
+    match start {
+        Start::Marker(_) => check_lengths(data, total),
+        Start::Raw => Ok(Layout { mislabelled: None, last_pixel_data: walk_data_set(data, total, 0, false, false)? }),
+    }
+}
 
 /// Walks the element headers after the `DICM` marker and checks that every declared
 /// length fits in the bytes that remain, and that sequences nest no deeper than
@@ -582,9 +681,16 @@ fn unsupported_ts(message: &str) -> Option<String> {
 }
 
 /// A text attribute of the top-level data set, without DICOM padding; `None` when absent or empty.
+/// A value written as UN (PS3.5 6.2.2) is its text's bytes (UTF-8, else Latin-1): read as a
+/// list of numbers, a PatientID written so got another research ID than the same one as LO.
 pub fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
     let element = object.element_opt(tag).ok()??;
-    let value = element.to_str().ok()?;
+    let value = if element.vr() == VR::UN {
+        let bytes = element.to_bytes().ok()?;
+        String::from_utf8(bytes.to_vec()).unwrap_or_else(|_| bytes.iter().map(|&b| b as char).collect()).into()
+    } else {
+        element.to_str().ok()?
+    };
     let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
@@ -777,6 +883,118 @@ mod tests {
             Ok(Header::NeedMore(n)) => panic!("asked for {n} bytes"),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// One element in implicit VR little endian.
+    fn implicit(group: u16, element: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = [group.to_le_bytes(), element.to_le_bytes()].concat();
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    /// A raw data set (no preamble, marker nor meta group) of an image with 256 bytes of pixels.
+    fn raw_image() -> Vec<u8> {
+        let mut bytes = implicit(0x0008, 0x0005, b"ISO_IR 100");
+        bytes.extend(implicit(0x0008, 0x0016, b"1.2.840.10008.5.1.4.1.1.2\0"));
+        bytes.extend(implicit(0x0008, 0x0018, b"1.2.3.4.5"));
+        bytes.extend(implicit(0x0010, 0x0010, b"DOE^JOHN"));
+        bytes.extend(implicit(0x0028, 0x0010, &2u16.to_le_bytes()));
+        bytes.extend(implicit(0x7FE0, 0x0010, &(0..=255).collect::<Vec<u8>>()));
+        bytes
+    }
+
+    /// A raw implicit VR little endian data set is read as one, its meta group made from its
+    /// SOP Class and Instance UIDs; the pixel data are split off, and a prefix gives the same.
+    #[test]
+    fn raw_implicit_data_set_is_read_as_implicit_vr() {
+        let bytes = raw_image();
+        assert!(is_dicom(&bytes));
+        let object = parse(&bytes, false).expect("a raw data set parses");
+        assert_eq!(object.meta().transfer_syntax(), IMPLICIT_VR_LE);
+        assert_eq!(object.meta().media_storage_sop_class_uid(), "1.2.840.10008.5.1.4.1.1.2");
+        assert_eq!(object.meta().media_storage_sop_instance_uid(), "1.2.3.4.5");
+        assert_eq!(text(&object, tags::PATIENT_NAME).as_deref(), Some("DOE^JOHN"));
+        assert_eq!(object.element(tags::ROWS).unwrap().to_int::<u16>().unwrap(), 2);
+        let split = parse_split(&bytes, false).unwrap();
+        assert_eq!(split.native_pixels(), Some(&(0..=255).collect::<Vec<u8>>()[..]));
+        assert!(split.object.element(tags::PIXEL_DATA).is_err());
+        match parse_header(&bytes[..bytes.len() - 200], bytes.len() as u64) {
+            Ok(Header::Parsed(o, native)) => {
+                assert_eq!(Summary::of(&o), Summary::of(&object));
+                assert_eq!(native, Some(256));
+            }
+            Ok(Header::NeedMore(n)) => panic!("asked for {n} bytes"),
+            Err(e) => panic!("{e}"),
+        }
+        // A cut inside the pixel data is refused by the length walk, as with a meta group.
+        assert!(matches!(parse(&bytes[..bytes.len() - 1], false), Err(FileError::Corrupt(_))));
+    }
+
+    /// The verdict on a raw data set needs its first two headers: a prefix that ends before
+    /// them asks for them (never more than the file), one that has them decides.
+    #[test]
+    fn raw_data_set_asks_for_its_first_two_headers() {
+        let mut bytes = implicit(0x0008, 0x0008, format!("ORIGINAL\\PRIMARY\\{}", "AXIAL".repeat(100)).as_bytes());
+        let first = bytes.len();
+        bytes.extend(raw_image()[18..].to_vec());
+        let size = bytes.len() as u64;
+        assert!(matches!(parse_header(&bytes[..100], size), Ok(Header::NeedMore(132))));
+        assert!(matches!(parse_header(&bytes[..200], size), Ok(Header::NeedMore(n)) if n == first as u64 + 8));
+        assert!(matches!(parse_header(&bytes, size), Ok(Header::Parsed(..))));
+        // A file that ends before the second header is no data set.
+        assert_eq!(start_of(&bytes[..first + 4], first + 4), Found::NotDicom);
+    }
+
+    /// Tables, zips, other raw encodings and random bytes are never taken for a raw data set.
+    #[test]
+    fn raw_recognition_is_strict() {
+        let raw = raw_image();
+        let mut not_dicom: Vec<Vec<u8>> = vec![
+            b"PatientID;Name;Date\n123;DOE^JOHN;2024-01-01\n".to_vec(),
+            b"\xEF\xBB\xBFid,visit\n1,2\n".to_vec(),
+            b"\xFF\xFEi\x00d\x00,\x00x\x00\n\x00".to_vec(),
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00rest of a zip".to_vec(),
+            // Explicit VR little endian without a meta group: the VR read as a length is huge.
+            [&[0x08, 0x00, 0x05, 0x00], &b"CS"[..], &[0x0A, 0x00], b"ISO_IR 100", &[0x08, 0x00, 0x16, 0x00]].concat(),
+            // Group 0010 first: no SOP Class UID before it.
+            raw[raw.len() - 100..].to_vec(),
+            // Tags out of order, a value that is not text, a length past the end.
+            [implicit(0x0008, 0x0016, b"1.2"), implicit(0x0008, 0x0005, b"ISO_IR 100")].concat(),
+            [implicit(0x0008, 0x0005, b"ISO\x01IR"), implicit(0x0008, 0x0016, b"1.2")].concat(),
+            [implicit(0x0008, 0x0005, b"ISO_IR 100"), vec![0x08, 0x00, 0x16, 0x00, 0xF0, 0, 0, 0]].concat(),
+        ];
+        // Random bytes, a million files' worth of first bytes (xorshift: no dependency).
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1_000_000 {
+            let mut sample = Vec::with_capacity(64);
+            while sample.len() < 64 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                sample.extend_from_slice(&state.to_le_bytes());
+            }
+            if start_of(&sample, 4096) != Found::NotDicom {
+                not_dicom.push(sample);
+            }
+        }
+        for bytes in &not_dicom {
+            assert_eq!(start_of(bytes, bytes.len()), Found::NotDicom, "{bytes:02x?}");
+            assert!(matches!(parse(bytes, true), Err(FileError::NotDicom)), "{bytes:02x?}");
+        }
+    }
+
+    /// A PatientID (or any text) written as UN reads as the text it holds: the same research
+    /// ID as when written as LO (pydicom's rtdose_rle.dcm and badVR.dcm are one patient).
+    #[test]
+    fn text_written_as_un_reads_as_its_text() {
+        use dicom_core::{value::PrimitiveValue, DataElement};
+        let with = |vr, value: PrimitiveValue| InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_ID, vr, value)]);
+        let un = with(VR::UN, PrimitiveValue::from(&b"id11111 "[..]));
+        assert_eq!(text(&un, tags::PATIENT_ID).as_deref(), Some("id11111"));
+        assert_eq!(text(&un, tags::PATIENT_ID), text(&with(VR::LO, PrimitiveValue::from("id11111")), tags::PATIENT_ID));
+        let latin1 = with(VR::UN, PrimitiveValue::from(&b"M\xFCller"[..]));
+        assert_eq!(text(&latin1, tags::PATIENT_ID).as_deref(), Some("Müller"));
     }
 
     fn explicit(group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {

@@ -20,7 +20,9 @@ use crate::pseudonym::Keyring;
 use crate::report::{Audit, FileEntry, Outcome, Report, VisitEntry, Why};
 use crate::table::{self, Tables};
 
+mod mapping;
 mod review;
+pub use mapping::Mapping;
 pub use review::Review;
 
 /// What the export produces.
@@ -151,6 +153,8 @@ pub struct Job {
     unmarked: Option<String>,
     /// De-identified files searched for their input's identifiers, and those held back.
     audit: Audit,
+    /// Original UID → replacement, of the DICOM files exported since `record_mapping`.
+    uids: Option<BTreeMap<String, String>>,
 }
 
 /// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
@@ -161,6 +165,28 @@ fn visit_key(s: &Summary, by: VisitBy) -> (String, String) {
         _ => format!("study:{}", s.study_uid),
     };
     (s.patient_id.clone(), key)
+}
+
+/// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
+/// after them as the file holds it where it ends the file (instance::Split). With `uids` (the
+/// mapping is recorded), the UIDs it replaced are added to it.
+fn deidentify_dicom<'b>(
+    bytes: &'b [u8],
+    summary: &Summary,
+    subject: &Subject,
+    uids: Option<&mut BTreeMap<String, String>>,
+) -> Result<(Vec<u8>, &'b [u8]), FileError> {
+    let split = instance::parse_split(bytes, false)?;
+    if Summary::of(&split.object) != *summary {
+        return Err(FileError::Changed);
+    }
+    let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
+    let clean = profile::deidentify(split.object, subject)?;
+    let attributes = profile::encode(&clean)?;
+    if let (Some(originals), Some(uids)) = (originals, uids) {
+        originals.record(&clean, subject.keyring, uids);
+    }
+    Ok((attributes, split.pixel_data))
 }
 
 impl Job {
@@ -186,6 +212,7 @@ impl Job {
             nifti: None,
             unmarked: None,
             audit: Audit::default(),
+            uids: None,
         })
     }
 
@@ -636,13 +663,7 @@ impl Job {
             shift_days: visit.shift_days,
         };
         // The pixel data are copied as the file holds them where they end it (instance::Split).
-        let encoded = instance::parse_split(bytes, false).and_then(|split| {
-            if Summary::of(&split.object) != *summary {
-                return Err(FileError::Changed);
-            }
-            let attributes = profile::encode(&profile::deidentify(split.object, &subject)?)?;
-            Ok((attributes, split.pixel_data))
-        });
+        let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
         if matches!(encoded, Ok(_) | Err(FileError::Identifiable(_))) {
             self.audit.files += 1;
             self.audit.held_back += usize::from(encoded.is_err());

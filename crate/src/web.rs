@@ -117,6 +117,21 @@ impl WebJob {
         self.job.finish().map_err(js_error)
     }
 
+    /// Before the first `export`: record the UID and patient ID mapping for `mappingZip`
+    /// (only when the user asks: it costs a look at every UID of each file).
+    #[wasm_bindgen(js_name = recordMapping)]
+    pub fn record_mapping(&mut self) -> Result<(), JsError> {
+        self.job.record_mapping().map_err(js_error)
+    }
+
+    /// After `finish`, `recordMapping` having been called before the export: a zip of
+    /// `patid_mapping.csv` and `uid_mapping.csv` (`id_old,id_new`). It holds original
+    /// identifiers: offered on the user's request, never part of the export.
+    #[wasm_bindgen(js_name = mappingZip)]
+    pub fn mapping_zip(&self) -> Result<Vec<u8>, JsError> {
+        self.job.mapping_zip().map_err(js_error)
+    }
+
     /// The report as a plain object.
     pub fn report(&self) -> Result<JsValue, JsError> {
         to_js(&self.job.report())

@@ -60,6 +60,19 @@ pub fn pydicom_file(name: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// The data set of one of pydicom's files re-encoded in implicit VR little endian and written
+/// without preamble nor file meta group: a raw data set, as ACR-NEMA-era archives hold them.
+pub fn pydicom_raw_implicit(name: &str) -> Result<Vec<u8>, String> {
+    let path = pydicom_file(name)?;
+    let object = dicom_object::open_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut meta = object.meta().clone();
+    meta.transfer_syntax = "1.2.840.10008.1.2\0".into();
+    let object = object.into_inner().with_exact_meta(meta);
+    let mut out = Vec::new();
+    object.write_dataset(&mut out).map_err(|e| format!("{}: re-encoding: {e}", path.display()))?;
+    Ok(out)
+}
+
 /// The folder holding nibabel's DICOM test files (`tests/…`, `nicom/…`, gzipped ones
 /// inflated), downloading and extracting the wheel first if needed.
 pub fn nibabel_test_files() -> Result<PathBuf, String> {

@@ -206,3 +206,95 @@ fn uids_map_consistently_across_files() {
     }
     assert!(pairs > 50, "only {pairs} UID pairs compared");
 }
+
+/// Raw implicit VR little endian data sets (no preamble, no meta group): pydicom's real
+/// rtstruct.dcm and CT_small's data set re-encoded so. Both are exported with a preamble and a
+/// meta group naming implicit VR little endian, their SOP Class and (keyed) Instance UIDs
+/// from the data set, nothing identifying left and the pixel data as they were.
+#[test]
+fn raw_implicit_data_sets_are_exported_de_identified() {
+    let dir = tempfile::tempdir().unwrap();
+    let ct = dir.path().join("CT_small_raw.dcm");
+    std::fs::write(&ct, fixtures::pydicom_raw_implicit("CT_small.dcm").unwrap()).unwrap();
+    let inputs = vec![fixtures::pydicom_file("rtstruct.dcm").unwrap(), ct];
+    // (basic: the mip preset quarantines the structure set, which is not a PRIMARY image)
+    let export = cli::export(&inputs, DATE, &["--preset", "basic"]);
+    let entries = scan::check_dicom_layout(&export.zip, DATE);
+    assert_eq!(entries.len(), 2, "both raw files exported:\n{}", export.stderr);
+    scan::assert_no_identifiers(&export.zip, &entries, &inputs);
+    let keyring = capture::pseudonym::Keyring::from_secret(cli::PASSPHRASE.as_bytes());
+    let files = outcomes(&export.report);
+    for input in &inputs {
+        let name = input.display().to_string();
+        let (_, outcome, path) = files.iter().find(|f| f.0 == name).expect("in the report");
+        assert_eq!(outcome, "exported", "{name}");
+        let before = scan::read_input(input);
+        let out = read_dicom(&entries.iter().find(|e| &e.0 == path).unwrap().1);
+        assert_eq!(out.meta().transfer_syntax(), "1.2.840.10008.1.2", "{name}");
+        let class = text(&before, tags::SOP_CLASS_UID).unwrap();
+        assert_eq!(out.meta().media_storage_sop_class_uid(), class, "{name}");
+        assert_eq!(text(&out, tags::SOP_CLASS_UID), Some(class), "{name}");
+        let instance = keyring.uid(&text(&before, tags::SOP_INSTANCE_UID).unwrap());
+        assert_eq!(out.meta().media_storage_sop_instance_uid(), instance, "{name}");
+        assert_eq!(sop_instance(&out), instance, "{name}");
+        assert_ne!(text(&out, tags::PATIENT_NAME), text(&before, tags::PATIENT_NAME), "{name}");
+        let pixels = |o: &DefaultDicomObject| o.element(tags::PIXEL_DATA).ok().map(|e| e.value().clone());
+        assert!(pixels(&before) == pixels(&out), "{name}: pixel data differ");
+    }
+}
+
+/// A mapping table written by `--mapping`: its rows as (id_old, id_new), header checked.
+fn mapping_rows(path: &Path) -> Vec<(String, String)> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(reader.headers().unwrap(), vec!["id_old", "id_new"], "{}", path.display());
+    reader.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[1].to_string())).collect()
+}
+
+/// `--mapping DIR` on pydicom's corpus and a table: every exported file's original SOP
+/// Instance UID maps to the one in its output (data set and meta group), every original
+/// PatientID (images and table) to the research ID in the output, rows sorted and distinct,
+/// no standard UID; the zip holds neither file nor any original value of the tables.
+#[test]
+fn mapping_lists_every_replaced_uid_and_patient_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("visits.csv");
+    std::fs::write(&table, "PatientID,weight\nCompressedSamples^CT1,70\n\"X,\"\"1\"\"\",80\n").unwrap();
+    let out = dir.path().join("mapping");
+    let mut args = EVERYTHING.to_vec();
+    args.extend(["--mapping", out.to_str().unwrap()]);
+    let export = cli::export(&[fixtures::pydicom_test_files().unwrap(), table], DATE, &args);
+    let (uids, patients) = (mapping_rows(&out.join("uid_mapping.csv")), mapping_rows(&out.join("patid_mapping.csv")));
+    for rows in [&uids, &patients] {
+        assert!(rows.windows(2).all(|w| w[0].0 < w[1].0), "rows sorted, one per original value");
+    }
+    assert!(uids.iter().all(|(old, new)| !old.starts_with("1.2.840.10008.") && new.starts_with("2.25.")));
+    let uid_of: HashMap<&str, &str> = uids.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let patient_of: HashMap<&str, &str> = patients.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let entries: HashMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+    let mut checked = 0;
+    for (name, outcome, path) in outcomes(&export.report) {
+        if outcome != "exported" || !path.ends_with(".dcm") {
+            continue;
+        }
+        let (input, output) = (scan::read_input(Path::new(&name)), read_dicom(&entries[&path]));
+        let meta = |o: &DefaultDicomObject| o.meta().media_storage_sop_instance_uid().trim_end_matches(['\0', ' ']).to_string();
+        assert_eq!(uid_of.get(sop_instance(&input).as_str()), Some(&sop_instance(&output).as_str()), "{name}");
+        // (The output's meta group names the data set's instance, where the input's differ.)
+        let (from, to) = ([meta(&input), sop_instance(&input)], meta(&output));
+        assert!(from.iter().any(|o| uid_of.get(o.as_str()) == Some(&to.as_str())), "{name}: {from:?} -> {to}");
+        if let Some(id) = text(&input, tags::PATIENT_ID).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+            assert_eq!(patient_of.get(id.as_str()).copied(), text(&output, tags::PATIENT_ID).as_deref(), "{name}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} outputs checked");
+    let keyring = capture::pseudonym::Keyring::from_secret(cli::PASSPHRASE.as_bytes());
+    assert_eq!(patient_of.get("X,\"1\"").copied(), Some(keyring.patient("X,\"1\"").as_str()), "the table's patient");
+    let ehr: Vec<&String> = entries.keys().filter(|k| k.starts_with("EHR/")).collect();
+    assert_eq!(ehr.len(), 1, "the table is exported");
+    assert!(entries.keys().all(|k| !k.contains("mapping")), "no mapping file in the zip");
+    for (old, _) in uids.iter().chain(&patients).filter(|(old, _)| old.len() >= 6) {
+        assert!(scan::find_in_zip(&export.zip, &[], old.as_bytes()).is_empty(), "{old} is in the zip");
+    }
+    eprintln!("mapping: {} UIDs, {} patients; {checked} outputs checked", uids.len(), patients.len());
+}

@@ -195,9 +195,11 @@ struct Boundary {
 /// Every element header of a file (preamble, explicit or implicit VR little endian), walking
 /// into sequences and items: the places where a transfer can stop "cleanly".
 fn boundaries(bytes: &[u8]) -> Vec<Boundary> {
-    let mut pos = 132;
+    // A raw data set (no preamble nor meta group) is implicit VR from its first byte.
+    let raw = bytes.get(128..132) != Some(&b"DICM"[..]);
+    let mut pos = if raw { 0 } else { 132 };
     let mut out = Vec::new();
-    let mut explicit = true;
+    let mut explicit = !raw;
     let mut open: Vec<Option<usize>> = Vec::new();
     // Inside encapsulated pixel data, items are fragments of the image, not data sets.
     let mut fragments = false;
@@ -366,6 +368,13 @@ fn truncations(name: &str) -> (usize, usize, usize) {
 #[test]
 fn truncated_at_every_tag_boundary() {
     truncations("CT_small.dcm");
+}
+
+/// A raw implicit VR data set (pydicom's rtstruct.dcm: no preamble nor meta group, nested
+/// sequences of undefined length) cut anywhere: refused, or exported whole and clean.
+#[test]
+fn raw_data_set_truncated_at_every_tag_boundary() {
+    truncations("rtstruct.dcm");
 }
 
 #[test]

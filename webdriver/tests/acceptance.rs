@@ -108,3 +108,41 @@ fn page_exports_offline_and_matches_cli() {
     assert_eq!(review, expected, "the review's counts differ from what the export did");
     assert!(review["skipped"].as_u64() >= Some(1), "notes.txt should be counted as skipped in the review");
 }
+
+/// With "Also prepare the UID and patient ID mapping" ticked on the review, the page offers
+/// after the export one zip holding the two tables `capture export --mapping` writes, byte for
+/// byte (the export zip itself stays the CLI's, without them).
+#[test]
+fn page_offers_the_mapping_the_cli_writes() {
+    let inputs_dir = tempfile::tempdir().unwrap();
+    let inputs = stage_inputs(inputs_dir.path(), INPUTS);
+    let date = today();
+    let (_server, browser, _url) = open_page();
+    let s = &browser.session;
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    browser.select_files(&inputs);
+    s.find("#run").unwrap().click().unwrap();
+    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    s.find("#mapping-keep").unwrap().click().unwrap();
+    browser.confirm_review(Duration::from_secs(10));
+    browser.wait_download_link(Duration::from_secs(120));
+    let link = s.find("#download-mapping").unwrap();
+    let name = link.attribute("download").unwrap().unwrap_or_default();
+    assert_eq!(name, format!("capture-{date}-mapping.zip"));
+    link.click().unwrap();
+    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cli = cli::export(&inputs, &date, &["--format", "dicom", "--mapping", dir.path().to_str().unwrap()]);
+    let mut page = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("the mapping download is a zip");
+    assert_eq!(page.len(), 2);
+    for file in ["patid_mapping.csv", "uid_mapping.csv"] {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut page.by_name(file).unwrap(), &mut text).unwrap();
+        let expected = std::fs::read_to_string(dir.path().join(file)).unwrap();
+        assert_eq!(text, expected, "{file}: the page's differs from the CLI's");
+        assert!(text.lines().count() > 1, "{file} has no row");
+    }
+    let names = zip::ZipArchive::new(std::io::Cursor::new(&cli.zip)).unwrap().file_names().map(|n| n.unwrap().to_string()).collect::<Vec<_>>();
+    assert!(names.iter().all(|n| !n.contains("mapping")), "{names:?}");
+}

@@ -528,6 +528,11 @@ impl Tables {
         writer.into_inner().map_err(|e| FileError::Table(e.to_string()))
     }
 
+    /// The original patient IDs of the tables written so far (their patient-id column).
+    pub fn written_patients(&self) -> impl Iterator<Item = &String> {
+        self.written.values().flat_map(|w| &w.patients)
+    }
+
     /// The tables' part of the report and the linkage (present when there are tables).
     pub fn report(&self, keyring: &Keyring) -> (Vec<TableReport>, Option<Linkage>) {
         let mut reports = Vec::new();
