@@ -471,7 +471,10 @@ class Scan:
             if (i, path) in seen:
                 continue
             seen.add((i, path))
-            plants = [p for p in self.plants_of.get((source, i), []) if tuple(self.manifest["plants"][p]["path"]) == path]
+            # PS3.10: the meta group's Media Storage SOP Instance UID is the data set's SOP
+            # Instance UID (a file without a meta group gets it from there).
+            planted_at = ("(0008,0018)",) if path == ("(0002,0003)",) else path
+            plants = [p for p in self.plants_of.get((source, i), []) if tuple(self.manifest["plants"][p]["path"]) in (path, planted_at)]
             kind = self.finder.describe(i)["kind"]
             if not plants:
                 leaks.append(self.record(name, source, i, path, None, "found where it was not planted"))

@@ -469,6 +469,9 @@ pub(crate) fn scrub(text: &str, identifiers: &[Vec<String>]) -> String {
     }
     mark_digit_runs(&chars, &mut gone);
     mark_written_dates(&words, &spans, &mut gone);
+    let clauses = Clauses { chars: &chars, words: &words, spans: &spans };
+    clauses.mark_titled_names(&mut gone);
+    clauses.mark_addresses(&mut gone);
     if !gone.contains(&true) {
         return text.to_string();
     }
@@ -518,6 +521,83 @@ fn mark_digit_runs(chars: &[char], gone: &mut [bool]) {
             gone[i..end].iter_mut().for_each(|g| *g = true);
         }
         i = end;
+    }
+}
+
+/// The words of a free text with their places, for the rules that recognise names and
+/// addresses by the words around them (in text that names people the instance does not).
+struct Clauses<'a> {
+    chars: &'a [char],
+    words: &'a [String],
+    spans: &'a [(usize, usize)],
+}
+
+/// Titles a person's name follows (English, French, German, Spanish, Italian).
+const TITLES: [&str; 14] = ["DR", "DRE", "DRA", "PROF", "MR", "MRS", "MS", "MME", "MLLE", "HERR", "FRAU", "DOTT", "SR", "SRA"];
+/// Words that begin a street's name, and endings of one-word street names.
+const STREETS: [&str; 24] = [
+    "CHEMIN", "RUE", "AVENUE", "BOULEVARD", "ROUTE", "ALLÉE", "IMPASSE", "QUAI", "STREET", "ROAD", "LANE", "DRIVE",
+    "CALLE", "CARRER", "VIA", "VIALE", "PIAZZA", "STRASSE", "STRAßE", "GASSE", "WEG", "PLATZ", "RUA", "PLAZA",
+];
+const STREET_ENDINGS: [&str; 7] = ["STRASSE", "STRAßE", "GASSE", "WEG", "GADE", "VEJ", "GATAN"];
+
+impl Clauses<'_> {
+    /// Whether word `k` begins with a capital letter in the text.
+    fn capitalised(&self, k: usize) -> bool {
+        self.chars[self.spans[k].0].is_uppercase()
+    }
+
+    /// Whether a comma, semicolon or colon stands between words `a` and `a + 1`.
+    fn clause_ends_after(&self, a: usize) -> bool {
+        a + 1 >= self.spans.len() || self.chars[self.spans[a].1..self.spans[a + 1].0].iter().any(|c| matches!(c, ',' | ';' | ':'))
+    }
+
+    fn mark(&self, words: std::ops::RangeInclusive<usize>, gone: &mut [bool]) {
+        let (start, end) = (self.spans[*words.start()].0, self.spans[*words.end()].1);
+        gone[start..end].iter_mut().for_each(|g| *g = true);
+    }
+
+    /// The capitalised words after a title (Dr Castañeda Inés), up to three, within a clause.
+    fn mark_titled_names(&self, gone: &mut [bool]) {
+        for k in 0..self.words.len() {
+            if !TITLES.contains(&self.words[k].as_str()) || !self.capitalised(k) {
+                continue;
+            }
+            let mut last = k;
+            while last < k + 3 && last + 1 < self.words.len() && self.capitalised(last + 1) && !(last > k && self.clause_ends_after(last)) {
+                last += 1;
+            }
+            if last > k {
+                self.mark(k + 1..=last, gone);
+            }
+        }
+    }
+
+    /// A street (a capitalised street word and the rest of its clause, with a house number
+    /// before it) and the postcode and town of the clause after it (12 Rue X, 1205 Genève).
+    fn mark_addresses(&self, gone: &mut [bool]) {
+        let street = |w: &str| STREETS.contains(&w) || STREET_ENDINGS.iter().any(|e| w.len() > e.len() + 2 && w.ends_with(e));
+        let number = |w: &str| w.len() <= 5 && w.chars().next().is_some_and(|c| c.is_ascii_digit());
+        for k in 0..self.words.len() {
+            if !street(&self.words[k]) || !self.capitalised(k) {
+                continue;
+            }
+            let start = if k > 0 && number(&self.words[k - 1]) && !self.clause_ends_after(k - 1) { k - 1 } else { k };
+            let mut end = k;
+            while !self.clause_ends_after(end) {
+                end += 1;
+            }
+            self.mark(start..=end, gone);
+            // The postcode and the town: a number, then capitalised words, in the next clause.
+            let next = end + 1;
+            if next + 1 < self.words.len() && number(&self.words[next]) && self.capitalised(next + 1) {
+                let mut town = next + 1;
+                while !self.clause_ends_after(town) && town + 1 < self.words.len() && self.capitalised(town + 1) {
+                    town += 1;
+                }
+                self.mark(next..=town, gone);
+            }
+        }
     }
 }
 
@@ -655,6 +735,11 @@ mod tests {
         assert_eq!(scrub("T2  FLAIR 3mm", &words), "T2  FLAIR 3mm", "nothing to remove: unchanged");
         assert_eq!(scrub("born 12 March 1960 in Bern", &words), "born in Bern");
         assert_eq!(scrub("seen March 3, 2024", &words), "seen ,");
+        // Names after a title, and addresses, of people the instance does not name.
+        assert_eq!(scrub("seen by Dr Castañeda Inés; ok", &words), "seen by Dr ; ok");
+        assert_eq!(scrub("lives Chemin des Glycines 17, 1205 Genève; T1", &words), "lives , ; T1");
+        assert_eq!(scrub("Østerbrogade 88, 2100 Hørsholm", &words), ",");
+        assert_eq!(scrub("ST elevation, in place, Dr. visit", &words), "ST elevation, in place, Dr. visit");
         // Whole words only: a name inside another word stays.
         let li = vec![w("LI")];
         assert_eq!(scrub("ref ACC-778812, ok", &[w("ACC 778812")]), "ref , ok");
