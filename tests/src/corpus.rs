@@ -664,27 +664,37 @@ pub fn element_fate(policy: &Policy, tag: Tag, vr: VR) -> Fate {
         Action::Unlisted => Fate::Kept,
         Action::Code(Code::K) => Fate::Kept,
         Action::Code(Code::C) => match vr {
-            VR::SQ => Fate::Kept,
+            // The items of a cleaned sequence are cleaned.
+            VR::SQ => Fate::Cleaned,
             VR::DA | VR::DT if policy.dates == DatePolicy::Keep => Fate::Kept,
             VR::TM if matches!(policy.dates, DatePolicy::Keep | DatePolicy::Shift) => Fate::Kept,
-            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS => Fate::Cleaned,
+            // A temporal value of a text VR survives only as a UTC offset: a marker does not.
+            _ if capture::profile::is_temporal(tag) => Fate::Gone,
+            VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::CS => Fate::Cleaned,
+            // A person's name and an AE title cannot be cleaned: dummies.
             _ => Fate::Gone,
         },
-        // A sequence replaced by a dummy, or a sequence of references: its items go through
-        // the rules of their own attributes.
-        Action::Code(Code::D | Code::XD | Code::ZD | Code::XZD | Code::XZU) if vr == VR::SQ => Fate::Kept,
+        // A sequence of references: kept for its references, the rest of its items cleaned.
+        Action::Code(Code::XZU) if vr == VR::SQ => Fate::Cleaned,
+        // A sequence replaced by a dummy keeps nothing of its items.
         Action::Code(_) => Fate::Gone,
     }
 }
 
 /// The fate of a planted value: gone as soon as an enclosing sequence goes.
+/// Inside a cleaned sequence, what would be kept is cleaned.
 pub fn fate(policy: &Policy, path: &[(Tag, VR)]) -> Fate {
     let mut last = Fate::Gone;
+    let mut cleaned = false;
     for &(tag, vr) in path {
         last = element_fate(policy, tag, vr);
         if last == Fate::Gone {
             return Fate::Gone;
         }
+        if cleaned && last == Fate::Kept && !matches!(vr, VR::UI) {
+            last = Fate::Cleaned;
+        }
+        cleaned |= last == Fate::Cleaned;
     }
     last
 }

@@ -249,7 +249,7 @@ fn fate_model_follows_the_standard() {
     let mip = Policy::new(Preset::Mip, &[], None);
     assert_eq!(fate(&basic, &[(tags::ACCESSION_NUMBER, VR::SH)]), Fate::Gone);
     assert_eq!(fate(&basic, &[(tags::STUDY_DATE, VR::DA)]), Fate::Gone);
-    assert_eq!(fate(&mip, &[(tags::SERIES_DESCRIPTION, VR::LO)]), Fate::Kept);
+    assert_eq!(fate(&mip, &[(tags::SERIES_DESCRIPTION, VR::LO)]), Fate::Cleaned, "kept, cleaned of identifiers");
     assert_eq!(fate(&mip, &[(tags::DEVICE_SERIAL_NUMBER, VR::LO)]), Fate::Kept);
     assert_eq!(fate(&mip, &[(tags::STUDY_DATE, VR::DA)]), Fate::Gone, "reduced to the month");
     let refs = (tags::REFERENCED_IMAGE_SEQUENCE, VR::SQ);
@@ -260,4 +260,8 @@ fn fate_model_follows_the_standard() {
     let clean = Policy::new(Preset::Basic, &[Opt::CleanDescriptors], None);
     assert_eq!(fate(&clean, &[(tags::STUDY_DESCRIPTION, VR::LO)]), Fate::Cleaned);
     assert_eq!(fate(&basic, &[(tags::PATIENT_ADDRESS, VR::LO)]), Fate::Gone);
+    // A dummy sequence keeps nothing of its items.
+    let operators = (tags::OPERATOR_IDENTIFICATION_SEQUENCE, VR::SQ);
+    assert_eq!(fate(&basic, &[operators, (tags::CODE_VALUE, VR::SH)]), Fate::Gone);
+    assert_eq!(fate(&basic, &[(tags::TIMEZONE_OFFSET_FROM_UTC, VR::SH)]), Fate::Gone);
 }

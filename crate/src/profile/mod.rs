@@ -266,6 +266,12 @@ impl Policy {
     }
 }
 
+/// Whether the tag's row is cleaned by Retain Longitudinal Temporal Information with
+/// Modified Dates: a temporal attribute whatever its VR (Timezone Offset From UTC is SH).
+pub fn is_temporal(tag: Tag) -> bool {
+    row(tag).is_some_and(|r| r.3[Opt::RetainLongitudinalTemporalInformationModifiedDates.column()] == Some(Code::C))
+}
+
 /// A text attribute as the DICOM export writes it, for the other outputs (NIfTI names and
 /// sidecars): kept, cleaned of the instance's identifiers, or `None` when it is removed,
 /// emptied or replaced.

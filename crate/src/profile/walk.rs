@@ -330,7 +330,7 @@ impl Walk<'_> {
             VR::PN | VR::AE => Some(DataElement::new(tag, vr, dummy(vr))),
             // A temporal attribute of a text VR (Timezone Offset From UTC): kept only where
             // its syntax proves it holds nothing else.
-            _ if is_text(vr) && temporal_row(tag) => rewrite(&|v| is_utc_offset(v).then(|| v.to_string())),
+            _ if is_text(vr) && super::is_temporal(tag) => rewrite(&|v| is_utc_offset(v).then(|| v.to_string())),
             _ if is_text(vr) => rewrite(&|v| Some(scrub(v, &self.words))),
             _ if listed => Some(DataElement::new(tag, vr, dummy(vr))),
             _ => self.keep(element, depth, Mode::Rules)?,
@@ -388,12 +388,6 @@ const DEID_CODE: (&str, &str, &str) = ("DEIDENTIFIED", "99CAPTURE", "De-identifi
 /// Text VRs, whose values the Clean action scrubs.
 fn is_text(vr: VR) -> bool {
     matches!(vr, VR::CS | VR::LO | VR::LT | VR::SH | VR::ST | VR::UC | VR::UT)
-}
-
-/// Whether the tag's row is cleaned by Retain Longitudinal Temporal Information with
-/// Modified Dates: a temporal attribute whatever its VR.
-fn temporal_row(tag: Tag) -> bool {
-    row(tag).is_some_and(|r| r.3[Opt::RetainLongitudinalTemporalInformationModifiedDates.column()] == Some(Code::C))
 }
 
 /// `±HHMM` with an offset that exists (PS3.3 C.12.1.1.8: -1200 to +1400).
