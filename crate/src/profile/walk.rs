@@ -331,6 +331,8 @@ impl Walk<'_> {
             // A temporal attribute of a text VR (Timezone Offset From UTC): kept only where
             // its syntax proves it holds nothing else.
             _ if is_text(vr) && super::is_temporal(tag) => rewrite(&|v| is_utc_offset(v).then(|| v.to_string())),
+            // Codes (a code value, a value type) are not free text: only identifiers go.
+            _ if vr == VR::CS || CODES.contains(&tag) => rewrite(&|v| Some(scrub_words(v, &self.words))),
             _ if is_text(vr) => rewrite(&|v| Some(scrub(v, &self.words))),
             _ if listed => Some(DataElement::new(tag, vr, dummy(vr))),
             _ => self.keep(element, depth, Mode::Rules)?,
@@ -364,6 +366,9 @@ impl Walk<'_> {
                     (tags::CODE_VALUE, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.0)),
                     (tags::CODING_SCHEME_DESIGNATOR, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.1)),
                     (tags::CODE_MEANING, _) => DataElement::new(tag, vr, PrimitiveValue::from(DEID_CODE.2)),
+                    // An enumerated term (a content item's value or relationship type) stays
+                    // where it cannot be anything else: letters only, none of an identifier.
+                    (_, VR::CS) if is_term(&e, &self.words) => e,
                     _ => DataElement::new(tag, vr, dummy(vr)),
                 });
             }
@@ -384,6 +389,21 @@ impl Walk<'_> {
 /// The code written in the items of a dummied coded sequence: a local coding scheme (PS3.3
 /// 8.2: designators beginning with "99"), value and meaning saying what happened.
 const DEID_CODE: (&str, &str, &str) = ("DEIDENTIFIED", "99CAPTURE", "De-identified");
+
+/// The attributes of a coded entry that hold codes, not text.
+const CODES: [Tag; 5] =
+    [tags::CODE_VALUE, tags::CODING_SCHEME_DESIGNATOR, tags::CODING_SCHEME_VERSION, tags::LONG_CODE_VALUE, tags::URN_CODE_VALUE];
+
+/// A code string of terms made of letters (and `_`, space) only, none an identifier's word.
+fn is_term(element: &Element, words: &[Vec<String>]) -> bool {
+    let values = strings(element);
+    !values.is_empty()
+        && values.iter().all(|v| {
+            !v.is_empty()
+                && v.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c == ' ')
+                && scrub_words(v, words) == *v
+        })
+}
 
 /// Text VRs, whose values the Clean action scrubs.
 fn is_text(vr: VR) -> bool {
@@ -448,6 +468,15 @@ fn dummy(vr: VR) -> PrimitiveValue {
 /// an ID, a phone number or a date, and without dates written with a month's name. Text with
 /// nothing to remove is returned as it is.
 pub(crate) fn scrub(text: &str, identifiers: &[Vec<String>]) -> String {
+    scrub_with(text, identifiers, true)
+}
+
+/// [`scrub`] of the identifiers only, for codes (a code value of six digits is no phone).
+fn scrub_words(text: &str, identifiers: &[Vec<String>]) -> String {
+    scrub_with(text, identifiers, false)
+}
+
+fn scrub_with(text: &str, identifiers: &[Vec<String>], free_text: bool) -> String {
     let chars: Vec<char> = text.chars().collect();
     let upper: Vec<char> = chars.iter().map(|c| c.to_uppercase().next().unwrap_or(*c)).collect();
     let spans = word_spans(&upper);
@@ -461,11 +490,13 @@ pub(crate) fn scrub(text: &str, identifiers: &[Vec<String>]) -> String {
             }
         }
     }
-    mark_digit_runs(&chars, &mut gone);
-    mark_written_dates(&words, &spans, &mut gone);
-    let clauses = Clauses { chars: &chars, words: &words, spans: &spans };
-    clauses.mark_titled_names(&mut gone);
-    clauses.mark_addresses(&mut gone);
+    if free_text {
+        mark_digit_runs(&chars, &mut gone);
+        mark_written_dates(&words, &spans, &mut gone);
+        let clauses = Clauses { chars: &chars, words: &words, spans: &spans };
+        clauses.mark_titled_names(&mut gone);
+        clauses.mark_addresses(&mut gone);
+    }
     if !gone.contains(&true) {
         return text.to_string();
     }
