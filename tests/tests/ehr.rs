@@ -406,3 +406,24 @@ fn zero_padded_ids_link_with_leading_zeros_and_are_near_misses_without() {
         assert!(!plain.report.contains(original) && !plain.stderr.contains(original), "{original} in the report or on stderr");
     }
 }
+
+/// With `--visit-by study`, a table's visit date names the visit of that patient's study of
+/// that date, as it does by date.
+#[test]
+fn visit_dates_link_to_the_study_of_that_day_by_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_lab(dir.path());
+    let visits = dir.path().join("visits.csv");
+    std::fs::write(&visits, "patient_id,visit_date\n4711,05.01.2024\n4711,2024-02-02\n").unwrap();
+    inputs.push(visits);
+    let export = cli::export(&inputs, DATE, &["--visit-by", "study"]);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+    let study = keyring().visit("4711", "study:1.2.826.0.1.3680043.10.543.7.1.0");
+    assert!(dicom_outputs(&entries).iter().all(|o| o.0 == study), "the image's visit is its study");
+    let table = rows(&entries, "EHR/20261124/visits.csv");
+    let column = column(&table, "visit_date");
+    assert_eq!(table[1][column], study, "the study's date names its visit");
+    assert_eq!(table[2][column], keyring().visit("4711", "20240202"), "a day without a study: keyed as always");
+    let report: serde_json::Value = serde_json::from_str(&export.report).unwrap();
+    assert_eq!((report["linkage"]["visitValues"].as_u64(), report["linkage"]["visitValuesMatched"].as_u64()), (Some(2), Some(1)));
+}

@@ -111,6 +111,9 @@ pub struct Dicom {
     pub visits: BTreeMap<(String, String), String>,
     /// The site's patient ID normalisation, applied to the tables' IDs as to these.
     pub rule: PatientIdRule,
+    /// (PatientID as keyed, StudyDate) -> the scan_research_id of that day's visit; `None`
+    /// when the patient has several visits that day (`--visit-by study`).
+    pub dates: BTreeMap<(String, String), Option<String>>,
 }
 
 impl Dicom {
@@ -126,13 +129,32 @@ impl Dicom {
         for s in summaries {
             dicom.originals.insert(s.patient_id.clone());
             let (patient, visit) = key(s);
-            if !dicom.visits.contains_key(&(patient.clone(), visit.clone())) {
-                let id = keyring.visit(&patient, &visit);
-                dicom.visits.insert((patient.clone(), visit), id);
+            let id = dicom.visits.entry((patient.clone(), visit)).or_insert_with_key(|(p, v)| keyring.visit(p, v)).clone();
+            if let Some(date) = &s.study_date {
+                dicom.add_date(&patient, date, id);
             }
             dicom.patients.insert(patient);
         }
         dicom
+    }
+
+    /// Notes the visit of one study date; two visits on one day (`--visit-by study`) make it
+    /// ambiguous: then a table's date links to neither.
+    fn add_date(&mut self, patient: &str, date: &str, id: String) {
+        let entry = self.dates.entry((patient.to_string(), date.to_string())).or_insert_with(|| Some(id.clone()));
+        if entry.as_ref() != Some(&id) {
+            *entry = None;
+        }
+    }
+
+    /// The scan_research_id of the images' visit a table's visit value names: by study date
+    /// (whatever makes a visit), else by visit key.
+    fn visit(&self, patient: &str, key: &str) -> Option<&String> {
+        let k = (patient.to_string(), key.to_string());
+        match self.dates.get(&k) {
+            Some(id) => id.as_ref(),
+            None => self.visits.get(&k),
+        }
     }
 
     /// Whether a table's ID, normalised, is a PatientID of the images.
@@ -721,12 +743,11 @@ fn transform(
             let Some(p) = patient else { return (String::new(), false) };
             written.visit_values += 1;
             let key = values::parse_date(v).map_or_else(|| v.to_string(), |d| d.to_da());
-            let id = keyring.visit(p, &key);
-            if dicom.visits.get(&(p.to_string(), key)) == Some(&id) {
-                written.visit_values_matched += 1;
-                written.visits_matched.insert(id.clone());
-            }
-            (id, true)
+            // The images' visit of that date (by day: the very keyed ID), else the keyed ID.
+            let Some(id) = dicom.visit(p, &key) else { return (keyring.visit(p, &key), true) };
+            written.visit_values_matched += 1;
+            written.visits_matched.insert(id.clone());
+            (id.clone(), true)
         }
         Rule::Date => match values::parse_date(v) {
             Some(date) => {
@@ -810,6 +831,21 @@ mod tests {
         assert_eq!((linkage.both.count, linkage.tables_only.count, linkage.near_misses[0].patient_ids), (2, 3, 1));
         let json = serde_json::to_string(&linkage).unwrap();
         assert!(!json.contains("00123") && !json.contains("999"), "no original ID in the linkage: {json}");
+    }
+
+    /// A visit date names the images' visit of that day, whatever makes a visit; two visits
+    /// that day (by study) name neither.
+    #[test]
+    fn visit_dates_name_the_visit_of_that_day() {
+        let mut dicom = Dicom::default();
+        dicom.visits.insert(("1".into(), "study:9".into()), "VSTUDY9".into());
+        dicom.add_date("1", "20240105", "VSTUDY9".into());
+        dicom.add_date("2", "20240105", "VA".into());
+        dicom.add_date("2", "20240105", "VB".into());
+        assert_eq!(dicom.visit("1", "20240105").map(String::as_str), Some("VSTUDY9"));
+        assert_eq!(dicom.visit("1", "study:9").map(String::as_str), Some("VSTUDY9"), "by visit key as before");
+        assert_eq!(dicom.visit("2", "20240105"), None, "ambiguous: no link");
+        assert_eq!(dicom.visit("1", "20240106"), None);
     }
 
     #[test]
