@@ -50,6 +50,20 @@ const STRINGS = {
     visitByLabel: 'One research visit is',
     visitByDate: 'one patient on one day',
     visitByStudy: 'one study',
+    patientIdLegend: 'Patient IDs of the images and the tables are the same when they differ only by',
+    pidLeadingZeros: 'leading zeros (00123 = 123)',
+    pidCase: 'upper and lower case (ab12 = AB12)',
+    pidSeparators: 'spaces, dashes and dots (12-34.5 = 12345)',
+    patientIdHint: 'Spaces around an ID never count. A site setting: keep it the same for every export, '
+      + 'or the research IDs change.',
+    normLeadingZeros: 'leading zeros',
+    normCase: 'case',
+    normSeparators: 'spaces, dashes and dots',
+    nearMiss: 'Near miss: {ids} of this table link to no image, but would when ignoring {options} '
+      + '(patient ID settings).',
+    patientIds: { one: '{n} patient ID', other: '{n} patient IDs' },
+    unlinkedRows: '{table}: {rows} link to no image (rows {list}).',
+    rowsWithoutId: '{table}: {rows} without a patient ID (rows {list}).',
     optionsLegend: 'Additional options (DICOM PS3.15 Annex E)',
     optRetainSafePrivate: 'Keep safe private attributes (diffusion and PET values)',
     optRetainUids: 'Keep the original UIDs',
@@ -276,6 +290,20 @@ const STRINGS = {
     visitByLabel: 'Une visite de recherche, c’est',
     visitByDate: 'un patient sur une journée',
     visitByStudy: 'un examen (étude)',
+    patientIdLegend: 'Les identifiants patient des images et des tableaux sont les mêmes s’ils ne diffèrent que par',
+    pidLeadingZeros: 'des zéros en tête (00123 = 123)',
+    pidCase: 'les majuscules et minuscules (ab12 = AB12)',
+    pidSeparators: 'des espaces, tirets et points (12-34.5 = 12345)',
+    patientIdHint: 'Les espaces autour d’un identifiant ne comptent jamais. Réglage du site : gardez-le identique '
+      + 'pour chaque export, sinon les identifiants de recherche changent.',
+    normLeadingZeros: 'les zéros en tête',
+    normCase: 'la casse',
+    normSeparators: 'les espaces, tirets et points',
+    nearMiss: 'Presque liés : {ids} de ce tableau ne se lient à aucune image, mais se lieraient en ignorant '
+      + '{options} (réglage des identifiants patient).',
+    patientIds: { one: '{n} identifiant patient', other: '{n} identifiants patient' },
+    unlinkedRows: '{table} : {rows} sans image liée (lignes {list}).',
+    rowsWithoutId: '{table} : {rows} sans identifiant patient (lignes {list}).',
     optionsLegend: 'Options supplémentaires (DICOM PS3.15 annexe E)',
     optRetainSafePrivate: 'Garder les attributs privés sans risque (valeurs de diffusion et de TEP)',
     optRetainUids: 'Garder les UID d’origine',
@@ -551,6 +579,7 @@ function deidSettings(format) {
     preset: document.getElementById('preset').value,
     options: [...document.querySelectorAll('input[name="option"]:checked')].map((o) => o.value),
     visitBy: document.getElementById('visit-by').value,
+    patientIdNormalise: [...document.querySelectorAll('input[name="patient-id-normalise"]:checked')].map((o) => o.value),
     includeQuarantined: document.getElementById('include-quarantined').checked,
     readyMarker: document.getElementById('ready-marker').checked,
     yearFolder: document.getElementById('year-folder').checked,
@@ -1136,13 +1165,37 @@ const RULE_KEYS = { keep: 'ruleKeep', drop: 'ruleDrop', 'patient-id': 'rulePatie
   date: 'ruleDate', 'birth-date': 'ruleBirthDate' };
 let reviewTables = []; // per table of the review: {input, profile, edited}
 
+// The patient ID normalisations of the core (crate/src/patient_id.rs, Normalise).
+const NORMALISE_KEYS = { 'leading-zeros': 'normLeadingZeros', case: 'normCase', separators: 'normSeparators' };
+
+/** A table's near misses (counts and options only, never an ID), as warnings. */
+function nearMissLines(tb) {
+  return (tb.nearMisses || []).map((m) => {
+    const p = document.createElement('p');
+    p.className = 'msg msg-warn near-miss';
+    p.dataset.options = (m.options || []).join(',');
+    p.dataset.patientIds = m.patientIds || 0;
+    p.textContent = t('nearMiss', {
+      ids: tp('patientIds', m.patientIds || 0),
+      options: (m.options || []).map((o) => t(NORMALISE_KEYS[o] || o)).join(' + '),
+    });
+    return p;
+  });
+}
+
+/** Row ranges [[first, last], …] as `1, 4-5`, at most 20 ranges. */
+function rowList(rows) {
+  const ranges = (rows?.ranges || []).slice(0, 20).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`));
+  return ranges.join(', ') + ((rows?.ranges || []).length > 20 ? ', …' : '');
+}
+
 /** One table of the review: its columns, each with a rule the user may change. */
 function tableRulesBlock(tb, state) {
   const block = document.createElement('div');
   block.className = 'review-table';
   const h = document.createElement('h4');
   h.textContent = t('reviewTable', { name: tb.name, rows: tp('rows', tb.rows || 0) });
-  block.append(h);
+  block.append(h, ...nearMissLines(tb));
   const wrap = table([[t('colColumn')], [t('colRule')], [t('colExamples')], [t('colReason')]], []);
   const tbody = wrap.querySelector('tbody');
   (tb.columns || []).forEach((col, ci) => {
@@ -1298,6 +1351,20 @@ function reasonText(x) {
   return x.detail ? `${t(key)} (${x.detail})` : t(key);
 }
 
+/** The rows of one exported table that link to no image, and those without an ID (by number). */
+function unlinkedLines(tb, linkage) {
+  const rows = (linkage?.tables || []).find((x) => x.path === tb.path);
+  if (!tb.path || !rows) return [];
+  const lines = [['unlinkedRows', rows.unlinkedRows], ['rowsWithoutId', rows.rowsWithoutPatientId]];
+  return lines.filter(([, r]) => r && r.count).map(([key, r]) => {
+    const p = document.createElement('p');
+    p.className = `msg ${key === 'unlinkedRows' ? 'unlinked-rows' : 'rows-without-id'}`;
+    p.dataset.count = r.count;
+    p.textContent = t(key, { table: tb.name, rows: tp('rows', r.count), list: rowList(r) });
+    return p;
+  });
+}
+
 /** The EHR tables after the export: how they link to the images, and each k-anonymity warning. */
 function renderTablesReport(report) {
   const tables = report.tables || [];
@@ -1329,6 +1396,7 @@ function renderTablesReport(report) {
       w.textContent = t('kWarning', { k: k.k, min: 5, columns: (k.columns || []).join(', ') });
       li.append(w);
     }
+    li.append(...nearMissLines(tb), ...unlinkedLines(tb, l));
     items.append(li);
   }
   $('report-tables').replaceChildren(items);

@@ -16,6 +16,7 @@ use crate::instance::{self, Summary};
 use crate::nifti;
 use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
+use crate::patient_id::PatientIdRule;
 use crate::pseudonym::Keyring;
 use crate::report::{Audit, FileEntry, Outcome, Report, VisitEntry, Why};
 use crate::table::{self, Tables};
@@ -79,6 +80,9 @@ pub struct Settings {
     pub year_folder: bool,
     /// NIfTI volumes gzip-compressed (`.nii.gz`) rather than plain `.nii` (the default).
     pub nifti_gzip: bool,
+    /// How a PatientID, of the images and of the tables alike, is normalised before it is
+    /// keyed (trimmed always; leading zeros, case, separators as chosen).
+    pub patient_id_normalise: PatientIdRule,
 }
 
 impl Settings {
@@ -157,14 +161,14 @@ pub struct Job {
     uids: Option<BTreeMap<String, String>>,
 }
 
-/// What identifies a visit: one patient on one day (StudyDate), or one study (by choice,
-/// or when the date is missing).
-fn visit_key(s: &Summary, by: VisitBy) -> (String, String) {
-    let key = match (&s.study_date, by) {
+/// What identifies a visit: one patient (the PatientID normalised as the settings say) on
+/// one day (StudyDate), or one study (by choice, or when the date is missing).
+fn visit_key(s: &Summary, settings: &Settings) -> (String, String) {
+    let key = match (&s.study_date, settings.visit_by) {
         (Some(date), VisitBy::Date) => date.clone(),
         _ => format!("study:{}", s.study_uid),
     };
-    (s.patient_id.clone(), key)
+    (settings.patient_id_normalise.key(&s.patient_id), key)
 }
 
 /// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
@@ -283,8 +287,9 @@ impl Job {
             .filter_map(|i| i.summary.as_ref());
         table::Dicom::collect(
             summaries,
-            |s| visit_key(s, self.settings.visit_by),
+            |s| visit_key(s, &self.settings),
             &self.keyring,
+            &self.settings.patient_id_normalise,
         )
     }
 
@@ -333,7 +338,7 @@ impl Job {
         for (i, input) in self.inputs.iter().enumerate() {
             let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
             let series_key = (s.series_number.unwrap_or(i64::MAX), s.series_uid.clone());
-            tree.entry(visit_key(s, self.settings.visit_by)).or_default().entry(series_key).or_default().push(i);
+            tree.entry(visit_key(s, &self.settings)).or_default().entry(series_key).or_default().push(i);
         }
         let mut plan = Vec::new();
         let date = self.day_folder();
@@ -401,7 +406,7 @@ impl Job {
                 continue;
             }
             let visit = &self.visits
-                [&visit_key(self.summary(volume.members[0]), self.settings.visit_by)]
+                [&visit_key(self.summary(volume.members[0]), &self.settings)]
                 .visit;
             let stem = volume.stem();
             let ext = nifti::extension(self.settings.nifti_gzip);
@@ -654,7 +659,7 @@ impl Job {
             .summary
             .as_ref()
             .ok_or(JobError::UnknownInput(input))?;
-        let visit = &self.visits[&visit_key(summary, self.settings.visit_by)];
+        let visit = &self.visits[&visit_key(summary, &self.settings)];
         let subject = Subject {
             keyring: &self.keyring,
             policy: &self.policy,
@@ -729,7 +734,7 @@ impl Job {
             let (Some(s), Outcome::Exported { .. }) = (&input.summary, &input.outcome) else {
                 continue;
             };
-            let visit = &self.visits[&visit_key(s, self.settings.visit_by)];
+            let visit = &self.visits[&visit_key(s, &self.settings)];
             let entry = visits.entry(&visit.visit).or_insert_with(|| VisitEntry {
                 scan_research_id: visit.visit.clone(),
                 patient_research_id: visit.patient.clone(),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod instance;
 pub mod job;
 pub mod nifti;
+pub mod patient_id;
 pub mod profile;
 pub mod pseudonym;
 pub mod report;

@@ -355,3 +355,75 @@ fn table_dates_keep_their_interval_to_the_study_date() {
         }
     }
 }
+
+// ---- Issue 20: a table's zero-padded IDs and the images' PatientID. ----
+
+/// The PACS wrote `4711`; the lab table holds `004711`, ` 4711 ` and IDs of no image.
+const LAB_CSV: &str = "IPP,hb\n004711,135\n 4711 ,140\n,150\n98765,120\n098765,121\n";
+
+fn stage_lab(dir: &Path) -> Vec<PathBuf> {
+    let patient = Patient { id: "4711", name: "Dupont^Jerome", birth: "19610203", study_date: "20240105" };
+    let (image, table) = (dir.join("image.dcm"), dir.join("lab.csv"));
+    std::fs::write(&image, dicom_file(&patient, 0, 1)).unwrap();
+    std::fs::write(&table, LAB_CSV).unwrap();
+    vec![image, table]
+}
+
+#[test]
+fn zero_padded_ids_link_with_leading_zeros_and_are_near_misses_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = stage_lab(dir.path());
+    let profile = dir.path().join("lab.json");
+    std::fs::write(&profile, r#"{"table": "lab", "columns": [{"name": "IPP", "rule": "patient-id"}, {"name": "hb", "rule": "keep"}]}"#).unwrap();
+    let ids_of = |export: &cli::Export| -> Vec<String> {
+        let entries: BTreeMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+        rows(&entries, "EHR/20261124/lab.csv")[1..].iter().map(|r| r[0].clone()).collect()
+    };
+
+    // leading-zeros: 004711 and " 4711 " are the images' 4711; 98765 and 098765 one patient of no image.
+    let linked = cli::export(&inputs, DATE, &["--ehr-profile", profile.to_str().unwrap(), "--patient-id-normalise", "leading-zeros"]);
+    assert_eq!(ids_of(&linked), [p("4711"), p("4711"), String::new(), p("98765"), p("98765")]);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&linked.zip).into_iter().collect();
+    assert!(dicom_outputs(&entries).iter().all(|o| o.1 == p("4711")), "the image's PatientID keyed alike");
+    let report: serde_json::Value = serde_json::from_str(&linked.report).unwrap();
+    assert_eq!(report["linkage"]["both"]["count"], 1);
+    assert!(report["tables"][0].get("nearMisses").is_none(), "{}", linked.report);
+    let lab = &report["linkage"]["tables"][0];
+    assert_eq!(lab["unlinkedRows"], serde_json::json!({"count": 2, "ranges": [[4, 5]]}));
+    assert_eq!(lab["rowsWithoutPatientId"], serde_json::json!({"count": 1, "ranges": [[3, 3]]}));
+    assert!(linked.stderr.contains("table ") && linked.stderr.contains("2 rows link to no image: rows 4-5"), "{}", linked.stderr);
+
+    // Without the option: only " 4711 " links (trimmed, as always); 004711 is a near miss.
+    let plain = cli::export(&inputs, DATE, &["--ehr-profile", profile.to_str().unwrap()]);
+    assert_eq!(ids_of(&plain), [p("004711"), p("4711"), String::new(), p("98765"), p("098765")]);
+    let report: serde_json::Value = serde_json::from_str(&plain.report).unwrap();
+    let misses = serde_json::json!([{"options": ["leading-zeros"], "patientIds": 1}]);
+    assert_eq!((&report["tables"][0]["nearMisses"], &report["linkage"]["nearMisses"]), (&misses, &misses));
+    assert_eq!(report["linkage"]["tables"][0]["unlinkedRows"]["ranges"], serde_json::json!([[1, 1], [4, 5]]));
+    let line = "near miss: 1 patient ID(s) link to no image but would with --patient-id-normalise leading-zeros";
+    assert!(plain.stderr.contains(line), "{}", plain.stderr);
+    for original in ["004711", "098765", "98765"] {
+        assert!(!plain.report.contains(original) && !plain.stderr.contains(original), "{original} in the report or on stderr");
+    }
+}
+
+/// With `--visit-by study`, a table's visit date names the visit of that patient's study of
+/// that date, as it does by date.
+#[test]
+fn visit_dates_link_to_the_study_of_that_day_by_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_lab(dir.path());
+    let visits = dir.path().join("visits.csv");
+    std::fs::write(&visits, "patient_id,visit_date\n4711,05.01.2024\n4711,2024-02-02\n").unwrap();
+    inputs.push(visits);
+    let export = cli::export(&inputs, DATE, &["--visit-by", "study"]);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+    let study = keyring().visit("4711", "study:1.2.826.0.1.3680043.10.543.7.1.0");
+    assert!(dicom_outputs(&entries).iter().all(|o| o.0 == study), "the image's visit is its study");
+    let table = rows(&entries, "EHR/20261124/visits.csv");
+    let column = column(&table, "visit_date");
+    assert_eq!(table[1][column], study, "the study's date names its visit");
+    assert_eq!(table[2][column], keyring().visit("4711", "20240202"), "a day without a study: keyed as always");
+    let report: serde_json::Value = serde_json::from_str(&export.report).unwrap();
+    assert_eq!((report["linkage"]["visitValues"].as_u64(), report["linkage"]["visitValuesMatched"].as_u64()), (Some(2), Some(1)));
+}

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use capture::patient_id::{NearMiss, Normalise, PatientIdRule};
 use capture::{DatePolicy, Format, Job, Opt, Preset, Scan, Settings, VisitBy};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -55,6 +56,10 @@ fn parse_option(name: &str) -> Result<Opt, String> {
         let names: Vec<&str> = Opt::ALL.iter().map(|o| o.name()).collect();
         format!("unknown option {name:?}; one of: {}", names.join(", "))
     })
+}
+
+fn parse_normalise(list: &str) -> Result<PatientIdRule, String> {
+    Normalise::parse_list(list).map(PatientIdRule::from)
 }
 
 #[derive(clap::Args)]
@@ -107,6 +112,12 @@ struct ExportArgs {
     /// cut to the header, and list their lines in the report).
     #[arg(long)]
     ehr_skip_malformed: bool,
+    /// How patient IDs, of the images and the tables alike, are compared and keyed: trimmed
+    /// always, and, as listed (comma-separated), leading zeros, case and separators (spaces,
+    /// dashes, dots) ignored: e.g. `leading-zeros,case`. A site setting: keep it the same
+    /// across exports, or research IDs change.
+    #[arg(long, value_name = "LIST", value_parser = parse_normalise)]
+    patient_id_normalise: Option<PatientIdRule>,
     /// Write an empty `.ready` file in each daily folder, after all its other files (the
     /// platform's ingestion waits for it).
     #[arg(long)]
@@ -266,6 +277,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         ready_marker: args.ready_marker,
         year_folder: args.year_folder,
         nifti_gzip: args.nifti_gz,
+        patient_id_normalise: args.patient_id_normalise.clone().unwrap_or_default(),
     };
     let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
 
@@ -355,15 +367,19 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         let json = serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?;
         fs::write(path, json).map_err(|e| format!("cannot write the profiles {}: {e}", path.display()))?;
     }
+    let chosen = args.patient_id_normalise.clone().unwrap_or_default();
     for t in &report.tables {
         let malformed = t.malformed_rows.iter().map(|m| m.line.to_string()).collect::<Vec<_>>();
         eprintln!("  table {}: {} rows{}", t.name, t.rows, if malformed.is_empty() { String::new() } else { format!(", malformed lines {}", malformed.join(" ")) });
         if let Some(warning) = t.k_anonymity.as_ref().and_then(|k| k.warning.as_ref()) {
             eprintln!("  table {}: warning: {warning}", t.name);
         }
+        for miss in &t.near_misses {
+            eprintln!("  table {}: {}", t.name, near_miss(miss, &chosen));
+        }
     }
     if let Some(l) = &report.linkage {
-        eprintln!("  linkage: {} patients in tables and images, {} in tables only, {} in images only", l.both.count, l.tables_only.count, l.images_only.count);
+        print_linkage(l);
     }
     for f in &report.files {
         if let capture::report::Outcome::Skipped { reason } | capture::report::Outcome::Quarantined { reason } = &f.outcome {
@@ -371,4 +387,32 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One near miss as a line: the count and the options (those chosen and those to add) that
+/// would link them.
+fn near_miss(miss: &NearMiss, chosen: &PatientIdRule) -> String {
+    let options: Vec<&str> = chosen.with(&miss.options).options().map(|o| o.name()).collect();
+    format!(
+        "near miss: {} patient ID(s) link to no image but would with --patient-id-normalise {}",
+        miss.patient_ids,
+        options.join(",")
+    )
+}
+
+/// Row ranges printed per table (the report lists them all).
+const ROW_RANGES: usize = 20;
+
+/// The linkage on stderr: counts, and each table's rows that link to no image.
+fn print_linkage(l: &capture::table::Linkage) {
+    eprintln!("  linkage: {} patients in tables and images, {} in tables only, {} in images only", l.both.count, l.tables_only.count, l.images_only.count);
+    for t in &l.tables {
+        if !t.unlinked_rows.is_empty() {
+            eprintln!("  linkage: table {}: {} rows link to no image: rows {}", t.name, t.unlinked_rows.count, t.unlinked_rows.text(ROW_RANGES));
+        }
+        if !t.rows_without_patient_id.is_empty() {
+            let rows = &t.rows_without_patient_id;
+            eprintln!("  linkage: table {}: {} rows without a patient ID: rows {}", t.name, rows.count, rows.text(ROW_RANGES));
+        }
+    }
 }

@@ -147,7 +147,8 @@ impl Job {
         let images = self.inputs.iter().filter(|i| matches!(i.outcome, Outcome::Exported { .. })).filter_map(|i| i.summary.as_ref());
         for id in images.map(|s| &s.patient_id).chain(self.tables.written_patients()) {
             if !id.is_empty() && !patients.contains_key(id) {
-                patients.insert(id.clone(), self.keyring.patient(id));
+                // Keyed as the export keyed it: normalised by the site's rule.
+                patients.insert(id.clone(), self.keyring.patient(&self.settings.patient_id_normalise.key(id)));
             }
         }
         Ok(Mapping { patients: patients.into_iter().collect(), uids: uids.clone().into_iter().collect() })

@@ -94,7 +94,7 @@ impl Job {
         let mut excluded = Vec::new();
         // (original patient, visit key) -> (series number, series UID) -> series
         let mut tree: BTreeMap<(String, String), BTreeMap<(i64, String), SeriesReview>> = BTreeMap::new();
-        let mut dates: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
+        let mut dates: BTreeMap<(String, String), (Option<String>, String)> = BTreeMap::new();
         for (i, input) in self.inputs.iter().enumerate() {
             let (outcome, reason) = match &input.outcome {
                 Outcome::Skipped { reason } => ("skipped", reason),
@@ -105,8 +105,8 @@ impl Job {
                         continue;
                     };
                     counts.images += 1;
-                    let key = visit_key(s, self.settings.visit_by);
-                    dates.entry(key.clone()).or_insert_with(|| s.study_date.clone());
+                    let key = visit_key(s, &self.settings);
+                    dates.entry(key.clone()).or_insert_with(|| (s.study_date.clone(), s.patient_id.clone()));
                     let series = tree
                         .entry(key)
                         .or_default()
@@ -143,12 +143,13 @@ impl Job {
             };
             counts.visits += 1;
             counts.series += series.len();
-            let study_date = dates.remove(&key).flatten();
+            // The PatientID as read (the key holds it normalised).
+            let (study_date, original) = dates.remove(&key).unwrap_or_default();
             let patient = patients
                 .entry(visit.patient.clone())
                 .or_insert_with(|| PatientReview {
                     patient_research_id: visit.patient.clone(),
-                    original_patient_id: key.0.clone(),
+                    original_patient_id: original,
                     visits: Vec::new(),
                 });
             let series: Vec<SeriesReview> = series.into_values().collect();

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::dates::DatePolicy;
 use crate::error::FileError;
 use crate::instance::Summary;
+use crate::patient_id::{self, NearMiss, PatientIdRule};
 use crate::pseudonym::Keyring;
 use suggest::Stats;
 
@@ -99,27 +100,66 @@ pub struct Malformed {
     pub expected: usize,
 }
 
-/// What the DICOM inputs tell the tables: PatientIDs and visits.
+/// What the DICOM inputs tell the tables: PatientIDs and visits, and how IDs are normalised.
 #[derive(Debug, Clone, Default)]
 pub struct Dicom {
+    /// The PatientIDs as keyed (normalised by `rule`).
     pub patients: BTreeSet<String>,
-    /// (PatientID, visit key: StudyDate `YYYYMMDD`) -> scan_research_id.
+    /// The PatientIDs as read, for the near misses ([`patient_id::near_misses`]).
+    pub originals: BTreeSet<String>,
+    /// (PatientID as keyed, visit key: StudyDate `YYYYMMDD`) -> scan_research_id.
     pub visits: BTreeMap<(String, String), String>,
+    /// The site's patient ID normalisation, applied to the tables' IDs as to these.
+    pub rule: PatientIdRule,
+    /// (PatientID as keyed, StudyDate) -> the scan_research_id of that day's visit; `None`
+    /// when the patient has several visits that day (`--visit-by study`).
+    pub dates: BTreeMap<(String, String), Option<String>>,
 }
 
 impl Dicom {
-    /// From the summaries of the DICOM inputs that are exported; `key` is the job's visit key.
-    pub fn collect<'a>(summaries: impl Iterator<Item = &'a Summary>, key: impl Fn(&Summary) -> (String, String), keyring: &Keyring) -> Dicom {
-        let mut dicom = Dicom::default();
+    /// From the summaries of the DICOM inputs that are exported; `key` is the job's visit key
+    /// (its patient normalised by `rule`).
+    pub fn collect<'a>(
+        summaries: impl Iterator<Item = &'a Summary>,
+        key: impl Fn(&Summary) -> (String, String),
+        keyring: &Keyring,
+        rule: &PatientIdRule,
+    ) -> Dicom {
+        let mut dicom = Dicom { rule: rule.clone(), ..Dicom::default() };
         for s in summaries {
+            dicom.originals.insert(s.patient_id.clone());
             let (patient, visit) = key(s);
-            if !dicom.visits.contains_key(&(patient.clone(), visit.clone())) {
-                let id = keyring.visit(&patient, &visit);
-                dicom.visits.insert((patient.clone(), visit), id);
+            let id = dicom.visits.entry((patient.clone(), visit)).or_insert_with_key(|(p, v)| keyring.visit(p, v)).clone();
+            if let Some(date) = &s.study_date {
+                dicom.add_date(&patient, date, id);
             }
             dicom.patients.insert(patient);
         }
         dicom
+    }
+
+    /// Notes the visit of one study date; two visits on one day (`--visit-by study`) make it
+    /// ambiguous: then a table's date links to neither.
+    fn add_date(&mut self, patient: &str, date: &str, id: String) {
+        let entry = self.dates.entry((patient.to_string(), date.to_string())).or_insert_with(|| Some(id.clone()));
+        if entry.as_ref() != Some(&id) {
+            *entry = None;
+        }
+    }
+
+    /// The scan_research_id of the images' visit a table's visit value names: by study date
+    /// (whatever makes a visit), else by visit key.
+    fn visit(&self, patient: &str, key: &str) -> Option<&String> {
+        let k = (patient.to_string(), key.to_string());
+        match self.dates.get(&k) {
+            Some(id) => id.as_ref(),
+            None => self.visits.get(&k),
+        }
+    }
+
+    /// Whether a table's ID, normalised, is a PatientID of the images.
+    pub fn has_patient(&self, id: &str) -> bool {
+        self.patients.contains(&self.rule.key(id))
     }
 }
 
@@ -203,6 +243,10 @@ pub struct TableReport {
     pub profile: Profile,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub k_anonymity: Option<KAnonymity>,
+    /// Patient IDs of the table that link to no image but would under a normalisation not
+    /// chosen (counts only). In the review, counted on the column's first distinct values.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub near_misses: Vec<NearMiss>,
 }
 
 /// Patients of one side of the linkage, by research ID only.
@@ -224,7 +268,61 @@ pub struct Linkage {
     pub visit_values: usize,
     pub visit_values_matched: usize,
     pub scan_research_ids_matched: Vec<String>,
+    /// Table patient IDs, of all tables, that a normalisation not chosen would link.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub near_misses: Vec<NearMiss>,
+    /// Per table with a patient-id column, the rows that link to no image.
+    pub tables: Vec<TableLinkage>,
 }
+
+/// Row numbers (1: the first row after the header; the exported CSV has the same rows in
+/// the same order), as ranges of consecutive rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Rows {
+    pub count: usize,
+    /// `[first, last]`, ascending.
+    pub ranges: Vec<[u64; 2]>,
+}
+
+impl Rows {
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds a row after every row added so far.
+    fn add(&mut self, row: u64) {
+        self.count += 1;
+        match self.ranges.last_mut() {
+            Some(last) if last[1] + 1 == row => last[1] = row,
+            _ => self.ranges.push([row, row]),
+        }
+    }
+
+    /// `2, 5-9`, at most `max` ranges then `…`: for the CLI's line.
+    pub fn text(&self, max: usize) -> String {
+        let range = |r: &[u64; 2]| if r[0] == r[1] { r[0].to_string() } else { format!("{}-{}", r[0], r[1]) };
+        let mut text = self.ranges.iter().take(max).map(range).collect::<Vec<_>>().join(", ");
+        if self.ranges.len() > max {
+            text.push_str(", …");
+        }
+        text
+    }
+}
+
+/// How the rows of one table link to the images: row numbers only, never an ID.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TableLinkage {
+    /// The input's name, as in the report's `tables`.
+    pub name: String,
+    pub path: String,
+    /// Rows whose patient ID is no PatientID of the images.
+    pub unlinked_rows: Rows,
+    /// Rows with an empty patient ID.
+    #[serde(skip_serializing_if = "Rows::is_empty")]
+    pub rows_without_patient_id: Rows,
+}
+
 
 /// One table as planned: its path and the rule of each input column.
 struct Plan {
@@ -241,6 +339,26 @@ struct Written {
     visits_matched: BTreeSet<String>,
     visit_values_matched: usize,
     k: Option<usize>,
+    unlinked: Rows,
+    without_patient: Rows,
+}
+
+impl Written {
+    /// Notes one row's patient ID (`None`: the table has no patient-id column); returns it
+    /// keyed as the images' PatientIDs are, normalised by the site's rule.
+    fn patient(&mut self, row: u64, original: Option<&str>, dicom: &Dicom) -> Option<String> {
+        let original = original?;
+        if original.is_empty() {
+            self.without_patient.add(row);
+            return None;
+        }
+        let patient = dicom.rule.key(original);
+        if !dicom.patients.contains(&patient) {
+            self.unlinked.add(row);
+        }
+        self.patients.insert(original.to_string());
+        Some(patient)
+    }
 }
 
 /// The tables of one job, from scan to report.
@@ -389,7 +507,7 @@ impl Tables {
                         None => (Rule::Drop, Origin::FailClosed, "no rule in the profile: dropped".to_string(), false),
                     },
                     None => {
-                        let g = suggest::suggest(name, stats, &dicom.patients);
+                        let g = suggest::suggest(name, stats, dicom);
                         (g.rule, Origin::Suggested, g.reason, g.quasi_identifier)
                     }
                 };
@@ -446,13 +564,22 @@ impl Tables {
             malformed_rows: s.malformed.clone(),
             profile,
             k_anonymity: None,
+            near_misses: Vec::new(),
         }
     }
 
     /// The rules each table would get now, with a few original values per column: for the
     /// page to show before `plan` (on screen only). `dicom` as in [`Tables::plan`].
     pub fn review(&self, settings: &TableSettings, policy: DatePolicy, dicom: &Dicom) -> Vec<TableReport> {
-        self.scanned.keys().map(|&i| self.report_of(i, self.columns(i, settings, policy, dicom).0, None)).collect()
+        let review = |i: usize| {
+            let (columns, patient) = self.columns(i, settings, policy, dicom);
+            let mut report = self.report_of(i, columns, None);
+            if let Some(p) = patient {
+                report.near_misses = patient_id::near_misses(&dicom.rule, &self.scanned[&i].stats[p].distinct, &dicom.originals);
+            }
+            report
+        };
+        self.scanned.keys().map(|&i| review(i)).collect()
     }
 
     /// Fixes the rules and output path of every table: `EHR/<date>/<table>.csv`, names made
@@ -503,15 +630,13 @@ impl Tables {
         let mut written = Written::default();
         let mut unreadable = vec![0usize; plan.columns.len()];
         let mut cells = vec![String::new(); plan.columns.len()];
-        for record in read::records(&text, s.delimiter).skip(1) {
+        for (row, record) in (1..).zip(read::records(&text, s.delimiter).skip(1)) {
             let (_, record) = record.map_err(FileError::Table)?;
-            let patient = plan.patient.and_then(|p| record.get(p)).map(str::trim).filter(|p| !p.is_empty());
-            if let Some(p) = patient {
-                written.patients.insert(p.to_string());
-            }
+            let original = plan.patient.map(|p| record.get(p).unwrap_or("").trim());
+            let patient = written.patient(row, original, &self.dicom);
             for &i in &kept {
                 let value = record.get(i).unwrap_or("");
-                let (cell, readable) = transform(plan.columns[i].rule, value, patient, keyring, policy, &self.dicom, &mut written);
+                let (cell, readable) = transform(plan.columns[i].rule, value, patient.as_deref(), keyring, policy, &self.dicom, &mut written);
                 unreadable[i] += !readable as usize;
                 cells[i] = cell;
             }
@@ -528,7 +653,7 @@ impl Tables {
         writer.into_inner().map_err(|e| FileError::Table(e.to_string()))
     }
 
-    /// The original patient IDs of the tables written so far (their patient-id column).
+    /// The original patient IDs of the tables written so far (their patient-id column, trimmed).
     pub fn written_patients(&self) -> impl Iterator<Item = &String> {
         self.written.values().flat_map(|w| &w.patients)
     }
@@ -549,33 +674,51 @@ impl Tables {
                     format!("k = {k} < {K_WARNING}: some combination of these values occurs in only {k} row(s); re-identification risk")
                 }),
             });
+            if let Some(w) = written {
+                report.near_misses = patient_id::near_misses(&self.dicom.rule, &w.patients, &self.dicom.originals);
+            }
             debug_assert_eq!(report.rows, s.rows);
             reports.push(report);
         }
-        if self.scanned.is_empty() {
-            return (reports, None);
-        }
-        let tables: BTreeSet<&String> = self.written.values().flat_map(|w| &w.patients).collect();
-        let images: BTreeSet<&String> = self.dicom.patients.iter().collect();
-        let group = |ids: Vec<&&String>| {
+        let linkage = (!self.scanned.is_empty()).then(|| self.linkage(keyring));
+        (reports, linkage)
+    }
+
+    /// Which patients are in the tables, the images or both (by research ID), how the visit
+    /// values matched, the near misses, and each table's rows that link to no image.
+    fn linkage(&self, keyring: &Keyring) -> Linkage {
+        let rule = &self.dicom.rule;
+        let originals: BTreeSet<&String> = self.written.values().flat_map(|w| &w.patients).collect();
+        let tables: BTreeSet<String> = originals.iter().map(|p| rule.key(p)).collect();
+        let images = &self.dicom.patients;
+        let group = |ids: Vec<&String>| {
             let mut ids: Vec<String> = ids.into_iter().map(|p| keyring.patient(p)).collect();
             ids.sort();
             Patients { count: ids.len(), patient_research_ids: ids }
         };
         let mut linkage = Linkage {
-            both: group(tables.intersection(&images).collect()),
-            tables_only: group(tables.difference(&images).collect()),
+            both: group(tables.intersection(images).collect()),
+            tables_only: group(tables.difference(images).collect()),
             images_only: group(images.difference(&tables).collect()),
+            near_misses: patient_id::near_misses(rule, originals, &self.dicom.originals),
             ..Linkage::default()
         };
         let mut matched = BTreeSet::new();
-        for w in self.written.values() {
+        for (input, w) in &self.written {
             linkage.visit_values += w.visit_values;
             linkage.visit_values_matched += w.visit_values_matched;
             matched.extend(w.visits_matched.iter().cloned());
+            if self.plans[input].patient.is_some() {
+                linkage.tables.push(TableLinkage {
+                    name: self.scanned[input].name.clone(),
+                    path: self.plans[input].path.clone(),
+                    unlinked_rows: w.unlinked.clone(),
+                    rows_without_patient_id: w.without_patient.clone(),
+                });
+            }
         }
         linkage.scan_research_ids_matched = matched.into_iter().collect();
-        (reports, Some(linkage))
+        linkage
     }
 }
 
@@ -595,17 +738,16 @@ fn transform(
     }
     match rule {
         Rule::Keep | Rule::Drop => (String::new(), true),
-        Rule::PatientId => (keyring.patient(v), true),
+        Rule::PatientId => (keyring.patient(&dicom.rule.key(v)), true),
         Rule::Visit => {
             let Some(p) = patient else { return (String::new(), false) };
             written.visit_values += 1;
             let key = values::parse_date(v).map_or_else(|| v.to_string(), |d| d.to_da());
-            let id = keyring.visit(p, &key);
-            if dicom.visits.get(&(p.to_string(), key)) == Some(&id) {
-                written.visit_values_matched += 1;
-                written.visits_matched.insert(id.clone());
-            }
-            (id, true)
+            // The images' visit of that date (by day: the very keyed ID), else the keyed ID.
+            let Some(id) = dicom.visit(p, &key) else { return (keyring.visit(p, &key), true) };
+            written.visit_values_matched += 1;
+            written.visits_matched.insert(id.clone());
+            (id.clone(), true)
         }
         Rule::Date => match values::parse_date(v) {
             Some(date) => {
@@ -641,6 +783,69 @@ mod tests {
         assert_eq!(plan[0].1.as_deref(), Ok("EHR/20261124/t.csv"));
         let csv = String::from_utf8(tables.export(0, bytes, &keyring, policy).unwrap()).unwrap();
         (csv, tables.report(&keyring).0.remove(0))
+    }
+
+    fn images(ids: &[&str], rule: PatientIdRule) -> Dicom {
+        let patients = ids.iter().map(|i| rule.key(i)).collect();
+        Dicom { patients, originals: ids.iter().map(|i| i.to_string()).collect(), rule, ..Dicom::default() }
+    }
+
+    /// A table's IDs are keyed as the images' are: trimmed always, normalised as chosen; rows
+    /// that link to no image are reported by number, near misses by option and count.
+    #[test]
+    fn table_ids_are_normalised_and_unlinked_rows_numbered() {
+        let k = Keyring::from_secret(b"unit");
+        let settings = TableSettings {
+            profiles: profiles_from_json(r#"{"columns": [{"name": "ipp", "rule": "patient-id"}, {"name": "n", "rule": "keep"}]}"#).unwrap(),
+            ..TableSettings::default()
+        };
+        let input = b"ipp,n\n00123,1\n 123 ,2\n,3\n999,4\n456,5\n";
+        let zeros = PatientIdRule::from(vec![patient_id::Normalise::LeadingZeros]);
+        let (csv, report) = export("t.csv", input, &settings, DatePolicy::Month, images(&["123", "456"], zeros));
+        let (p123, p999, p456) = (k.patient("123"), k.patient("999"), k.patient("456"));
+        assert_eq!(csv, format!("\"ipp\",\"n\"\n\"{p123}\",1\n\"{p123}\",2\n\"\",3\n\"{p999}\",4\n\"{p456}\",5\n"));
+        assert!(report.near_misses.is_empty());
+
+        let (csv, report) = export("t.csv", input, &settings, DatePolicy::Month, images(&["123", "456"], PatientIdRule::default()));
+        assert!(csv.contains(&k.patient("00123")) && csv.contains(&p123), "without the option 00123 is another patient");
+        assert_eq!(report.near_misses, [NearMiss { options: vec![patient_id::Normalise::LeadingZeros], patient_ids: 1 }]);
+    }
+
+    #[test]
+    fn linkage_names_unlinked_rows_by_number() {
+        let k = Keyring::from_secret(b"unit");
+        let settings = TableSettings {
+            profiles: profiles_from_json(r#"{"columns": [{"name": "ipp", "rule": "patient-id"}]}"#).unwrap(),
+            ..TableSettings::default()
+        };
+        let input = b"ipp,n\n00123,1\n 123 ,2\n,3\n999,4\n998,5\n456,6\n";
+        let mut tables = Tables::default();
+        tables.scan(0, "t.csv", input).unwrap();
+        tables.plan(&settings, DatePolicy::Month, images(&["123", "456"], PatientIdRule::default()), "20261124");
+        tables.export(0, input, &k, DatePolicy::Month).unwrap();
+        let linkage = tables.report(&k).1.unwrap();
+        let t = &linkage.tables[0];
+        assert_eq!((t.name.as_str(), t.unlinked_rows.count, t.unlinked_rows.ranges.as_slice()), ("t.csv", 3, &[[1, 1], [4, 5]][..]));
+        assert_eq!((t.unlinked_rows.text(9).as_str(), t.unlinked_rows.text(1).as_str()), ("1, 4-5", "1, …"));
+        assert_eq!(t.rows_without_patient_id.ranges, [[3, 3]]);
+        assert_eq!((linkage.both.count, linkage.tables_only.count, linkage.near_misses[0].patient_ids), (2, 3, 1));
+        let json = serde_json::to_string(&linkage).unwrap();
+        assert!(!json.contains("00123") && !json.contains("999"), "no original ID in the linkage: {json}");
+    }
+
+    /// A visit date names the images' visit of that day, whatever makes a visit; two visits
+    /// that day (by study) name neither.
+    #[test]
+    fn visit_dates_name_the_visit_of_that_day() {
+        let mut dicom = Dicom::default();
+        dicom.visits.insert(("1".into(), "study:9".into()), "VSTUDY9".into());
+        dicom.add_date("1", "20240105", "VSTUDY9".into());
+        dicom.add_date("2", "20240105", "VA".into());
+        dicom.add_date("2", "20240105", "VB".into());
+        assert_eq!(dicom.visit("1", "20240105").map(String::as_str), Some("VSTUDY9"));
+        assert_eq!(dicom.visit("1", "study:9").map(String::as_str), Some("VSTUDY9"), "by visit key as before");
+        assert_eq!(dicom.visit("2", "20240105"), None, "ambiguous: no link");
+        assert_eq!(dicom.visit("1", "20240106"), None);
     }
 
     #[test]

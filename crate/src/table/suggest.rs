@@ -183,8 +183,8 @@ fn header_kind(header: &str) -> Option<Kind> {
     })
 }
 
-/// The suggested rule of one column. `dicom_patients`: the PatientIDs of the DICOM inputs.
-pub fn suggest(header: &str, stats: &Stats, dicom_patients: &BTreeSet<String>) -> Suggestion {
+/// The suggested rule of one column. `dicom`: the PatientIDs of the DICOM inputs.
+pub fn suggest(header: &str, stats: &Stats, dicom: &super::Dicom) -> Suggestion {
     let kind = header_kind(header);
     let by_header = |what: &str| format!("header {header:?} reads as {what}");
     if let Some(Kind::Direct(what)) = kind {
@@ -198,7 +198,7 @@ pub fn suggest(header: &str, stats: &Stats, dicom_patients: &BTreeSet<String>) -
     if kind == Some(Kind::FreeText) {
         return suggestion(Rule::Drop, false, format!("free text: {}", by_header("free text")));
     }
-    let linked = stats.distinct.iter().filter(|v| v.len() >= 2 && dicom_patients.contains(v.as_str())).count();
+    let linked = stats.distinct.iter().filter(|v| v.len() >= 2 && dicom.has_patient(v)).count();
     match kind {
         Some(Kind::BirthDate) => return suggestion(Rule::BirthDate, true, by_header("a birth date") + ": kept as the year"),
         Some(Kind::PatientId) => return suggestion(Rule::PatientId, false, by_header("a patient ID")),
@@ -243,6 +243,8 @@ fn shape(stats: &Stats) -> Suggestion {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patient_id::{Normalise, PatientIdRule};
+    use crate::table::Dicom;
 
     fn stats(values: &[&str]) -> Stats {
         let mut s = Stats::default();
@@ -250,8 +252,12 @@ mod tests {
         s
     }
 
+    fn dicom(ids: &[&str], rule: PatientIdRule) -> Dicom {
+        Dicom { patients: ids.iter().map(|i| rule.key(i)).collect(), rule, ..Dicom::default() }
+    }
+
     fn rule(header: &str, values: &[&str]) -> Rule {
-        suggest(header, &stats(values), &BTreeSet::from(["PAT-001".to_string()])).rule
+        suggest(header, &stats(values), &dicom(&["PAT-001"], PatientIdRule::default())).rule
     }
 
     #[test]
@@ -267,7 +273,7 @@ mod tests {
         }
         assert_eq!(rule("Visit date", &["2024-01-02"]), Rule::Visit);
         assert_eq!(rule("Datum Labor", &["2024-01-02"]), Rule::Date);
-        let sex = suggest("Sexe", &stats(&["F", "M"]), &BTreeSet::new());
+        let sex = suggest("Sexe", &stats(&["F", "M"]), &Dicom::default());
         assert_eq!((sex.rule, sex.quasi_identifier), (Rule::Keep, true));
         assert_eq!(rule("Geburtsort", &["Bern"]), Rule::Drop);
     }
@@ -286,5 +292,14 @@ mod tests {
         let ids: Vec<String> = (0..20).map(|i| format!("{}", 4_000_000 + i * 37)).collect();
         assert_eq!(rule("case", &ids.iter().map(String::as_str).collect::<Vec<_>>()), Rule::Drop);
         assert_eq!(rule("blank", &["", " "]), Rule::Drop);
+    }
+
+    /// Values match the images' PatientIDs as both are keyed: normalised alike.
+    #[test]
+    fn values_match_patient_ids_under_the_normalisation() {
+        let zeros = dicom(&["123", "456"], PatientIdRule::from(vec![Normalise::LeadingZeros]));
+        assert_eq!(suggest("ref", &stats(&["00123", "0456"]), &zeros).rule, Rule::PatientId);
+        let plain = dicom(&["123", "456"], PatientIdRule::default());
+        assert_ne!(suggest("ref", &stats(&["00123", "0456"]), &plain).rule, Rule::PatientId);
     }
 }
