@@ -328,6 +328,10 @@ impl Collect<'_> {
     }
 
     fn value(&mut self, tag: Tag, vr: VR, value: &PrimitiveValue, at: &str, in_identifying: bool) {
+        // Numbers and bytes identify nobody here (and a bulk value would cost a string each).
+        if !matches!(vr, VR::UI | VR::DA | VR::DT | VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC) {
+            return;
+        }
         let values: Vec<String> = value.to_multi_str().iter().map(|v| v.trim_matches(['\0', ' ']).to_string()).collect();
         let keeps_uids = self.policy.options.contains(&Opt::RetainUids);
         match vr {
