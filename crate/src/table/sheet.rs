@@ -53,9 +53,28 @@ pub fn is_spreadsheet(name: &str, head: &[u8]) -> bool {
     if !head.starts_with(b"PK\x03\x04") {
         return false;
     }
-    let window = &head[..head.len().min(64 * 1024)];
-    let has = |needle: &[u8]| window.windows(needle.len()).any(|w| w == needle);
-    named || has(b"application/vnd.oasis.opendocument.spreadsheet") || has(b"xl/workbook.xml")
+    named || zip_entries(head).any(|(name, data)| {
+        name == b"xl/workbook.xml" || (name == b"mimetype" && data.starts_with(b"application/vnd.oasis.opendocument.spreadsheet"))
+    })
+}
+
+/// The (name, stored data) of the zip's local entries found in `head`, in order, until an
+/// entry whose size its header does not give. By name, not by a search of the bytes: a zip
+/// of inputs holding a stored `.xlsx` is no spreadsheet.
+fn zip_entries(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let header = head.get(at..at + 30).filter(|h| h.starts_with(b"PK\x03\x04"))?;
+        let u16_at = |i: usize| u16::from_le_bytes([header[i], header[i + 1]]) as usize;
+        let (flags, size) = (u16_at(6), u32::from_le_bytes([header[18], header[19], header[20], header[21]]) as usize);
+        let (name_len, extra_len) = (u16_at(26), u16_at(28));
+        let name = head.get(at + 30..at + 30 + name_len)?;
+        let start = at + 30 + name_len + extra_len;
+        let data = head.get(start..(start + size).min(head.len())).unwrap_or_default();
+        // Sizes after the data (flag bit 3): the next header is not found by arithmetic.
+        at = if flags & 8 != 0 && size == 0 { usize::MAX - 30 } else { start + size };
+        Some((name, data))
+    })
 }
 
 /// Every sheet of a workbook, in the workbook's order.
@@ -192,11 +211,16 @@ pub mod samples {
     }
 
     pub fn zip_of(parts: &[(String, String)]) -> Vec<u8> {
+        zip_bytes(&parts.iter().map(|(n, t)| (n.as_str(), t.as_bytes())).collect::<Vec<_>>())
+    }
+
+    /// A zip of stored (uncompressed) entries.
+    pub fn zip_bytes(parts: &[(&str, &[u8])]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        for (name, text) in parts {
-            zip.start_file(name.as_str(), stored).unwrap();
-            zip.write_all(text.as_bytes()).unwrap();
+        for (name, bytes) in parts {
+            zip.start_file(*name, stored).unwrap();
+            zip.write_all(bytes).unwrap();
         }
         zip.finish().unwrap().into_inner()
     }
@@ -204,7 +228,7 @@ pub mod samples {
 
 #[cfg(test)]
 mod tests {
-    use super::samples::{ods, xlsx};
+    use super::samples::{self, ods, xlsx};
     use super::*;
 
     #[test]
@@ -224,6 +248,8 @@ mod tests {
         assert_eq!(sheets[0].rows[1..], [vec!["P1", "2024-03-01", "3"], vec!["P2", "2024-03-02", "1.5"]]);
         assert!(is_spreadsheet("labs.bin", &ods()) && is_spreadsheet("x", &xlsx()) && is_spreadsheet("a.XLS", &OLE2));
         assert!(!is_spreadsheet("a.doc", &OLE2) && !is_spreadsheet("a.csv", b"a,b\n"));
+        let inputs = samples::zip_bytes(&[("scan.dcm", b"DICM"), ("clinic.xlsx", &xlsx())]);
+        assert!(!is_spreadsheet("pacs.zip", &inputs), "a zip of inputs holding a stored workbook");
         assert!(matches!(read(b"PK\x03\x04 broken"), Err(SheetError::Unreadable(_))));
         assert_eq!((number(1.0), number(0.1 + 0.2), number(-0.0), number(1e20), number(2.5e-7)), ("1".into(), "0.3".into(), "0".into(), "100000000000000000000".into(), "0.00000025".into()));
     }
