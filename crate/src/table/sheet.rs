@@ -152,7 +152,7 @@ pub fn to_csv(rows: &[Vec<String>]) -> Result<String, String> {
     let width = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).flexible(true).from_writer(Vec::new());
     for row in rows {
-        let padded = row.iter().map(String::as_str).chain(std::iter::repeat("").take(width - row.len()));
+        let padded = row.iter().map(String::as_str).chain(std::iter::repeat_n("", width - row.len()));
         writer.write_record(padded).map_err(|e| e.to_string())?;
     }
     let bytes = writer.into_inner().map_err(|e| e.to_string())?;
