@@ -38,7 +38,7 @@
 // Input zips (recognised by content) are read through File.slice: their central directory, then
 // one entry at a time (at most 2 GiB each, crate/src/unzip.rs), never the whole zip.
 
-import init, { WebJob, WebZip } from './pkg/capture.js';
+import init, { WebJob, WebZip, isSpreadsheet } from './pkg/capture.js';
 import { reader, SMALL_FILE } from './reader.js';
 import wasmB64 from './pkg/capture_wasm.js';
 
@@ -448,7 +448,8 @@ async function run({ files, names, secret, exportDate, settings }) {
         error = err;
       }
       let zip = null;
-      if (got && isZip(got.bytes, file.size)) {
+      // A spreadsheet (.xlsx, .ods) is a zip too: it is a table, not a zip of inputs.
+      if (got && isZip(got.bytes, file.size) && !isSpreadsheet(names[f], got.bytes)) {
         try {
           zip = openZip(file);
         } catch {

@@ -256,7 +256,7 @@ impl Job {
                     Outcome::Skipped {
                         reason: format!("{}; {why}", FileError::NotDicom),
                     },
-                    Some(Why::new("not-dicom", why)),
+                    Some(Why::new(why.code(), why.to_string())),
                 ),
             },
             Err(e) => (

@@ -18,7 +18,7 @@ pub enum Outcome {
 /// each code, in the user's language; the English `reason` stays for the CLI and readers of the
 /// JSON) and the reason's variable part (a parser's message, a file name, a UID), untranslated.
 /// The codes: `not-dicom`, `dicomdir`, `corrupt`, `transfer-syntax`, `write-failed`, `changed`,
-/// `table-unreadable`, `table-malformed`, `unreadable`, `duplicate`, `nifti-not-converted`,
+/// `table-unreadable`, `table-malformed`, `spreadsheet-unreadable`, `spreadsheet-several-sheets`, `unreadable`, `duplicate`, `nifti-not-converted`,
 /// `not-reached`, `burned-in`, `risky-sop-class`, `not-primary`, `identifier-found` (and, from the page's worker,
 /// `zip-entry-ignored`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

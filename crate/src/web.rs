@@ -22,6 +22,13 @@ fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serializer).map_err(js_error)
 }
 
+/// Whether a file is a spreadsheet ([`crate::table::sheet::is_spreadsheet`]): the worker asks
+/// before it opens a zip as a zip of inputs, since an `.xlsx` or `.ods` is a zip too.
+#[wasm_bindgen(js_name = isSpreadsheet)]
+pub fn is_spreadsheet(name: &str, head: &[u8]) -> bool {
+    crate::table::sheet::is_spreadsheet(name, head)
+}
+
 #[wasm_bindgen]
 pub struct WebJob {
     job: Job,

@@ -427,3 +427,50 @@ fn visit_dates_link_to_the_study_of_that_day_by_study() {
     let report: serde_json::Value = serde_json::from_str(&export.report).unwrap();
     assert_eq!((report["linkage"]["visitValues"].as_u64(), report["linkage"]["visitValuesMatched"].as_u64()), (Some(2), Some(1)));
 }
+
+// ---- Issue 20: spreadsheets. ----
+
+/// A workbook of one visible sheet (and a hidden one) is the table of that sheet, named
+/// after the file: date cells as ISO dates, numbers without float noise, formulas as their
+/// cached values, the merged header repeated and numbered, IDs linking to the image.
+#[test]
+fn spreadsheets_are_tables_of_typed_cells_linked_to_the_images() {
+    use capture::table::sheet::samples;
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_lab(dir.path());
+    inputs.pop(); // the lab CSV
+    // Names that say nothing: the content tells a spreadsheet (and a zip of one is no zip of inputs).
+    let files = [("clinic.bin", samples::xlsx()), ("labs.ods", samples::ods())];
+    let two = samples::xlsx_of(&[("A", false, "<worksheet/>"), ("B", false, "<worksheet/>")]);
+    for (name, bytes) in files.iter().chain([&("two.xlsx", two)]) {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+        inputs.push(dir.path().join(name));
+    }
+    let profile = dir.path().join("profiles.json");
+    let keep = |n: &str| format!(r#"{{"name": "{n}", "rule": "keep"}}"#);
+    let columns = [r#"{"name": "PatientID", "rule": "patient-id"}"#.to_string(), r#"{"name": "VisitDate", "rule": "visit"}"#.into(), keep("Dose"), keep("Dose_2"), keep("Total"), keep("Note")];
+    let labs = r#"{"table": "labs", "columns": [{"name": "PatientID", "rule": "patient-id"}, {"name": "Date", "rule": "date"}, {"name": "Value", "rule": "keep"}]}"#;
+    std::fs::write(&profile, format!(r#"[{{"table": "clinic", "columns": [{}]}}, {labs}]"#, columns.join(", "))).unwrap();
+    let export = cli::export(&inputs, DATE, &["--ehr-profile", profile.to_str().unwrap()]);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&export.zip).into_iter().collect();
+
+    let visit = keyring().visit("4711", "20240105");
+    assert!(dicom_outputs(&entries).iter().all(|o| o.0 == visit && o.1 == p("4711")), "the image's visit");
+    let expected = format!(
+        "\"PatientID\",\"VisitDate\",\"Dose\",\"Dose_2\",\"Total\",\"Note\"\n\"{}\",\"{visit}\",1.5,3,4.5,0.3\n\"{}\",\"{}\",3,1,4,\"ok\"\n",
+        p("4711"),
+        p("98765"),
+        keyring().visit("98765", "20240302")
+    );
+    assert_eq!(text(&entries, "EHR/20261124/clinic.csv"), expected);
+    let labs = format!("\"PatientID\",\"Date\",\"Value\"\n\"{}\",\"2024-03-01\",3\n\"{}\",\"2024-03-01\",1.5\n", p("P1"), p("P2"));
+    assert_eq!(text(&entries, "EHR/20261124/labs.csv"), labs);
+
+    let report: serde_json::Value = serde_json::from_str(&export.report).unwrap();
+    let clinic = report["tables"].as_array().unwrap().iter().find(|t| t["table"] == "clinic").unwrap();
+    assert_eq!((&clinic["hiddenSheets"], &clinic["encoding"]), (&serde_json::json!(["Notes"]), &serde_json::json!("spreadsheet, sheet \"Visits\"")));
+    assert!(!entries.values().any(|b| b.windows(6).any(|w| w == b"secret")), "the hidden sheet is left out");
+    assert_eq!(report["linkage"]["both"]["count"], 1);
+    let skipped = report["files"].as_array().unwrap().iter().find(|f| f["name"].as_str().unwrap().ends_with("two.xlsx")).unwrap();
+    assert_eq!(skipped["code"], "spreadsheet-several-sheets", "{skipped}");
+}

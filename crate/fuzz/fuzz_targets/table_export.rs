@@ -13,7 +13,7 @@ mod common;
 fuzz_target!(|data: &[u8]| {
     let mut tables = Tables::default();
     let scanned: Vec<usize> =
-        [(0, "visits.csv"), (1, "notes.txt")].into_iter().filter(|(i, name)| tables.scan(*i, name, data).is_ok()).map(|(i, _)| i).collect();
+        [(0, "visits.csv"), (1, "notes.txt"), (2, "labs.xlsx")].into_iter().filter(|(i, name)| tables.scan(*i, name, data).is_ok()).map(|(i, _)| i).collect();
     let settings = TableSettings::default();
     let _ = tables.review(&settings, DatePolicy::Shift, &Dicom::default());
     for (input, path) in tables.plan(&settings, DatePolicy::Shift, Dicom::default(), common::DATE) {

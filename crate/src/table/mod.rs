@@ -13,6 +13,7 @@
 //! field quoted, dates ISO 8601.
 
 pub mod read;
+pub mod sheet;
 pub mod suggest;
 pub mod values;
 
@@ -170,10 +171,56 @@ struct Scanned {
     fingerprint: [u8; 32],
     encoding: String,
     delimiter: u8,
+    /// The sheet read, for a spreadsheet.
+    sheet: Option<String>,
+    /// The spreadsheet's hidden sheets: left out.
+    hidden_sheets: Vec<String>,
     header: Vec<String>,
     rows: usize,
     malformed: Vec<Malformed>,
     stats: Vec<Stats>,
+}
+
+/// Where a table's text comes from, for [`Tables::scan_text`].
+struct Source<'a> {
+    name: &'a str,
+    bytes: &'a [u8],
+    encoding: String,
+    delimiter: u8,
+    sheet: Option<String>,
+    hidden_sheets: Vec<String>,
+}
+
+/// Why an input that is not DICOM is no table either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanError {
+    /// Neither a table's name nor its content.
+    NotTable(String),
+    /// A spreadsheet that cannot be read ([`sheet::SheetError`]) or holds no table.
+    Spreadsheet(String),
+    /// A spreadsheet of several visible sheets (their names): one table per sheet is not
+    /// supported yet.
+    SeveralSheets(Vec<String>),
+}
+
+impl ScanError {
+    /// The report's reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ScanError::NotTable(_) => "not-dicom",
+            ScanError::Spreadsheet(_) => "spreadsheet-unreadable",
+            ScanError::SeveralSheets(_) => "spreadsheet-several-sheets",
+        }
+    }
+}
+
+impl std::fmt::Display for ScanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScanError::NotTable(why) | ScanError::Spreadsheet(why) => f.write_str(why),
+            ScanError::SeveralSheets(names) => write!(f, "a spreadsheet of {} visible sheets ({}): only a spreadsheet of one visible sheet is read", names.len(), names.join(", ")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -235,6 +282,9 @@ pub struct TableReport {
     pub path: Option<String>,
     pub encoding: String,
     pub delimiter: String,
+    /// A spreadsheet's hidden sheets, left out of the export (names only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hidden_sheets: Vec<String>,
     pub rows: usize,
     pub columns: Vec<ColumnReport>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -392,6 +442,13 @@ fn sanitize(text: &str, keep: &[char]) -> String {
     out.trim_matches('_').to_string()
 }
 
+/// The CSV text of one sheet of a spreadsheet.
+fn sheet_text(bytes: &[u8], name: &str) -> Result<String, String> {
+    let sheets = sheet::read(bytes).map_err(|e| e.to_string())?;
+    let one = sheets.into_iter().find(|s| s.name == name).ok_or(format!("no sheet {name:?}"))?;
+    sheet::to_csv(&one.rows)
+}
+
 fn delimiter_name(d: u8) -> String {
     if d == b'\t' { "tab".into() } else { (d as char).to_string() }
 }
@@ -401,19 +458,44 @@ impl Tables {
         self.scanned.contains_key(&input)
     }
 
-    /// First pass over an input that is not DICOM: `Ok` when it is a table (by its name's
-    /// extension and its content), else why not.
-    pub fn scan(&mut self, input: usize, name: &str, bytes: &[u8]) -> Result<(), String> {
-        let ext = read::table_extension(name).ok_or("not a table either (.csv, .tsv or .txt)")?;
-        let decoded = read::decode(bytes).map_err(|e| format!("not a table either: {e}"))?;
+    /// First pass over an input that is not DICOM: `Ok` when it is a table (a spreadsheet
+    /// by its content, else by its name's extension and its content), else why not.
+    pub fn scan(&mut self, input: usize, name: &str, bytes: &[u8]) -> Result<(), ScanError> {
+        if sheet::is_spreadsheet(name, bytes) {
+            return self.scan_spreadsheet(input, name, bytes);
+        }
+        let not_table = ScanError::NotTable;
+        let ext = read::table_extension(name).ok_or(not_table("not a table either (.csv, .tsv, .txt, .xlsx, .xls or .ods)".into()))?;
+        let decoded = read::decode(bytes).map_err(|e| not_table(format!("not a table either: {e}")))?;
         let text = &decoded.text;
-        read::check_line_lengths(text).map_err(|e| format!("not a table: {e}"))?;
+        read::check_line_lengths(text).map_err(|e| not_table(format!("not a table: {e}")))?;
         let delimiter = match read::detect_delimiter(text, ext == "tsv") {
             Some(d) if ext != "txt" || read::looks_tabular(text, d) => d,
             None if ext != "txt" => if ext == "tsv" { b'\t' } else { b',' },
-            _ => return Err("not a table either: no column delimiter (, ; tab |) splits its lines alike".into()),
+            _ => return Err(not_table("not a table either: no column delimiter (, ; tab |) splits its lines alike".into())),
         };
-        let mut records = read::records(text, delimiter);
+        let source = Source { name, bytes, encoding: decoded.encoding.clone(), delimiter, sheet: None, hidden_sheets: Vec::new() };
+        self.scan_text(input, source, text).map_err(not_table)
+    }
+
+    /// A spreadsheet of one visible sheet is the table of that sheet (its hidden sheets are
+    /// left out and listed); one of several visible sheets is skipped (not yet supported).
+    fn scan_spreadsheet(&mut self, input: usize, name: &str, bytes: &[u8]) -> Result<(), ScanError> {
+        let sheets = sheet::read(bytes).map_err(|e| ScanError::Spreadsheet(e.to_string()))?;
+        let (hidden, visible): (Vec<_>, Vec<_>) = sheets.into_iter().partition(|s| s.hidden);
+        let [one] = &visible[..] else {
+            return Err(ScanError::SeveralSheets(visible.into_iter().map(|s| s.name).collect()));
+        };
+        let text = sheet::to_csv(&one.rows).map_err(ScanError::Spreadsheet)?;
+        let encoding = format!("spreadsheet, sheet {:?}", one.name);
+        let hidden_sheets = hidden.into_iter().map(|s| s.name).collect();
+        let source = Source { name, bytes, encoding, delimiter: b',', sheet: Some(one.name.clone()), hidden_sheets };
+        self.scan_text(input, source, &text).map_err(ScanError::Spreadsheet)
+    }
+
+    /// The header and rows of a table's text, with the statistics its rules are suggested from.
+    fn scan_text(&mut self, input: usize, source: Source<'_>, text: &str) -> Result<(), String> {
+        let mut records = read::records(text, source.delimiter);
         let header = match records.next() {
             Some(Ok((_, record))) if record.len() > read::MAX_COLUMNS => {
                 return Err(format!("not a table: {} columns, more than the {} a table may have", record.len(), read::MAX_COLUMNS))
@@ -435,11 +517,13 @@ impl Tables {
             }
         }
         let scanned = Scanned {
-            name: name.to_string(),
-            table: table_name(name),
-            fingerprint: Sha256::digest(bytes).into(),
-            encoding: decoded.encoding,
-            delimiter,
+            name: source.name.to_string(),
+            table: table_name(source.name),
+            fingerprint: Sha256::digest(source.bytes).into(),
+            encoding: source.encoding,
+            delimiter: source.delimiter,
+            sheet: source.sheet,
+            hidden_sheets: source.hidden_sheets,
             header,
             rows,
             malformed,
@@ -559,6 +643,7 @@ impl Tables {
             path,
             encoding: s.encoding.clone(),
             delimiter: delimiter_name(s.delimiter),
+            hidden_sheets: s.hidden_sheets.clone(),
             rows: s.rows,
             columns,
             malformed_rows: s.malformed.clone(),
@@ -617,7 +702,10 @@ impl Tables {
             return Err(FileError::Changed);
         }
         let plan = self.plans.get_mut(&input).expect("export() of planned tables only");
-        let text = read::decode(bytes).map_err(FileError::Table)?.text;
+        let text = match &s.sheet {
+            Some(name) => std::borrow::Cow::Owned(sheet_text(bytes, name).map_err(FileError::Table)?),
+            None => read::decode(bytes).map_err(FileError::Table)?.text,
+        };
         let mut writer = csv::WriterBuilder::new()
             .quote_style(csv::QuoteStyle::NonNumeric)
             .terminator(csv::Terminator::Any(b'\n'))
