@@ -77,7 +77,7 @@ pub struct Finding {
 }
 
 /// The identifying values of one input instance.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Identifiers {
     needles: Vec<Needle>,
     /// Needles by their first word, for one pass over an output value's words.
@@ -85,7 +85,7 @@ pub struct Identifiers {
     uids: BTreeSet<String>,
     dates: BTreeSet<String>,
     /// The policy's choices: what it explicitly keeps is not audited.
-    policy: Option<Policy>,
+    policy: Policy,
 }
 
 /// Shortest identifying words searched for: a name's part of one letter is an initial.
@@ -97,7 +97,7 @@ impl Identifiers {
     /// Collects the identifiers of `ds` that `policy` does not explicitly keep.
     pub fn collect(ds: &InMemDicomObject, policy: &Policy, shift_days: i64) -> Identifiers {
         let mut found = Collect { policy, needles: BTreeSet::new(), uids: BTreeSet::new(), dates: BTreeSet::new() };
-        found.dataset(ds, "", false, 0);
+        found.dataset(ds, &mut Vec::new(), false);
         // A date that the policy itself writes (the 1st of a month, a shifted date that falls
         // on another original one, the dummy) is no leak when found.
         let written: BTreeSet<String> = found
@@ -121,7 +121,7 @@ impl Identifiers {
         for (i, n) in needles.iter().enumerate() {
             by_first.entry(n.words[0].clone()).or_default().push(i);
         }
-        Identifiers { needles, by_first, uids: found.uids, dates, policy: Some(policy.clone()) }
+        Identifiers { needles, by_first, uids: found.uids, dates, policy: policy.clone() }
     }
 
     /// What cleaning removes from free text: every name (whole and its parts), ID, address
@@ -133,60 +133,60 @@ impl Identifiers {
         words
     }
 
-    pub fn len(&self) -> usize {
-        self.needles.len() + self.uids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Searches the de-identified data set; the first identifier found, if any.
     pub fn audit(&self, out: &InMemDicomObject) -> Result<(), Finding> {
-        self.audit_dataset(out, "", 0)
+        self.audit_dataset(out, &mut Vec::new())
     }
 
-    fn audit_dataset(&self, ds: &InMemDicomObject, path: &str, depth: usize) -> Result<(), Finding> {
+    /// `path`: the sequences and items above `ds`, written out only for a finding.
+    fn audit_dataset(&self, ds: &InMemDicomObject, path: &mut Vec<(Tag, usize)>) -> Result<(), Finding> {
         for e in ds.iter() {
             let tag = e.tag();
             // Written by the tool from nothing original.
-            if depth == 0 && WRITTEN.contains(&tag) {
+            if path.is_empty() && WRITTEN.contains(&tag) {
                 continue;
             }
             // What the options explicitly keep, they keep with whatever it holds.
-            if tag.group() % 2 == 0 && self.policy.as_ref().is_some_and(|p| p.action(tag) == Action::Code(Code::K)) {
+            if tag.group() % 2 == 0 && self.policy.action(tag) == Action::Code(Code::K) {
                 continue;
             }
-            let at = format!("{path}{tag}");
             match e.value() {
                 Value::Sequence(seq) => {
                     for (i, item) in seq.items().iter().enumerate() {
-                        self.audit_dataset(item, &format!("{at}[{}]/", i + 1), depth + 1)?;
+                        path.push((tag, i + 1));
+                        let found = self.audit_dataset(item, path);
+                        path.pop();
+                        found?;
                     }
                 }
                 // Samples, not text: burned-in text is the Clean Pixel Data option's matter.
                 Value::PixelSequence(_) => {}
                 Value::Primitive(_) if tag == tags::PIXEL_DATA || is_bulk_pixels(tag) => {}
-                Value::Primitive(p) => self.audit_value(e.vr(), p, &at)?,
+                Value::Primitive(p) => self.audit_value(e.vr(), p).map_err(|(kind, source)| Finding {
+                    kind,
+                    source,
+                    found_at: path_text(path, tag),
+                })?,
             }
         }
         Ok(())
     }
 
-    fn audit_value(&self, vr: VR, value: &PrimitiveValue, at: &str) -> Result<(), Finding> {
-        let hit = |n: &Needle| Err(Finding { kind: n.kind, source: n.source.clone(), found_at: at.to_string() });
+    /// The kind and input source of the first identifier found in one value.
+    fn audit_value(&self, vr: VR, value: &PrimitiveValue) -> Result<(), (Kind, String)> {
+        let hit = |n: &Needle| Err((n.kind, n.source.clone()));
         match vr {
             VR::UI => {
                 for v in value.to_multi_str().iter() {
                     if self.uids.contains(v.trim_end_matches(['\0', ' '])) {
-                        return Err(Finding { kind: Kind::Uid, source: "a UID".into(), found_at: at.into() });
+                        return Err((Kind::Uid, "a UID".into()));
                     }
                 }
             }
             VR::DA | VR::DT => {
                 for v in value.to_multi_str().iter() {
                     if v.get(..8).is_some_and(|d| self.dates.contains(d)) {
-                        return Err(Finding { kind: Kind::Date, source: "a date".into(), found_at: at.into() });
+                        return Err((Kind::Date, "a date".into()));
                     }
                 }
             }
@@ -198,7 +198,7 @@ impl Identifiers {
                         return hit(n);
                     }
                     if self.uids.iter().any(|u| v.contains(u.as_str())) {
-                        return Err(Finding { kind: Kind::Uid, source: "a UID".into(), found_at: at.into() });
+                        return Err((Kind::Uid, "a UID".into()));
                     }
                 }
             }
@@ -256,13 +256,21 @@ const WRITTEN: [Tag; 7] = [
     tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED,
 ];
 
+/// An attribute's place, as the report names it: `(0040,A730)[1]/(0040,A160)`.
+fn path_text(path: &[(Tag, usize)], tag: Tag) -> String {
+    let mut out: String = path.iter().map(|(t, i)| format!("{t}[{i}]/")).collect();
+    out.push_str(&tag.to_string());
+    out
+}
+
 /// Float and double pixel data: samples, not text.
 fn is_bulk_pixels(tag: Tag) -> bool {
     tag == tags::FLOAT_PIXEL_DATA || tag == tags::DOUBLE_FLOAT_PIXEL_DATA
 }
 
-/// The words of a value, upper case: runs of letters and digits.
-fn words_of(text: &str) -> Vec<String> {
+/// The words of a value, upper case: runs of letters and digits (cleaning compares the same
+/// words: [`super::walk::scrub`]).
+pub(crate) fn words_of(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_uppercase).collect()
 }
 
@@ -303,8 +311,9 @@ struct Collect<'a> {
 }
 
 impl Collect<'_> {
-    fn dataset(&mut self, ds: &InMemDicomObject, path: &str, in_identifying: bool, depth: usize) {
-        if depth > 64 {
+    /// `path`: the sequences and items above `ds`, written out only for a needle.
+    fn dataset(&mut self, ds: &InMemDicomObject, path: &mut Vec<(Tag, usize)>, in_identifying: bool) {
+        if path.len() > 64 {
             return;
         }
         for e in ds.iter() {
@@ -313,21 +322,22 @@ impl Collect<'_> {
             if self.policy.action(tag) == Action::Code(Code::K) && tag.group() % 2 == 0 {
                 continue;
             }
-            let at = format!("{path}{tag}");
             match e.value() {
                 Value::Sequence(seq) => {
                     let identifying = in_identifying || identifying_sequence(tag);
                     for (i, item) in seq.items().iter().enumerate() {
-                        self.dataset(item, &format!("{at}[{}]/", i + 1), identifying, depth + 1);
+                        path.push((tag, i + 1));
+                        self.dataset(item, path, identifying);
+                        path.pop();
                     }
                 }
-                Value::Primitive(p) => self.value(tag, e.vr(), p, &at, in_identifying),
+                Value::Primitive(p) => self.value(tag, e.vr(), p, path, in_identifying),
                 Value::PixelSequence(_) => {}
             }
         }
     }
 
-    fn value(&mut self, tag: Tag, vr: VR, value: &PrimitiveValue, at: &str, in_identifying: bool) {
+    fn value(&mut self, tag: Tag, vr: VR, value: &PrimitiveValue, path: &[(Tag, usize)], in_identifying: bool) {
         // Numbers and bytes identify nobody here (and a bulk value would cost a string each).
         if !matches!(vr, VR::UI | VR::DA | VR::DT | VR::PN | VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC) {
             return;
@@ -342,16 +352,18 @@ impl Collect<'_> {
                 self.dates.extend(values.iter().filter_map(|v| v.get(..8)).filter(|d| Date::parse_da(d).is_some()).map(String::from));
             }
             VR::PN => {
+                let at = path_text(path, tag);
                 for v in &values {
-                    self.name(v, at);
+                    self.name(v, &at);
                 }
             }
             // An attribute that is cleaned holds a description, not an identifier itself.
             VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC if self.policy.action(tag) != Action::Code(Code::C) => {
                 let kind = identifying_row(tag).or(in_identifying.then_some(Kind::Id));
                 if let Some(kind) = kind {
+                    let at = path_text(path, tag);
                     for v in &values {
-                        self.push(words_of(v), kind, at);
+                        self.push(words_of(v), kind, &at);
                     }
                 }
             }

@@ -478,9 +478,9 @@ fn scrub_words(text: &str, identifiers: &[Vec<String>]) -> String {
 
 fn scrub_with(text: &str, identifiers: &[Vec<String>], free_text: bool) -> String {
     let chars: Vec<char> = text.chars().collect();
-    let upper: Vec<char> = chars.iter().map(|c| c.to_uppercase().next().unwrap_or(*c)).collect();
-    let spans = word_spans(&upper);
-    let words: Vec<String> = spans.iter().map(|&(a, b)| upper[a..b].iter().collect()).collect();
+    let spans = word_spans(&chars);
+    // Upper-cased as the identifiers' words are (audit::words_of: Weiß is WEISS in both).
+    let words: Vec<String> = spans.iter().map(|&(a, b)| chars[a..b].iter().collect::<String>().to_uppercase()).collect();
     let mut gone = vec![false; chars.len()];
     for identifier in identifiers {
         for k in 0..words.len() {
@@ -769,5 +769,8 @@ mod tests {
         let li = vec![w("LI")];
         assert_eq!(scrub("ref ACC-778812, ok", &[w("ACC 778812")]), "ref , ok");
         assert_eq!(scrub("SLICE by Li", &li), "SLICE by");
+        // A word whose capital is longer (ß → SS) matches the identifier's words.
+        let weiss = vec![super::super::audit::words_of("Weiß")];
+        assert_eq!(scrub("seen by Hans Weiß", &weiss), "seen by Hans");
     }
 }
