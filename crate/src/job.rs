@@ -311,10 +311,16 @@ impl Job {
     /// Records an input that could not even be read (for the CLI: an I/O error), so that
     /// the report still accounts for every input.
     pub fn unreadable(&mut self, name: &str, size: u64, reason: &str) -> usize {
-        let outcome = Outcome::Skipped {
-            reason: format!("could not read the file: {reason}"),
-        };
-        let why = Some(Why::new("unreadable", reason.to_string()));
+        self.skipped(name, size, format!("could not read the file: {reason}"), Why::new("unreadable", reason.to_string()))
+    }
+
+    /// Records a zip entry the zip reader refused (`why`: an unsafe path, encryption, size).
+    pub fn ignored_entry(&mut self, name: &str, size: u64, why: &str) -> usize {
+        self.skipped(name, size, format!("ignored: {why}"), Why::new("zip-entry-ignored", why.to_string()))
+    }
+
+    fn skipped(&mut self, name: &str, size: u64, reason: String, why: Why) -> usize {
+        let (outcome, why) = (Outcome::Skipped { reason }, Some(why));
         self.inputs.push(Input {
             name: name.to_string(),
             size,

@@ -88,6 +88,17 @@ impl WebJob {
         })
     }
 
+    /// Records an input the browser could not read: skipped, `unreadable`; returns its index.
+    pub fn unreadable(&mut self, name: &str, size: f64, reason: &str) -> usize {
+        self.job.unreadable(name, size as u64, reason)
+    }
+
+    /// Records a zip entry the zip reader refused (`why`): skipped, `zip-entry-ignored`.
+    #[wasm_bindgen(js_name = ignoredEntry)]
+    pub fn ignored_entry(&mut self, name: &str, size: f64, why: &str) -> usize {
+        self.job.ignored_entry(name, size as u64, why)
+    }
+
     /// The export plan: `[{input, path}]` in output order.
     pub fn plan(&mut self) -> Result<JsValue, JsError> {
         let plan = self.job.plan().map_err(js_error)?;
