@@ -16,7 +16,7 @@ all: dist
 toolchain:
 	@.ci/toolchain.sh wasm browser
 
-# wasm: build crate `capture` for wasm32 and generate www/pkg/ (capture.js, capture_bg.wasm, capture_wasm.js).
+# wasm: build crate/web (`capture-web`) for wasm32 and generate www/pkg/ (capture.js, capture_bg.wasm, capture_wasm.js).
 wasm:
 	@.ci/build-wasm.sh
 
@@ -40,7 +40,7 @@ test:
 test-native:
 	@.ci/test.sh native
 
-# test-wasm: the capture crate's wasm_bindgen_test tests in headless Chromium.
+# test-wasm: the wasm binding's (crate/web) wasm_bindgen_test tests in headless Chromium.
 test-wasm:
 	@.ci/test.sh wasm
 

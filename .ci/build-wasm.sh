@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the `capture` crate for the browser:
-#   target .../wasm32-unknown-unknown/release/capture.wasm
+# Build the `capture-web` package (crate/web) for the browser:
+#   target .../wasm32-unknown-unknown/release/capture_web.wasm
 #   -> www/pkg/capture.js + capture_bg.wasm   (wasm-bindgen --target web)
 #   -> www/pkg/capture_wasm.js                (export default "<base64 of capture_bg.wasm>";
 #                                              the page's CSP forbids fetching the .wasm)
@@ -15,12 +15,12 @@ cd "$ROOT"
 
 OUT=www/pkg
 log=target/ci/build-wasm.log
-if ! .ci/wasm-cargo build --release -p capture --lib >"$log" 2>&1; then
+if ! .ci/wasm-cargo build --release -p capture-web --lib >"$log" 2>&1; then
   cat "$log" >&2
   echo "build-wasm: cargo build for wasm32 failed (route: $WASM_ROUTE)" >&2
   exit 1
 fi
-wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/capture.wasm"
+wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/capture_web.wasm"
 [ -f "$wasm" ] || { echo "build-wasm: $wasm not produced (is crate-type cdylib set?)" >&2; exit 1; }
 
 stamp=target/ci/pkg.stamp
@@ -35,7 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 # A C function left undefined (see .ci/wasm-c-imports.txt) would become an import from a
 # module the page cannot load ('env'): the glue may import nothing at all.
 if grep -nE "^import |from ['\"]env['\"]" "$tmp/pkg/capture.js" >&2; then
-  echo "build-wasm: the module imports the above; define it in crate/src/nifti/libc_shim.rs" >&2
+  echo "build-wasm: the module imports the above; define it in crate/core/src/nifti/libc_shim.rs" >&2
   exit 1
 fi
 bg="$tmp/pkg/capture_bg.wasm"

@@ -5,8 +5,8 @@
 #
 #   native  `cargo test` on the workspace's default members (crate + tests)
 #   wasm    the capture crate's #[wasm_bindgen_test] tests, in headless Chromium through
-#           wasm-bindgen-test-runner + chromedriver (lib when crate/src uses wasm_bindgen_test,
-#           and each crate/tests/*.rs that does)
+#           wasm-bindgen-test-runner + chromedriver (each crate/web/tests/*.rs that uses
+#           wasm_bindgen_test)
 #   e2e     builds dist/ (make dist), then `cargo test -p webdriver -- --test-threads=1` with
 #           CAPTURE_DIST, CHROMEDRIVER and CHROME set
 #   big     (not in the default list: `make test-big`) the ignored big-study test
@@ -63,16 +63,15 @@ native_tier() {
 
 wasm_tier() {
   local args=() f
-  if grep -rqs 'wasm_bindgen_test' crate/src; then args+=(--lib); fi
-  for f in crate/tests/*.rs; do
+  for f in crate/web/tests/*.rs; do
     [ -f "$f" ] && grep -qs 'wasm_bindgen_test' "$f" && args+=(--test "$(basename "$f" .rs)")
   done
   if [ ${#args[@]} -eq 0 ]; then
-    echo "SKIP: no #[wasm_bindgen_test] under crate/src or crate/tests"
+    echo "SKIP: no #[wasm_bindgen_test] under crate/web/tests"
     return 0
   fi
   .ci/toolchain.sh wasm browser
-  .ci/wasm-cargo test -p capture --no-default-features "${args[@]}"
+  .ci/wasm-cargo test -p capture-web "${args[@]}"
 }
 
 e2e_tier() {

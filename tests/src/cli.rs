@@ -23,7 +23,7 @@ pub fn binary() -> PathBuf {
         let target = workspace_root().join("target/test-cli");
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(workspace_root())
-            .args(["build", "--release", "-q", "-p", "capture", "--bin", "capture", "--target-dir"])
+            .args(["build", "--release", "-q", "-p", "capture-cli", "--bin", "capture", "--target-dir"])
             .arg(&target)
             .status()
             .expect("run cargo build for the capture CLI");

@@ -23,7 +23,7 @@ use capture_tests::{cli, fixtures};
 
 const DATE: &str = "20261124";
 
-/// The standard's Table E.1-1, beside the repository (as `crate/tests/rows.rs` reads it).
+/// The standard's Table E.1-1, beside the repository (as `crate/core/tests/rows.rs` reads it).
 fn table() -> PathBuf {
     let path = fixtures::workspace_root().join("../shared/standard/ps3.15-table-e.1-1-rev2024b.json");
     assert!(path.is_file(), "{} is missing: the standard must be beside the repository", path.display());

@@ -12,7 +12,7 @@ make --no-print-directory dist
 . target/ci/browser.env
 # shellcheck disable=SC1091
 . target/ci/peers.env
-"$NATIVE_CARGO" build --release -q -p capture --bin capture
+"$NATIVE_CARGO" build --release -q -p capture-cli --bin capture
 "$NATIVE_CARGO" build --release -q -p webdriver --features bench --bin bench
 CHROMEDRIVER="$CHROMEDRIVER" CHROME="$CHROME" DCM2NIIX="$DCM2NIIX" \
   CAPTURE_BIN="$ROOT/target/release/capture" CAPTURE_DIST="$ROOT/dist" \

@@ -205,11 +205,12 @@ pub enum ScanError {
 
 impl ScanError {
     /// The report's reason code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::error::Reason {
+        use crate::error::Reason;
         match self {
-            ScanError::NotTable(_) => "not-dicom",
-            ScanError::Spreadsheet(_) => "spreadsheet-unreadable",
-            ScanError::SeveralSheets(_) => "spreadsheet-several-sheets",
+            ScanError::NotTable(_) => Reason::NotDicom,
+            ScanError::Spreadsheet(_) => Reason::SpreadsheetUnreadable,
+            ScanError::SeveralSheets(_) => Reason::SpreadsheetSeveralSheets,
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+pub use crate::error::{Reason, Why};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum Outcome {
@@ -12,29 +14,6 @@ pub enum Outcome {
     Exported { path: String },
     Skipped { reason: String },
     Quarantined { reason: String },
-}
-
-/// Why a file was skipped or quarantined, as a stable code (the page shows its own text for
-/// each code, in the user's language; the English `reason` stays for the CLI and readers of the
-/// JSON) and the reason's variable part (a parser's message, a file name, a UID), untranslated.
-/// The codes: `not-dicom`, `dicomdir`, `corrupt`, `transfer-syntax`, `write-failed`, `changed`,
-/// `table-unreadable`, `table-malformed`, `spreadsheet-unreadable`, `spreadsheet-several-sheets`, `unreadable`, `duplicate`, `nifti-not-converted`,
-/// `not-reached`, `burned-in`, `risky-sop-class`, `not-primary`, `identifier-found` (and, from the page's worker,
-/// `zip-entry-ignored`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Why {
-    pub code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl Why {
-    pub fn new(code: &'static str, detail: impl Into<Option<String>>) -> Why {
-        Why {
-            code,
-            detail: detail.into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -4,7 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use capture::pseudonym::Keyring;
-use capture::web::WebJob;
+use capture_web::WebJob;
 use dicom_core::value::PrimitiveValue;
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;

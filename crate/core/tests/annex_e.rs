@@ -1,4 +1,4 @@
-//! `crate/src/profile/annex_e.rs` is generated from the machine-readable DICOM PS3.15
+//! `crate/core/src/profile/annex_e.rs` is generated from the machine-readable DICOM PS3.15
 //! Table E.1-1 in `../shared/standard/` (outside this repository). This test regenerates
 //! it and fails when the committed file differs; `UPDATE_ANNEX_E=1` rewrites it.
 
@@ -91,7 +91,7 @@ fn generate(json: &str) -> String {
 #[test]
 fn annex_e_table_is_generated_from_the_standard() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let source = root.join("../../shared/standard/ps3.15-table-e.1-1-rev2024b.json");
+    let source = root.join("../../../shared/standard/ps3.15-table-e.1-1-rev2024b.json");
     let target = root.join("src/profile/annex_e.rs");
     let Ok(json) = std::fs::read_to_string(&source) else {
         // The standard lives beside the repository (as on CI); a bare clone can only

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::archive::{Archive, Packing};
 use crate::dates::{self, Date};
-use crate::error::{FileError, JobError};
+use crate::error::{FileError, JobError, Reason};
 use crate::instance::{self, Summary};
 use crate::nifti;
 use crate::dates::DatePolicy;
@@ -311,12 +311,12 @@ impl Job {
     /// Records an input that could not even be read (for the CLI: an I/O error), so that
     /// the report still accounts for every input.
     pub fn unreadable(&mut self, name: &str, size: u64, reason: &str) -> usize {
-        self.skipped(name, size, format!("could not read the file: {reason}"), Why::new("unreadable", reason.to_string()))
+        self.skipped(name, size, format!("could not read the file: {reason}"), Why::new(Reason::Unreadable, reason.to_string()))
     }
 
     /// Records a zip entry the zip reader refused (`why`: an unsafe path, encryption, size).
     pub fn ignored_entry(&mut self, name: &str, size: u64, why: &str) -> usize {
-        self.skipped(name, size, format!("ignored: {why}"), Why::new("zip-entry-ignored", why.to_string()))
+        self.skipped(name, size, format!("ignored: {why}"), Why::new(Reason::ZipEntryIgnored, why.to_string()))
     }
 
     fn skipped(&mut self, name: &str, size: u64, reason: String, why: Why) -> usize {
@@ -375,7 +375,7 @@ impl Job {
             match path {
                 Ok(path) => plan.push(Planned { input, path }),
                 Err(reason) => {
-                    self.inputs[input].skip(Why::new("table-malformed", reason.clone()), reason)
+                    self.inputs[input].skip(Why::new(Reason::TableMalformed, reason.clone()), reason)
                 }
             }
         }
@@ -405,7 +405,7 @@ impl Job {
             if let Some(problem) = &volume.problem {
                 if self.settings.format == Format::Nifti {
                     for &i in &volume.members {
-                        let why = Why::new("nifti-not-converted", problem.to_string());
+                        let why = Why::new(Reason::NiftiNotConverted, problem.to_string());
                         self.inputs[i].skip(why, format!("not converted to NIfTI: {problem}"));
                     }
                 }
@@ -465,7 +465,7 @@ impl Job {
                 Some(&kept) => {
                     let kept = self.inputs[kept].name.clone();
                     let reason = format!("duplicate of {kept} (same SOP Instance UID)");
-                    self.inputs[i].skip(Why::new("duplicate", kept), reason);
+                    self.inputs[i].skip(Why::new(Reason::Duplicate, kept), reason);
                 }
                 None => {
                     first.insert(s.sop_instance_uid.clone(), i);
@@ -483,15 +483,15 @@ impl Job {
         for input in &mut self.inputs {
             let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
             let reason = if s.burned_in {
-                Some((Why::new("burned-in", None), "burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string()))
+                Some((Why::new(Reason::BurnedIn, None), "burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string()))
             } else if let Some(why) = instance::risky_sop_class(&s.sop_class) {
                 Some((
-                    Why::new("risky-sop-class", s.sop_class.clone()),
+                    Why::new(Reason::RiskySopClass, s.sop_class.clone()),
                     format!("SOP class {}: {why}", s.sop_class),
                 ))
             } else if mip && !s.image_type.iter().any(|t| t == "PRIMARY") {
                 let types = s.image_type.join("\\");
-                Some((Why::new("not-primary", types.clone()), format!("not a PRIMARY image (ImageType {types:?}); the mip preset exports primary images only")))
+                Some((Why::new(Reason::NotPrimary, types.clone()), format!("not a PRIMARY image (ImageType {types:?}); the mip preset exports primary images only")))
             } else {
                 None
             };
@@ -620,7 +620,7 @@ impl Job {
                     Outcome::Skipped {
                         reason: format!("not converted to NIfTI: {why}"),
                     },
-                    Some(Why::new("nifti-not-converted", why)),
+                    Some(Why::new(Reason::NiftiNotConverted, why)),
                 ),
             };
             for &member in &converter.volumes()[volume].members {
@@ -634,7 +634,7 @@ impl Job {
         let bytes = match bytes {
             Ok(bytes) => bytes,
             Err(reason) => {
-                self.inputs[input].skip(Why::new("unreadable", reason.to_string()), unreadable(reason));
+                self.inputs[input].skip(Why::new(Reason::Unreadable, reason.to_string()), unreadable(reason));
                 return Ok(Vec::new());
             }
         };
@@ -712,7 +712,7 @@ impl Job {
         for input in &mut self.inputs {
             if input.outcome == Outcome::Pending {
                 input.skip(
-                    Why::new("not-reached", None),
+                    Why::new(Reason::NotReached, None),
                     "not exported: the export ended before this file".into(),
                 );
             }

@@ -1,7 +1,7 @@
 //! The core of the Data Capture anonymiser: pure functions from bytes to bytes.
 //!
 //! No I/O, no clock, no randomness: input files, the site secret and today's date
-//! come in as arguments, so the same core runs in the browser (through [`web`]) and
+//! come in as arguments, so the same core runs in the browser (through the `capture-web` package) and
 //! in the native `capture` command, and is tested natively with `cargo test`.
 
 pub mod archive;
@@ -16,9 +16,6 @@ pub mod pseudonym;
 pub mod report;
 pub mod table;
 pub mod unzip;
-
-#[cfg(target_arch = "wasm32")]
-pub mod web;
 
 pub use error::{FileError, JobError};
 pub use dates::DatePolicy;

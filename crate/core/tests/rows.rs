@@ -49,7 +49,7 @@ struct RowSpec {
 }
 
 fn rows() -> Option<Vec<RowSpec>> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/standard/ps3.15-table-e.1-1-rev2024b.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/standard/ps3.15-table-e.1-1-rev2024b.json");
     let json = std::fs::read_to_string(&path).ok()?;
     let rows: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(&json).unwrap();
     Some(

@@ -3,6 +3,75 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
+/// Why an input is skipped or quarantined: the report's `code`, serialised kebab-case. The
+/// page's texts (`www/i18n/*.js`, `reasons`) are keyed by it; a test checks both lists agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    NotDicom,
+    Dicomdir,
+    Corrupt,
+    TransferSyntax,
+    WriteFailed,
+    Changed,
+    TableUnreadable,
+    TableMalformed,
+    SpreadsheetUnreadable,
+    SpreadsheetSeveralSheets,
+    Unreadable,
+    ZipEntryIgnored,
+    Duplicate,
+    NiftiNotConverted,
+    NotReached,
+    BurnedIn,
+    RiskySopClass,
+    NotPrimary,
+    IdentifierFound,
+}
+
+impl Reason {
+    /// Every reason, for the tests that check the page has a text for each.
+    pub const ALL: [Reason; 19] = [
+        Reason::NotDicom,
+        Reason::Dicomdir,
+        Reason::Corrupt,
+        Reason::TransferSyntax,
+        Reason::WriteFailed,
+        Reason::Changed,
+        Reason::TableUnreadable,
+        Reason::TableMalformed,
+        Reason::SpreadsheetUnreadable,
+        Reason::SpreadsheetSeveralSheets,
+        Reason::Unreadable,
+        Reason::ZipEntryIgnored,
+        Reason::Duplicate,
+        Reason::NiftiNotConverted,
+        Reason::NotReached,
+        Reason::BurnedIn,
+        Reason::RiskySopClass,
+        Reason::NotPrimary,
+        Reason::IdentifierFound,
+    ];
+}
+
+/// Why a file was skipped or quarantined: the reason and its variable part (a parser's
+/// message, a file name, a UID), untranslated. The page shows its own text for the reason, in
+/// the user's language; the English `reason` of the report stays for the CLI and the JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Why {
+    pub code: Reason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Why {
+    pub fn new(code: Reason, detail: impl Into<Option<String>>) -> Why {
+        Why { code, detail: detail.into() }
+    }
+}
+
 /// Why one input file is not part of the export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileError {
@@ -53,18 +122,17 @@ impl std::error::Error for FileError {}
 
 impl FileError {
     /// The report's code for this error, and its variable part.
-    pub fn why(&self) -> crate::report::Why {
-        use crate::report::Why;
+    pub fn why(&self) -> Why {
         match self {
-            FileError::NotDicom => Why::new("not-dicom", None),
-            FileError::Dicomdir => Why::new("dicomdir", None),
-            FileError::Corrupt(why) => Why::new("corrupt", why.clone()),
-            FileError::UnsupportedTransferSyntax(uid) => Why::new("transfer-syntax", uid.clone()),
-            FileError::Write(why) => Why::new("write-failed", why.clone()),
-            FileError::Changed => Why::new("changed", None),
-            FileError::Table(why) => Why::new("table-unreadable", why.clone()),
+            FileError::NotDicom => Why::new(Reason::NotDicom, None),
+            FileError::Dicomdir => Why::new(Reason::Dicomdir, None),
+            FileError::Corrupt(why) => Why::new(Reason::Corrupt, why.clone()),
+            FileError::UnsupportedTransferSyntax(uid) => Why::new(Reason::TransferSyntax, uid.clone()),
+            FileError::Write(why) => Why::new(Reason::WriteFailed, why.clone()),
+            FileError::Changed => Why::new(Reason::Changed, None),
+            FileError::Table(why) => Why::new(Reason::TableUnreadable, why.clone()),
             FileError::Identifiable(found) => {
-                Why::new("identifier-found", format!("{} from {} in {}", found.kind.name(), found.source, found.found_at))
+                Why::new(Reason::IdentifierFound, format!("{} from {} in {}", found.kind.name(), found.source, found.found_at))
             }
         }
     }

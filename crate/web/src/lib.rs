@@ -1,10 +1,10 @@
-//! The only module that touches JavaScript: a thin wasm-bindgen wrapper of [`Job`]
-//! for the Web Worker (`www/worker.js`), which owns the wasm. Everything here converts
-//! values at the boundary; the logic lives in the core.
+//! The wasm binding of the capture core: a thin wasm-bindgen wrapper of [`Job`] for the Web
+//! Worker (`www/worker.js`), which owns the wasm. Everything here converts values at the
+//! boundary; the logic lives in the core (`crate/core`), which cannot import the browser.
 
 use wasm_bindgen::prelude::*;
 
-use crate::job::{Job, Scan, Settings};
+use capture::job::{Job, Scan, Settings};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -22,11 +22,11 @@ fn to_js<T: serde::Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serializer).map_err(js_error)
 }
 
-/// Whether a file is a spreadsheet ([`crate::table::sheet::is_spreadsheet`]): the worker asks
+/// Whether a file is a spreadsheet ([`capture::table::sheet::is_spreadsheet`]): the worker asks
 /// before it opens a zip as a zip of inputs, since an `.xlsx` or `.ods` is a zip too.
 #[wasm_bindgen(js_name = isSpreadsheet)]
 pub fn is_spreadsheet(name: &str, head: &[u8]) -> bool {
-    crate::table::sheet::is_spreadsheet(name, head)
+    capture::table::sheet::is_spreadsheet(name, head)
 }
 
 #[wasm_bindgen]
@@ -224,10 +224,10 @@ impl std::io::Seek for JsReader {
     }
 }
 
-/// An input zip (a PACS export), read entry by entry; see [`crate::unzip`].
+/// An input zip (a PACS export), read entry by entry; see [`capture::unzip`].
 #[wasm_bindgen]
 pub struct WebZip {
-    input: crate::unzip::ZipInput<std::io::BufReader<JsReader>>,
+    input: capture::unzip::ZipInput<std::io::BufReader<JsReader>>,
 }
 
 #[wasm_bindgen]
@@ -237,7 +237,7 @@ impl WebZip {
     #[wasm_bindgen(constructor)]
     pub fn new(size: f64, read: js_sys::Function) -> Result<WebZip, JsError> {
         let reader = JsReader { read, size: size as u64, pos: 0 };
-        let input = crate::unzip::ZipInput::open(std::io::BufReader::with_capacity(1 << 18, reader)).map_err(js_error)?;
+        let input = capture::unzip::ZipInput::open(std::io::BufReader::with_capacity(1 << 18, reader)).map_err(js_error)?;
         Ok(WebZip { input })
     }
 
