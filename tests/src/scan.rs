@@ -47,7 +47,7 @@ pub fn check_dicom_layout(zip_bytes: &[u8], date: &str) -> Vec<(String, Vec<u8>)
 pub fn read_input(path: &Path) -> dicom_object::DefaultDicomObject {
     dicom_object::open_file(path).unwrap_or_else(|e| {
         let bytes = std::fs::read(path).unwrap();
-        capture::instance::parse(&bytes, false).unwrap_or_else(|_| panic!("dicom-object cannot read {}: {e}", path.display()))
+        capture::dicom::parse(&bytes, false).unwrap_or_else(|_| panic!("dicom-object cannot read {}: {e}", path.display()))
     })
 }
 

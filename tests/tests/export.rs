@@ -109,7 +109,7 @@ fn pydicom_corpus_exports_without_identifiers() {
     // Nothing identifying of any input that parses survives anywhere in the zip.
     // Image bytes are copied as they are, so a value that also occurs inside some input's
     // pixel or overlay data (a ramp of bytes "12345678") cannot tell a leak from an image.
-    let readable: Vec<&PathBuf> = inputs.iter().filter(|p| capture::instance::parse(&std::fs::read(p).unwrap(), false).is_ok()).collect();
+    let readable: Vec<&PathBuf> = inputs.iter().filter(|p| capture::dicom::parse(&std::fs::read(p).unwrap(), false).is_ok()).collect();
     let bulk: Vec<Vec<u8>> = readable.iter().map(|p| scan::read_input(p)).flat_map(|o| bulk_bytes(&o)).collect();
     let readable_count = readable.len();
     let mut checked = 0;

@@ -292,14 +292,15 @@ fn identifiers(path: &Path) -> Vec<String> {
 /// The per-file path of the export (scan's header parse, full parse, de-identification,
 /// encoding) without a job around it: what `Job::export` does to one planned input.
 fn pipeline(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    use capture::profile::{deidentify, encode, Policy, Subject};
+    use capture::dicom::encode;
+    use capture::profile::{deidentify, Policy, Subject};
     use std::sync::OnceLock;
     static KEYRING: OnceLock<capture::pseudonym::Keyring> = OnceLock::new();
     let keyring = KEYRING.get_or_init(|| capture::pseudonym::Keyring::from_secret(cli::PASSPHRASE.as_bytes()));
     let policy = Policy::new(Preset::Basic, &[], None);
     let subject = Subject { keyring, policy: &policy, patient: "P000000000000000", visit: "V000000000000000", shift_days: 0 };
-    capture::instance::parse(bytes, true).map_err(|e| e.to_string())?;
-    let object = capture::instance::parse(bytes, false).map_err(|e| e.to_string())?;
+    capture::dicom::parse(bytes, true).map_err(|e| e.to_string())?;
+    let object = capture::dicom::parse(bytes, false).map_err(|e| e.to_string())?;
     encode(&deidentify(object, &subject).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
@@ -893,8 +894,8 @@ fn item_header_at_the_top_level_is_skipped_as_the_parser_skips_it() {
 }
 
 /// What the scan records of a file: its summary, or why it is refused.
-fn verdict(parsed: Result<capture::instance::Object, capture::FileError>) -> Result<capture::instance::Summary, String> {
-    parsed.map(|o| capture::instance::Summary::of(&o)).map_err(|e| e.to_string())
+fn verdict(parsed: Result<capture::dicom::Object, capture::FileError>) -> Result<capture::dicom::Summary, String> {
+    parsed.map(|o| capture::dicom::Summary::of(&o)).map_err(|e| e.to_string())
 }
 
 /// The scan of the page reads a file's first bytes only (`Job::scan_prefix`): from any prefix,
@@ -904,7 +905,7 @@ fn verdict(parsed: Result<capture::instance::Object, capture::FileError>) -> Res
 /// after each element and at powers of two.
 #[test]
 fn header_from_a_prefix_is_the_header_of_the_whole_file() {
-    use capture::instance::{parse, parse_header, Header};
+    use capture::dicom::{parse, parse_header, Header};
     let dir = fixtures::pydicom_test_files().unwrap_or_else(|e| panic!("{e}"));
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     let mut stack = vec![dir];
@@ -963,7 +964,7 @@ fn header_from_a_prefix_is_the_header_of_the_whole_file() {
     let ct = &ct[..pixels.end];
     assert!(matches!(parse_header(&ct[..4096], ct.len() as u64), Ok(Header::NeedMore(n)) if n < 8192));
     let Ok(Header::Parsed(object, _)) = parse_header(&ct[..8192], ct.len() as u64) else { panic!("not read from 8 KiB") };
-    assert_eq!(Ok(capture::instance::Summary::of(&object)), verdict(parse(ct, true)));
+    assert_eq!(Ok(capture::dicom::Summary::of(&object)), verdict(parse(ct, true)));
 }
 
 /// Found by `cargo fuzz run dicom_export` (artifact timeout-bcf04166…): an SL of 2 bytes. The

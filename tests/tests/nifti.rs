@@ -94,7 +94,7 @@ fn lossy(inputs: &[PathBuf]) -> bool {
     // Read as the export reads them (a mislabelled data set included).
     inputs.iter().any(|p| {
         std::fs::read(p).is_ok_and(|bytes| {
-            capture::instance::parse(&bytes, true)
+            capture::dicom::parse(&bytes, true)
                 .is_ok_and(|o| LOSSY.contains(&o.meta().transfer_syntax().trim_end_matches('\0')))
         })
     })

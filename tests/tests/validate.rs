@@ -111,7 +111,7 @@ fn inputs_by_output_uid() -> HashMap<String, PathBuf> {
                 continue;
             }
             // (A raw data set, without meta group, is read as the export reads it.)
-            let read = || capture::instance::parse(&std::fs::read(&path).ok()?, false).ok();
+            let read = || capture::dicom::parse(&std::fs::read(&path).ok()?, false).ok();
             let Some(obj) = dicom_object::open_file(&path).ok().or_else(read) else { continue };
             let uid = scan::element_text(&obj, tags::SOP_INSTANCE_UID)
                 .filter(|u| !u.is_empty())

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::archive::{Archive, Packing};
 use crate::dates::{self, Date};
 use crate::error::{FileError, JobError, Reason};
-use crate::instance::{self, Summary};
+use crate::dicom::{self, Summary};
 use crate::nifti;
 use crate::dates::DatePolicy;
 use crate::profile::{self, Opt, Policy, Preset, Subject};
@@ -172,7 +172,7 @@ fn visit_key(s: &Summary, settings: &Settings) -> (String, String) {
 }
 
 /// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
-/// after them as the file holds it where it ends the file (instance::Split). With `uids` (the
+/// after them as the file holds it where it ends the file (dicom::Split). With `uids` (the
 /// mapping is recorded), the UIDs it replaced are added to it.
 fn deidentify_dicom<'b>(
     bytes: &'b [u8],
@@ -180,13 +180,13 @@ fn deidentify_dicom<'b>(
     subject: &Subject,
     uids: Option<&mut BTreeMap<String, String>>,
 ) -> Result<(Vec<u8>, &'b [u8]), FileError> {
-    let split = instance::parse_split(bytes, false)?;
+    let split = dicom::parse_split(bytes, false)?;
     if Summary::of(&split.object) != *summary {
         return Err(FileError::Changed);
     }
     let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
     let clean = profile::deidentify(split.object, subject)?;
-    let attributes = profile::encode(&clean)?;
+    let attributes = dicom::encode(&clean)?;
     if let (Some(originals), Some(uids)) = (originals, uids) {
         originals.record(&clean, subject.keyring, uids);
     }
@@ -236,9 +236,9 @@ impl Job {
     /// whole (a table's fingerprint covers all its bytes).
     pub fn scan_prefix(&mut self, name: &str, prefix: &[u8], size: u64) -> Scan {
         let whole = prefix.len() as u64 >= size;
-        let (summary, outcome, code) = match instance::parse_header(prefix, size) {
-            Ok(instance::Header::NeedMore(n)) => return Scan::NeedMore(n),
-            Ok(instance::Header::Parsed(object, native_bytes)) => {
+        let (summary, outcome, code) = match dicom::parse_header(prefix, size) {
+            Ok(dicom::Header::NeedMore(n)) => return Scan::NeedMore(n),
+            Ok(dicom::Header::Parsed(object, native_bytes)) => {
                 if self.settings.format != Format::Dicom {
                     let mut slice = nifti::Slice::of(&object);
                     slice.native_bytes = native_bytes;
@@ -484,7 +484,7 @@ impl Job {
             let (Some(s), Outcome::Pending) = (&input.summary, &input.outcome) else { continue };
             let reason = if s.burned_in {
                 Some((Why::new(Reason::BurnedIn, None), "burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text".to_string()))
-            } else if let Some(why) = instance::risky_sop_class(&s.sop_class) {
+            } else if let Some(why) = dicom::risky_sop_class(&s.sop_class) {
                 Some((
                     Why::new(Reason::RiskySopClass, s.sop_class.clone()),
                     format!("SOP class {}: {why}", s.sop_class),
@@ -570,10 +570,10 @@ impl Job {
         let unreadable = |reason: &str| format!("could not be read for the export: {reason}");
         if let (Some(converter), Some(nii)) = (&mut self.nifti, path.strip_prefix(nifti::ROOT)) {
             let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
-            // Native samples are placed from the file's bytes (instance::Split); compressed ones
+            // Native samples are placed from the file's bytes (dicom::Split); compressed ones
             // are decoded from the whole object.
             let split = bytes.map_err(unreadable).and_then(|bytes| {
-                instance::parse_split(bytes, true)
+                dicom::parse_split(bytes, true)
                     .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })
                     .map_err(|e| e.to_string())
             });
@@ -673,7 +673,7 @@ impl Job {
             visit: &visit.visit,
             shift_days: visit.shift_days,
         };
-        // The pixel data are copied as the file holds them where they end it (instance::Split).
+        // The pixel data are copied as the file holds them where they end it (dicom::Split).
         let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
         if matches!(encoded, Ok(_) | Err(FileError::Identifiable(_))) {
             self.audit.files += 1;

@@ -7,7 +7,7 @@
 pub mod archive;
 pub mod dates;
 pub mod error;
-pub mod instance;
+pub mod dicom;
 pub mod job;
 pub mod nifti;
 pub mod patient_id;

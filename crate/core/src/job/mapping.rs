@@ -15,7 +15,7 @@ use dicom_core::VR;
 use super::{Job, Stage};
 use crate::archive::{Archive, Packing};
 use crate::error::JobError;
-use crate::instance::Object;
+use crate::dicom::Object;
 use crate::pseudonym::Keyring;
 use crate::report::Outcome;
 

@@ -32,7 +32,7 @@ use dicom_object::InMemDicomObject;
 
 pub use header::{DataType, Header, VOX_OFFSET};
 
-use crate::instance::Object;
+use crate::dicom::Object;
 use crate::profile::Policy;
 
 /// The folder of the NIfTI tree in the zip.
@@ -117,7 +117,7 @@ fn element(ds: &InMemDicomObject, tag: Tag) -> Option<std::borrow::Cow<'_, dicom
     use std::borrow::Cow;
     let element = ds.element_opt(tag).ok()??;
     Some(match element.vr() {
-        dicom_core::VR::UN => Cow::Owned(crate::profile::reinterpret_un(element.clone())),
+        dicom_core::VR::UN => Cow::Owned(crate::dicom::reinterpret_un(element.clone())),
         _ => Cow::Borrowed(element),
     })
 }
@@ -147,7 +147,7 @@ pub struct Slice {
     /// Protocol name, else series description: a file name when the policy keeps it.
     name: Option<(Tag, String)>,
     /// The length of the native samples the export will split off the file, as the scan
-    /// found it (`instance::Header::Parsed`); set by the job.
+    /// found it (`dicom::Header::Parsed`); set by the job.
     pub native_bytes: Option<u64>,
     orientation: Option<[f64; 6]>,
     position: Option<[f64; 3]>,

@@ -11,7 +11,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::{jpeg, jpegls, text};
-use crate::instance::Object;
+use crate::dicom::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
 pub const JPEG_2000: &[&str] = &["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"];

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{numbers, Volume};
 use super::text;
-use crate::instance::Object;
+use crate::dicom::Object;
 use crate::profile::{Action, Code, Policy};
 
 /// How a DICOM value becomes a JSON value.

@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::dates::DatePolicy;
 
 pub use private::list as safe_private_list;
-pub use walk::{deidentify, encode, Subject, TOOL};
-pub(crate) use walk::reinterpret_un;
+pub use walk::{deidentify, Subject, TOOL};
 
 /// An action code of Table E.1-1 (PS3.15 E.1.1), compound codes included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +275,7 @@ pub fn is_temporal(tag: Tag) -> bool {
 /// sidecars): kept, cleaned of the instance's identifiers, or `None` when it is removed,
 /// emptied or replaced.
 pub fn exported_text(ds: &dicom_object::InMemDicomObject, policy: &Policy, tag: Tag) -> Option<String> {
-    let value = crate::instance::text(ds, tag)?;
+    let value = crate::dicom::text(ds, tag)?;
     match policy.action(tag) {
         Action::Code(Code::K) | Action::Unlisted => Some(value),
         Action::Code(Code::C) => {

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::dates::DatePolicy;
 use crate::error::FileError;
-use crate::instance::Summary;
+use crate::dicom::Summary;
 use crate::patient_id::{self, NearMiss, PatientIdRule};
 use crate::pseudonym::Keyring;
 use suggest::Stats;

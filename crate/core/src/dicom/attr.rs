@@ -1,0 +1,26 @@
+//! Reading attributes of a data set as text and numbers.
+
+use dicom_core::{Tag, VR};
+use dicom_object::InMemDicomObject;
+
+/// A text attribute of the top-level data set, without DICOM padding; `None` when absent or empty.
+/// A value written as UN (PS3.5 6.2.2) is its text's bytes (UTF-8, else Latin-1): read as a
+/// list of numbers, a PatientID written so got another research ID than the same one as LO.
+pub fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let element = object.element_opt(tag).ok()??;
+    let value = if element.vr() == VR::UN {
+        let bytes = element.to_bytes().ok()?;
+        String::from_utf8(bytes.to_vec()).unwrap_or_else(|_| bytes.iter().map(|&b| b as char).collect()).into()
+    } else {
+        element.to_str().ok()?
+    };
+    let trimmed = value.trim_matches(|c: char| c == ' ' || c == '\0');
+    (!trimmed.is_empty()).then(|| trimmed.to_string())
+}
+
+/// Numeric multi-valued attribute (DS, IS, FD...) as `f64`s.
+pub fn numbers(object: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    let element = object.element_opt(tag).ok()??;
+    element.to_multi_float64().ok()
+}
+

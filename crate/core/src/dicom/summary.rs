@@ -1,0 +1,81 @@
+//! What the export plan needs to know of one instance.
+
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use super::attr::{numbers, text};
+use super::Object;
+
+/// What the export plan needs to know of one instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub patient_id: String,
+    pub study_date: Option<String>,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub series_number: Option<i64>,
+    pub sop_instance_uid: String,
+    pub instance_number: Option<i64>,
+    pub sop_class: String,
+    /// BurnedInAnnotation (0028,0301) is YES: the pixels may show identifying text.
+    pub burned_in: bool,
+    pub image_type: Vec<String>,
+    /// Modality and SeriesDescription, for the review before the export.
+    pub modality: Option<String>,
+    pub series_description: Option<String>,
+    /// Position of the slice along its normal (ImagePositionPatient · normal of
+    /// ImageOrientationPatient): the order of slices in space.
+    pub slice_position: Option<f64>,
+}
+
+impl Summary {
+    pub fn of(object: &Object) -> Summary {
+        let ds: &InMemDicomObject = object;
+        let integer = |tag| text(ds, tag).and_then(|t| t.parse::<i64>().ok());
+        Summary {
+            patient_id: text(ds, tags::PATIENT_ID).unwrap_or_default(),
+            study_date: text(ds, tags::STUDY_DATE),
+            study_uid: text(ds, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+            series_uid: text(ds, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+            series_number: integer(tags::SERIES_NUMBER),
+            sop_instance_uid: text(ds, tags::SOP_INSTANCE_UID)
+                .unwrap_or_else(|| object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
+            instance_number: integer(tags::INSTANCE_NUMBER),
+            sop_class: text(ds, tags::SOP_CLASS_UID)
+                .unwrap_or_else(|| object.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string()),
+            burned_in: text(ds, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES")),
+            image_type: text(ds, tags::IMAGE_TYPE)
+                .map(|v| v.split('\\').map(|p| p.trim().to_ascii_uppercase()).collect())
+                .unwrap_or_default(),
+            modality: text(ds, tags::MODALITY),
+            series_description: text(ds, tags::SERIES_DESCRIPTION),
+            slice_position: slice_position(ds),
+        }
+    }
+}
+
+fn slice_position(ds: &InMemDicomObject) -> Option<f64> {
+    let position = numbers(ds, tags::IMAGE_POSITION_PATIENT)?;
+    let orientation = numbers(ds, tags::IMAGE_ORIENTATION_PATIENT)?;
+    if position.len() != 3 || orientation.len() != 6 {
+        return None;
+    }
+    let (r, c) = (&orientation[0..3], &orientation[3..6]);
+    let normal = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
+    Some(position.iter().zip(normal).map(|(p, n)| p * n).sum())
+}
+
+/// Why an instance should not be exported without the user's explicit opt-in: SOP classes
+/// whose pixels usually carry identifying text or whose content is a document.
+pub fn risky_sop_class(sop_class: &str) -> Option<&'static str> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("1.2.840.10008.5.1.4.1.1.7", "secondary capture (screenshots often show patient details)"),
+        ("1.2.840.10008.5.1.4.1.1.6.", "ultrasound (patient details are usually burned into the image)"),
+        ("1.2.840.10008.5.1.4.1.1.3.1", "ultrasound multi-frame (patient details are usually burned into the image)"),
+        ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document (PDF, CDA...)"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.", "visible light photograph or video"),
+        ("1.2.840.10008.5.1.4.1.1.88.", "structured report (free-text content)"),
+    ];
+    PREFIXES.iter().find(|(p, _)| sop_class == p.trim_end_matches('.') || sop_class.starts_with(p)).map(|(_, why)| *why)
+}
+
