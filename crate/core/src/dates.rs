@@ -1,7 +1,6 @@
 //! Calendar dates as DICOM writes them (`YYYYMMDD`), without a clock: today's date
 //! always comes in from the caller.
 
-use crate::error::JobError;
 
 /// A validated calendar date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -118,9 +117,13 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     }
 }
 
+/// An export date that is not a valid `YYYYMMDD` calendar date (the text given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadExportDate(pub String);
+
 /// The export date of a job: the name of the daily folder.
-pub fn export_date(text: &str) -> Result<Date, JobError> {
-    Date::parse_da(text).ok_or_else(|| JobError::ExportDate(text.to_string()))
+pub fn export_date(text: &str) -> Result<Date, BadExportDate> {
+    Date::parse_da(text).ok_or_else(|| BadExportDate(text.to_string()))
 }
 
 #[cfg(test)]

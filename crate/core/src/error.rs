@@ -91,8 +91,9 @@ pub enum FileError {
     /// A table (CSV/TSV) that could not be read or written.
     Table(String),
     /// The output audit found an identifier of the input in the de-identified file, which
-    /// is therefore not written.
-    Identifiable(crate::profile::audit::Finding),
+    /// is therefore not written: what it is (e.g. "a person's name"), the input attribute it
+    /// came from and the output attribute it was found in, as paths of tags.
+    Identifiable { kind: &'static str, source: String, found_at: String },
 }
 
 impl fmt::Display for FileError {
@@ -107,12 +108,9 @@ impl fmt::Display for FileError {
             FileError::Write(why) => write!(f, "could not write the de-identified file: {why}"),
             FileError::Changed => f.write_str("the file changed while the export was running"),
             FileError::Table(why) => write!(f, "unreadable table: {why}"),
-            FileError::Identifiable(found) => write!(
+            FileError::Identifiable { kind, source, found_at } => write!(
                 f,
-                "not exported: the output audit found {} from {} of the input in {} of the de-identified file",
-                found.kind.name(),
-                found.source,
-                found.found_at
+                "not exported: the output audit found {kind} from {source} of the input in {found_at} of the de-identified file"
             ),
         }
     }
@@ -131,8 +129,8 @@ impl FileError {
             FileError::Write(why) => Why::new(Reason::WriteFailed, why.clone()),
             FileError::Changed => Why::new(Reason::Changed, None),
             FileError::Table(why) => Why::new(Reason::TableUnreadable, why.clone()),
-            FileError::Identifiable(found) => {
-                Why::new(Reason::IdentifierFound, format!("{} from {} in {}", found.kind.name(), found.source, found.found_at))
+            FileError::Identifiable { kind, source, found_at } => {
+                Why::new(Reason::IdentifierFound, format!("{kind} from {source} in {found_at}"))
             }
         }
     }
@@ -179,6 +177,12 @@ impl fmt::Display for JobError {
 }
 
 impl std::error::Error for JobError {}
+
+impl From<crate::dates::BadExportDate> for JobError {
+    fn from(bad: crate::dates::BadExportDate) -> Self {
+        JobError::ExportDate(bad.0)
+    }
+}
 
 /// An error's message followed by its sources: dicom-rs puts the useful part
 /// (which tag, which offset) in the innermost source.

@@ -675,7 +675,7 @@ impl Job {
         };
         // The pixel data are copied as the file holds them where they end it (dicom::Split).
         let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
-        if matches!(encoded, Ok(_) | Err(FileError::Identifiable(_))) {
+        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
             self.audit.files += 1;
             self.audit.held_back += usize::from(encoded.is_err());
         }

@@ -71,7 +71,7 @@ pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError
     }
     record_method(&mut clean, subject.policy);
     // Nothing of the input's identifiers may be left that the options do not keep.
-    identifiers.audit(&clean).map_err(FileError::Identifiable)?;
+    identifiers.audit(&clean).map_err(|f| FileError::Identifiable { kind: f.kind.name(), source: f.source, found_at: f.found_at })?;
 
     let sop_class = text(&clean, tags::SOP_CLASS_UID).unwrap_or(meta_class);
     let sop_instance = text(&clean, tags::SOP_INSTANCE_UID).unwrap_or(meta_instance);
