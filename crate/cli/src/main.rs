@@ -244,19 +244,14 @@ fn write_mapping(job: &Job, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn export(args: &ExportArgs) -> Result<(), String> {
-    let format = match args.format {
-        FormatArg::Dicom => Format::Dicom,
-        FormatArg::Nifti => Format::Nifti,
-        FormatArg::Both => Format::Both,
-    };
-    let export_date = args
-        .export_date
-        .clone()
-        .unwrap_or_else(|| chrono::Local::now().format("%Y%m%d").to_string());
-    let secret = secret(args)?;
-    let settings = Settings {
-        format,
+/// The job's settings from the command line.
+fn settings(args: &ExportArgs) -> Result<Settings, String> {
+    Ok(Settings {
+        format: match args.format {
+            FormatArg::Dicom => Format::Dicom,
+            FormatArg::Nifti => Format::Nifti,
+            FormatArg::Both => Format::Both,
+        },
         preset: match args.preset {
             PresetArg::Mip => Preset::Mip,
             PresetArg::Basic => Preset::Basic,
@@ -278,12 +273,17 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         year_folder: args.year_folder,
         nifti_gzip: args.nifti_gz,
         patient_id_normalise: args.patient_id_normalise.clone().unwrap_or_default(),
-    };
-    let mut job = Job::new(settings, &secret, &export_date).map_err(|e| e.to_string())?;
+    })
+}
 
+fn export(args: &ExportArgs) -> Result<(), String> {
+    let export_date = args
+        .export_date
+        .clone()
+        .unwrap_or_else(|| chrono::Local::now().format("%Y%m%d").to_string());
+    let mut job = Job::new(settings(args)?, &secret(args)?, &export_date).map_err(|e| e.to_string())?;
     let files = collect(&args.inputs)?;
-    // One buffer for every read: a fresh one per file cost a page fault per 4 KiB (perf,
-    // ct600: a third of the export's time went to reading).
+    // One buffer for every read: a fresh one per file costs a page fault per 4 KiB.
     let mut buffer = Vec::new();
     for path in &files {
         let name = path.display().to_string();
@@ -295,20 +295,33 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     if args.mapping.is_some() {
         job.record_mapping().map_err(|e| e.to_string())?;
     }
+    write_zip(&mut job, &plan, &files, &args.out)?;
+    if let Some(dir) = &args.mapping {
+        write_mapping(&job, dir)?;
+    }
+    let report = job.report();
+    if let Some(path) = &args.report {
+        fs::write(path, report.to_json()).map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.ehr_write_profiles {
+        let profiles: Vec<_> = report.tables.iter().map(|t| &t.profile).collect();
+        let json = serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?;
+        fs::write(path, json).map_err(|e| format!("cannot write the profiles {}: {e}", path.display()))?;
+    }
+    print_summary(&report, args);
+    Ok(())
+}
 
-    // Written next to the target and renamed at the end: a failed export never
-    // leaves a zip that looks complete.
-    let partial = args.out.with_extension("zip.part");
+/// The zip, written next to `out` and renamed at the end: a failed export never leaves a zip
+/// that looks complete. The files are read on a second thread, a few ahead, so that reading
+/// overlaps with the de-identification and the writing; buffers come back for reuse.
+fn write_zip(job: &mut Job, plan: &[capture::Planned], files: &[PathBuf], out_path: &Path) -> Result<(), String> {
+    let partial = out_path.with_extension("zip.part");
     let mut out = fs::File::create(&partial).map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
     let write_error = |e: std::io::Error| format!("cannot write {}: {e}", partial.display());
-    // The files are read on a second thread, a few ahead: reading (mostly the kernel copying
-    // from the page cache) then overlaps with the de-identification and the writing (ct600:
-    // 0.42 -> 0.36 s; writing on a third thread as well gained nothing on 2 cores).
-    // Buffers come back for reuse, so memory stays a few files.
     std::thread::scope(|scope| {
         let (files_read, next_read) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(READ_AHEAD);
         let (give_back, given_back) = std::sync::mpsc::channel::<Vec<u8>>();
-        let (plan, files) = (&plan, &files);
         scope.spawn(move || {
             for step in plan {
                 let mut buffer = given_back.try_recv().unwrap_or_default();
@@ -335,15 +348,11 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     out.write_all(&job.finish().map_err(|e| e.to_string())?).map_err(write_error)?;
     out.sync_all().map_err(write_error)?;
     drop(out);
-    fs::rename(&partial, &args.out).map_err(|e| format!("cannot rename to {}: {e}", args.out.display()))?;
-    if let Some(dir) = &args.mapping {
-        write_mapping(&job, dir)?;
-    }
+    fs::rename(&partial, out_path).map_err(|e| format!("cannot rename to {}: {e}", out_path.display()))
+}
 
-    let report = job.report();
-    if let Some(path) = &args.report {
-        fs::write(path, report.to_json()).map_err(|e| format!("cannot write the report {}: {e}", path.display()))?;
-    }
+/// What the export did, on stderr: counts, the audit, the tables, the linkage, each file left out.
+fn print_summary(report: &capture::Report, args: &ExportArgs) {
     let c = &report.counts;
     eprintln!(
         "capture: wrote {} ({} exported, {} skipped, {} quarantined of {} inputs; {} visits)",
@@ -361,11 +370,6 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             "  output audit: {} DICOM files searched for their input's identifiers; {held} held back (identifier found, listed below)",
             audit.files
         ),
-    }
-    if let Some(path) = &args.ehr_write_profiles {
-        let profiles: Vec<_> = report.tables.iter().map(|t| &t.profile).collect();
-        let json = serde_json::to_string_pretty(&profiles).map_err(|e| e.to_string())?;
-        fs::write(path, json).map_err(|e| format!("cannot write the profiles {}: {e}", path.display()))?;
     }
     let chosen = args.patient_id_normalise.clone().unwrap_or_default();
     for t in &report.tables {
@@ -386,7 +390,6 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             eprintln!("  {}: {reason}", f.name);
         }
     }
-    Ok(())
 }
 
 /// One near miss as a line: the count and the options (those chosen and those to add) that

@@ -206,150 +206,204 @@ pub fn check_data_set(data: &[u8], pos: usize, explicit: bool, big_endian: bool)
 /// in `data` (else [`LengthError::Short`]); then, the verdict being exact, the parser that
 /// stops before Pixel Data must find in `data` every value before it (else the whole file).
 /// Gives where the top-level Pixel Data element starts when it is the data set's last element.
-pub(super) fn walk_data_set(data: &[u8], total: usize, mut pos: usize, explicit: bool, big_endian: bool) -> Result<Option<usize>, LengthError> {
-    let partial = data.len() < total;
-    // The last top-level header read, and its tag.
-    let mut last_top: Option<(usize, Tag)> = None;
-    // Where the header-only parser stops: the first top-level element at or after Pixel Data.
-    let mut stop: Option<usize> = None;
-    // The header of the first value that runs past `data`.
-    let mut beyond: Option<usize> = None;
-    // A header at `pos`, which must be in `data` when the file goes on past it. Once the
-    // parser's stop is known, only the check needs the rest: ask for the whole file.
-    let header_at = |pos: usize, stop: Option<usize>| -> Result<&[u8], LengthError> {
-        if partial && data.len() < pos.saturating_add(12) {
-            return Err(LengthError::Short(if stop.is_some() { total } else { pos.saturating_add(12) }));
-        }
-        Ok(&data[pos.min(data.len())..])
+pub(super) fn walk_data_set(data: &[u8], total: usize, pos: usize, explicit: bool, big_endian: bool) -> Result<Option<usize>, LengthError> {
+    let mut walk = Walk {
+        data,
+        total,
+        explicit,
+        big_endian,
+        pos,
+        last_top: None,
+        stop: None,
+        beyond: None,
+        open: Vec::new(),
+        in_sequence: false,
+        pending_pixel_data: false,
     };
-    struct Open {
-        item: bool,
-        pixel_data: bool,
-        /// Where a defined length ends it; `None` when a delimiter must.
-        end: Option<usize>,
-    }
-    const ITEM: Tag = Tag(0xFFFE, 0xE000);
-    const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
-    const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
-    let at = |pos: usize| format!("at byte {pos} of the data set");
-    let mut open: Vec<Open> = Vec::new();
-    // The parser's modes: expecting an item header (inside a sequence), or an element header.
-    let mut in_sequence = false;
-    let mut pending_pixel_data = false;
     loop {
-        // Containers whose defined length is used up end here, innermost first.
-        while let Some(end) = open.last().and_then(|o| o.end) {
-            if pos < end {
-                break;
-            }
-            if pos > end {
-                return Err(format!("a sequence or item ends at byte {end} but its contents run to {pos}").into());
-            }
-            in_sequence = open.pop().expect("checked").item;
-        }
-        if open.len() > MAX_NESTING {
-            return Err(format!("sequences nested deeper than {} levels", MAX_NESTING / 2).into());
-        }
-        let remaining = total - pos;
-        if in_sequence || pending_pixel_data {
-            if remaining == 0 {
-                break;
-            }
-            let (tag, _, length, _) = element_header(header_at(pos, stop)?, false, big_endian)
-                .ok_or_else(|| format!("truncated item header {}", at(pos)))?;
-            pos += 8;
-            match tag {
-                ITEM => {
-                    let pixel_data = pending_pixel_data || open.last().is_some_and(|o| o.pixel_data);
-                    if pending_pixel_data {
-                        open.push(Open { item: false, pixel_data: true, end: None });
-                    }
-                    if open.is_empty() {
-                        return Err(format!("an item outside any sequence {}", at(pos - 8)).into());
-                    }
-                    if length != UNDEFINED && length > total - pos {
-                        return Err(format!("an item claims {length} bytes, only {} remain", total - pos).into());
-                    }
-                    if pixel_data {
-                        // A fragment (or the offset table): one value the parser reads whole.
-                        if length == UNDEFINED {
-                            return Err(format!("a pixel data fragment of undefined length {}", at(pos - 8)).into());
-                        }
-                        if pos + length > data.len() {
-                            beyond.get_or_insert(pos - 8);
-                        }
-                        pos += length;
-                        in_sequence = true;
-                    } else {
-                        open.push(Open { item: true, pixel_data: false, end: (length != UNDEFINED).then(|| pos + length) });
-                        in_sequence = false;
-                    }
-                }
-                ITEM_END if length == 0 && !pending_pixel_data => {
-                    open.pop();
-                    in_sequence = true;
-                }
-                SEQUENCE_END => {
-                    if !pending_pixel_data {
-                        open.pop();
-                    }
-                    in_sequence = false;
-                }
-                _ => return Err(format!("element {tag} where an item was expected {}", at(pos - 8)).into()),
-            }
-            pending_pixel_data = false;
-            continue;
-        }
-        if remaining == 0 {
+        walk.close_used_up()?;
+        if walk.pos == total {
             break;
         }
-        let (tag, vr, length, header) = element_header(header_at(pos, stop)?, explicit, big_endian)
-            .ok_or_else(|| format!("truncated element header {}", at(pos)))?;
+        if walk.in_sequence || walk.pending_pixel_data {
+            walk.item()?;
+        } else {
+            walk.element()?;
+        }
+    }
+    walk.verdict()
+}
+
+/// A sequence, item or encapsulated Pixel Data the walk is inside.
+struct Open {
+    item: bool,
+    pixel_data: bool,
+    /// Where a defined length ends it; `None` when a delimiter must.
+    end: Option<usize>,
+}
+
+const ITEM: Tag = Tag(0xFFFE, 0xE000);
+const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
+const SEQUENCE_END: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// The walk's state, in the parser's terms.
+struct Walk<'a> {
+    data: &'a [u8],
+    total: usize,
+    explicit: bool,
+    big_endian: bool,
+    pos: usize,
+    /// The last top-level header read, and its tag.
+    last_top: Option<(usize, Tag)>,
+    /// Where the header-only parser stops: the first top-level element at or after Pixel Data.
+    stop: Option<usize>,
+    /// The header of the first value that runs past `data`.
+    beyond: Option<usize>,
+    open: Vec<Open>,
+    /// The parser's modes: expecting an item header (inside a sequence), or an element header.
+    in_sequence: bool,
+    pending_pixel_data: bool,
+}
+
+impl Walk<'_> {
+    fn at(&self, pos: usize) -> String {
+        format!("at byte {pos} of the data set")
+    }
+
+    /// The header at `pos`, which must be in `data` when the file goes on past it. Once the
+    /// parser's stop is known, only the check needs the rest: ask for the whole file.
+    fn header(&self) -> Result<&[u8], LengthError> {
+        let (data, pos) = (self.data, self.pos);
+        if data.len() < self.total && data.len() < pos.saturating_add(12) {
+            return Err(LengthError::Short(if self.stop.is_some() { self.total } else { pos.saturating_add(12) }));
+        }
+        Ok(&data[pos.min(data.len())..])
+    }
+
+    /// Containers whose defined length is used up end here, innermost first; then the depth.
+    fn close_used_up(&mut self) -> Result<(), LengthError> {
+        while let Some(end) = self.open.last().and_then(|o| o.end) {
+            if self.pos < end {
+                break;
+            }
+            if self.pos > end {
+                return Err(format!("a sequence or item ends at byte {end} but its contents run to {}", self.pos).into());
+            }
+            self.in_sequence = self.open.pop().expect("checked").item;
+        }
+        if self.open.len() > MAX_NESTING {
+            return Err(format!("sequences nested deeper than {} levels", MAX_NESTING / 2).into());
+        }
+        Ok(())
+    }
+
+    /// An item header (or a delimiter) where the parser expects one.
+    fn item(&mut self) -> Result<(), LengthError> {
+        let (tag, _, length, _) =
+            element_header(self.header()?, false, self.big_endian).ok_or_else(|| format!("truncated item header {}", self.at(self.pos)))?;
+        self.pos += 8;
+        match tag {
+            ITEM => self.item_start(length)?,
+            ITEM_END if length == 0 && !self.pending_pixel_data => {
+                self.open.pop();
+                self.in_sequence = true;
+            }
+            SEQUENCE_END => {
+                if !self.pending_pixel_data {
+                    self.open.pop();
+                }
+                self.in_sequence = false;
+            }
+            _ => return Err(format!("element {tag} where an item was expected {}", self.at(self.pos - 8)).into()),
+        }
+        self.pending_pixel_data = false;
+        Ok(())
+    }
+
+    fn item_start(&mut self, length: usize) -> Result<(), LengthError> {
+        let pixel_data = self.pending_pixel_data || self.open.last().is_some_and(|o| o.pixel_data);
+        if self.pending_pixel_data {
+            self.open.push(Open { item: false, pixel_data: true, end: None });
+        }
+        if self.open.is_empty() {
+            return Err(format!("an item outside any sequence {}", self.at(self.pos - 8)).into());
+        }
+        if length != UNDEFINED && length > self.total - self.pos {
+            return Err(format!("an item claims {length} bytes, only {} remain", self.total - self.pos).into());
+        }
+        if pixel_data {
+            // A fragment (or the offset table): one value the parser reads whole.
+            if length == UNDEFINED {
+                return Err(format!("a pixel data fragment of undefined length {}", self.at(self.pos - 8)).into());
+            }
+            if self.pos + length > self.data.len() {
+                self.beyond.get_or_insert(self.pos - 8);
+            }
+            self.pos += length;
+            self.in_sequence = true;
+        } else {
+            let end = (length != UNDEFINED).then(|| self.pos + length);
+            self.open.push(Open { item: true, pixel_data: false, end });
+            self.in_sequence = false;
+        }
+        Ok(())
+    }
+
+    /// An element header where the parser expects one, and its value skipped.
+    fn element(&mut self) -> Result<(), LengthError> {
+        let (tag, vr, length, header) = element_header(self.header()?, self.explicit, self.big_endian)
+            .ok_or_else(|| format!("truncated element header {}", self.at(self.pos)))?;
         // The parser's read_until applies to the top level only; an item header there is not
         // an element to it, so it does not count (asking for more bytes is always safe).
-        if open.is_empty() && tag >= tags::PIXEL_DATA && tag.group() != 0xFFFE {
-            stop.get_or_insert(pos);
+        if self.open.is_empty() && tag >= tags::PIXEL_DATA && tag.group() != 0xFFFE {
+            self.stop.get_or_insert(self.pos);
         }
-        if open.is_empty() {
-            last_top = Some((pos, tag));
+        if self.open.is_empty() {
+            self.last_top = Some((self.pos, tag));
         }
-        pos += header;
+        self.pos += header;
+        let (pos, remaining) = (self.pos, self.total - self.pos);
         let sequence = vr == VR::SQ;
         // In the parser's order: a sequence header wins over everything else.
         if !sequence && tag == ITEM_END {
             // Outside any container the parser ignores it; inside, it closes the innermost.
-            if open.pop().is_some() {
-                in_sequence = true;
+            if self.open.pop().is_some() {
+                self.in_sequence = true;
             }
         } else if !sequence && tag == tags::PIXEL_DATA && length == UNDEFINED {
-            pending_pixel_data = true;
+            self.pending_pixel_data = true;
         } else if sequence || length == UNDEFINED {
             // An undefined length makes any element a sequence to the parser.
-            if length != UNDEFINED && length > total - pos {
-                return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
+            if length != UNDEFINED && length > remaining {
+                return Err(format!("element {tag} claims {length} bytes, only {remaining} remain").into());
             }
-            open.push(Open { item: false, pixel_data: false, end: (length != UNDEFINED).then(|| pos + length) });
-            in_sequence = true;
-        } else if length > total - pos {
-            return Err(format!("element {tag} claims {length} bytes, only {} remain", total - pos).into());
+            self.open.push(Open { item: false, pixel_data: false, end: (length != UNDEFINED).then(|| pos + length) });
+            self.in_sequence = true;
+        } else if length > remaining {
+            return Err(format!("element {tag} claims {length} bytes, only {remaining} remain").into());
         } else {
-            if pos + length > data.len() {
-                beyond.get_or_insert(pos - header);
+            if pos + length > self.data.len() {
+                self.beyond.get_or_insert(pos - header);
             }
-            pos += value_span(vr, length);
+            self.pos += value_span(vr, length);
         }
+        Ok(())
     }
-    if pending_pixel_data || open.iter().any(|o| o.end.is_none()) {
-        // The parser would take the end of the file for the missing delimiters and export
-        // what it got (an image without its last fragments): a cut transfer.
-        return Err("a sequence, item or pixel data of undefined length has no end delimiter: the file is truncated".into());
-    }
-    // (And where the header-only parser stops, or an element out of order would be lost.)
-    let pixel_data_last = last_top.filter(|&(at, tag)| tag == tags::PIXEL_DATA && stop == Some(at)).map(|(at, _)| at);
-    match (beyond, stop) {
-        (Some(value), Some(stop)) if stop <= value => Ok(pixel_data_last),
-        (Some(_), _) => Err(LengthError::Short(total)),
-        (None, _) => Ok(pixel_data_last),
+
+    /// Every container closed, and the bytes given enough for the parser that stops early.
+    fn verdict(self) -> Result<Option<usize>, LengthError> {
+        if self.pending_pixel_data || self.open.iter().any(|o| o.end.is_none()) {
+            // The parser would take the end of the file for the missing delimiters and export
+            // what it got (an image without its last fragments): a cut transfer.
+            return Err("a sequence, item or pixel data of undefined length has no end delimiter: the file is truncated".into());
+        }
+        let stop = self.stop;
+        let pixel_data_last = self.last_top.filter(|&(at, tag)| tag == tags::PIXEL_DATA && stop == Some(at)).map(|(at, _)| at);
+        match (self.beyond, stop) {
+            (Some(value), Some(stop)) if stop <= value => Ok(pixel_data_last),
+            (Some(_), _) => Err(LengthError::Short(self.total)),
+            (None, _) => Ok(pixel_data_last),
+        }
     }
 }
 
