@@ -2,29 +2,25 @@
 //
 // Why a thread of its own: Chromium moves a Blob's bytes on the thread that reads it. Read in
 // the wasm's worker, a file advanced only between two calls into the wasm, so the reads
-// started ahead mostly waited (make bench, ct600 NIfTI: the worker waited 1.34 s for reads
-// it had started long before). Here they advance while the wasm works.
+// started ahead mostly waited. Here they advance while the wasm works.
 //
-// Protocol (worker.js is the only client):
+// Protocol (worker/read.js is the only client):
 //   → {type:'files', files: File[]}            the run's files; reads name them by index
 //   → {type:'read', reads: [{id, file, len}]}  read the first `len` bytes of each (at most the file)
 //   → {type:'give', buffers: ArrayBuffer[]}    buffers of earlier answers, free for reuse
 //   ← {type:'read', buffer, reusable, reads: [{id, at, length, size} | {id, error}]}
-//        (bytes of read `id` = buffer[at, at + length); `size` the file's; `reusable`: worker.js
-//        gives the buffer back once every read in it is copied into the wasm)
-// Without nested workers (some browsers) worker.js runs `reader` in its own thread instead.
+//        (bytes of read `id` = buffer[at, at + length); `size` the file's; `reusable`: the
+//        client gives the buffer back once every read in it is copied into the wasm)
+// Without nested workers (some browsers) worker/read.js runs `reader` in the wasm's thread instead.
 
 // Small reads (the starts of files that the scan reads, small files whole) are made reads of a
 // Blob of GROUP of them, several groups at a time: the browser's cost is per file, not per
-// byte, and it reads groups in parallel (a bare worker reading mr4d's 3,000 files of 10 KB: 2.2 s
-// one by one, 0.8–1.1 s 32 at a time, 0.4–0.5 s 32 at a time with four such reads in flight;
-// 256 at a time gained nothing).
+// byte, and it reads groups in parallel.
 export const SMALL_FILE = 256 * 1024;
 const GROUP = 32;
 // Large files are read through BYOB readers into buffers that come back (give): a buffer per
-// file (file.arrayBuffer()) was collected late by V8, and the renderer grew with the study (to
-// 805 MB for 5 GiB). This many at a time: a bare worker read ct600's 315 MB in 0.6 s with four
-// BYOB reads in flight, 1.4–1.8 s with one.
+// file (file.arrayBuffer()) was collected late by V8, and the renderer grew with the study.
+// Several at a time: the browser reads them in parallel.
 const STREAMS = 4;
 
 /** A reader of `files` whose answers go to `post(message, transfer)`. */
@@ -35,17 +31,16 @@ export function reader(post) {
   const queue = []; // large reads waiting for a stream
   let streams = 0;
   // The readers with a read in flight, rooted: otherwise the stream, its pending read and the
-  // async functions awaiting it only reference each other. Without this root and the cancel
-  // below the export stalled twice with the worker idle (after 1 and after 1,744 files; the
-  // cause is inferred, not proven); with them, 3,000 and 6,720-file exports ran to the end.
+  // async functions awaiting it only reference each other (without this root and the cancel
+  // below, long exports stalled with the worker idle).
   const reading = new Set();
 
   const fail = (id, err) => post({ type: 'read', buffer: null, reusable: false,
     reads: [{ id, error: err?.message || String(err) }] }, []);
 
   // The small reads of `list`, one BYOB read of a Blob of them all into a reused buffer (a
-  // fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory: make
-  // test-big's scan of 3,360 files grew it by 300 MB, which no garbage collection gave back).
+  // fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory, which no
+  // garbage collection gave back).
   async function small(list) {
     const parts = list.map((r) => part(r));
     const group = new Blob(parts);
@@ -154,7 +149,7 @@ export function reader(post) {
   }
 }
 
-// Started as a worker (worker.js names it 'reader'): answer worker.js's messages.
+// Started as a worker (worker/read.js names it 'reader'): answer its messages.
 if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope && self.name === 'reader') {
   const files = reader((message, transfer) => self.postMessage(message, transfer));
   self.addEventListener('message', (ev) => {
