@@ -25,128 +25,134 @@ const STREAMS = 4;
 
 /** A reader of `files` whose answers go to `post(message, transfer)`. */
 export function reader(post) {
-  let files = [];
-  const pool = [];
-  let byob = null; // whether Blob streams have BYOB readers here (found on the first large read)
-  const queue = []; // large reads waiting for a stream
-  let streams = 0;
-  // The readers with a read in flight, rooted: otherwise the stream, its pending read and the
-  // async functions awaiting it only reference each other (without this root and the cancel
-  // below, long exports stalled with the worker idle).
-  const reading = new Set();
-
-  const fail = (id, err) => post({ type: 'read', buffer: null, reusable: false,
-    reads: [{ id, error: err?.message || String(err) }] }, []);
-
-  // The small reads of `list`, one BYOB read of a Blob of them all into a reused buffer (a
-  // fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory, which no
-  // garbage collection gave back).
-  async function small(list) {
-    const parts = list.map((r) => part(r));
-    const group = new Blob(parts);
-    try {
-      const { buffer, length } = await readInto(group, group.size);
-      if (length !== group.size) throw new Error('short read');
-      let at = 0;
-      const reads = list.map((r, k) => {
-        const n = parts[k].size;
-        at += n;
-        return { id: r.id, at: at - n, length: n, size: files[r.file].size };
-      });
-      post({ type: 'read', buffer, reusable: true, reads }, [buffer]);
-    } catch {
-      // One unreadable file must not fail the others: each is read alone, for its own error.
-      list.forEach(whole);
-    }
-  }
-
-  function part({ file, len }) {
-    const blob = files[file];
-    return len < blob.size ? blob.slice(0, len) : blob;
-  }
-
-  // A buffer of at least `n` bytes: one given back if one is large enough.
-  function take(n) {
-    const k = pool.findIndex((b) => b.byteLength >= n);
-    return k >= 0 ? pool.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 1 << 16));
-  }
-
-  // Reads the first `n` bytes of `blob` through a BYOB reader into a reused buffer.
-  async function readInto(blob, n) {
-    let buf = take(n);
-    const stream = blob.stream().getReader({ mode: 'byob' });
-    let at = 0;
-    reading.add(stream);
-    try {
-      while (at < n) {
-        const { value, done } = await stream.read(new Uint8Array(buf, at, n - at));
-        buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
-        if (done) break;
-        at += value.byteLength;
-      }
-    } catch (err) {
-      if (!buf.detached) pool.push(buf);
-      throw err;
-    } finally {
-      // The stream was not read to its end: cancel it, so the browser does not keep the file's
-      // reader open until V8 collects the stream.
-      stream.cancel().catch(() => {});
-      reading.delete(stream);
-    }
-    return { buffer: buf, length: at };
-  }
-
-  async function large({ id, file, len }) {
-    const blob = files[file];
-    const { buffer, length } = await readInto(part({ file, len }), Math.min(len, blob.size));
-    post({ type: 'read', buffer, reusable: true, reads: [{ id, at: 0, length, size: blob.size }] }, [buffer]);
-  }
-
-  function next() {
-    while (streams < STREAMS && queue.length) {
-      const r = queue.shift();
-      streams += 1;
-      large(r).catch((err) => fail(r.id, err)).finally(() => { streams -= 1; next(); });
-    }
-  }
-
-  return {
-    files(list) { files = list; },
-    give(buffers) { pool.push(...buffers); },
-    read(reads) {
-      const few = [];
-      for (const r of reads) {
-        const blob = files[r.file];
-        if (!blob) fail(r.id, new Error('no such file'));
-        else if (!hasByob(blob)) whole(r);
-        else if (Math.min(r.len, blob.size) > SMALL_FILE) queue.push(r);
-        else few.push(r);
-      }
-      for (let i = 0; i < few.length; i += GROUP) small(few.slice(i, i + GROUP));
-      next();
-    },
+  const r = {
+    post,
+    files: [],
+    pool: [], // buffers given back, for reuse
+    byob: null, // whether Blob streams have BYOB readers here (found on the first large read)
+    queue: [], // large reads waiting for a stream
+    streams: 0,
+    // The readers with a read in flight, rooted: otherwise the stream, its pending read and the
+    // async functions awaiting it only reference each other (without this root and the cancel
+    // in readInto, long exports stalled with the worker idle).
+    reading: new Set(),
   };
+  return {
+    files(list) { r.files = list; },
+    give(buffers) { r.pool.push(...buffers); },
+    read(reads) { read(r, reads); },
+  };
+}
 
-  // One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
-  // group failed).
-  function whole(r) {
-    part(r).arrayBuffer().then(
-      (buffer) => post({ type: 'read', buffer, reusable: false,
-        reads: [{ id: r.id, at: 0, length: buffer.byteLength, size: files[r.file].size }] }, [buffer]),
-      (err) => fail(r.id, err));
+function read(r, reads) {
+  const few = [];
+  for (const x of reads) {
+    const blob = r.files[x.file];
+    if (!blob) fail(r, x.id, new Error('no such file'));
+    else if (!hasByob(r, blob)) whole(r, x);
+    else if (Math.min(x.len, blob.size) > SMALL_FILE) r.queue.push(x);
+    else few.push(x);
   }
+  for (let i = 0; i < few.length; i += GROUP) small(r, few.slice(i, i + GROUP));
+  next(r);
+}
 
-  function hasByob(blob) {
-    if (byob === null) {
-      try {
-        blob.slice(0, 0).stream().getReader({ mode: 'byob' }).cancel().catch(() => {});
-        byob = true;
-      } catch {
-        byob = false;
-      }
+function fail(r, id, err) {
+  r.post({ type: 'read', buffer: null, reusable: false, reads: [{ id, error: err?.message || String(err) }] }, []);
+}
+
+// The small reads of `list`, one BYOB read of a Blob of them all into a reused buffer (a
+// fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory, which no
+// garbage collection gave back).
+async function small(r, list) {
+  const parts = list.map((x) => part(r, x));
+  const group = new Blob(parts);
+  try {
+    const { buffer, length } = await readInto(r, group, group.size);
+    if (length !== group.size) throw new Error('short read');
+    let at = 0;
+    const reads = list.map((x, k) => {
+      const n = parts[k].size;
+      at += n;
+      return { id: x.id, at: at - n, length: n, size: r.files[x.file].size };
+    });
+    r.post({ type: 'read', buffer, reusable: true, reads }, [buffer]);
+  } catch {
+    // One unreadable file must not fail the others: each is read alone, for its own error.
+    for (const x of list) whole(r, x);
+  }
+}
+
+function part(r, { file, len }) {
+  const blob = r.files[file];
+  return len < blob.size ? blob.slice(0, len) : blob;
+}
+
+// A buffer of at least `n` bytes: one given back if one is large enough.
+function take(r, n) {
+  const k = r.pool.findIndex((b) => b.byteLength >= n);
+  return k >= 0 ? r.pool.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 1 << 16));
+}
+
+// Reads the first `n` bytes of `blob` through a BYOB reader into a reused buffer.
+async function readInto(r, blob, n) {
+  let buf = take(r, n);
+  const stream = blob.stream().getReader({ mode: 'byob' });
+  let at = 0;
+  r.reading.add(stream);
+  try {
+    while (at < n) {
+      const { value, done } = await stream.read(new Uint8Array(buf, at, n - at));
+      buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
+      if (done) break;
+      at += value.byteLength;
     }
-    return byob;
+  } catch (err) {
+    if (!buf.detached) r.pool.push(buf);
+    throw err;
+  } finally {
+    // The stream was not read to its end: cancel it, so the browser does not keep the file's
+    // reader open until V8 collects the stream.
+    stream.cancel().catch(() => {});
+    r.reading.delete(stream);
   }
+  return { buffer: buf, length: at };
+}
+
+async function large(r, { id, file, len }) {
+  const blob = r.files[file];
+  const { buffer, length } = await readInto(r, part(r, { file, len }), Math.min(len, blob.size));
+  r.post({ type: 'read', buffer, reusable: true, reads: [{ id, at: 0, length, size: blob.size }] }, [buffer]);
+}
+
+// Starts the queued large reads, at most STREAMS at a time.
+function next(r) {
+  while (r.streams < STREAMS && r.queue.length) {
+    const x = r.queue.shift();
+    r.streams += 1;
+    large(r, x).catch((err) => fail(r, x.id, err)).finally(() => { r.streams -= 1; next(r); });
+  }
+}
+
+// One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
+// group failed).
+function whole(r, x) {
+  part(r, x).arrayBuffer().then(
+    (buffer) => r.post({ type: 'read', buffer, reusable: false,
+      reads: [{ id: x.id, at: 0, length: buffer.byteLength, size: r.files[x.file].size }] }, [buffer]),
+    (err) => fail(r, x.id, err));
+}
+
+function hasByob(r, blob) {
+  if (r.byob === null) {
+    try {
+      blob.slice(0, 0).stream().getReader({ mode: 'byob' }).cancel().catch(() => {});
+      r.byob = true;
+    } catch {
+      r.byob = false;
+    }
+  }
+  return r.byob;
 }
 
 // Started as a worker (worker/read.js names it 'reader'): answer its messages.
