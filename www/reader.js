@@ -2,159 +2,160 @@
 //
 // Why a thread of its own: Chromium moves a Blob's bytes on the thread that reads it. Read in
 // the wasm's worker, a file advanced only between two calls into the wasm, so the reads
-// started ahead mostly waited (make bench, ct600 NIfTI: the worker waited 1.34 s for reads
-// it had started long before). Here they advance while the wasm works.
+// started ahead mostly waited. Here they advance while the wasm works.
 //
-// Protocol (worker.js is the only client):
+// Protocol (worker/read.js is the only client):
 //   → {type:'files', files: File[]}            the run's files; reads name them by index
 //   → {type:'read', reads: [{id, file, len}]}  read the first `len` bytes of each (at most the file)
 //   → {type:'give', buffers: ArrayBuffer[]}    buffers of earlier answers, free for reuse
 //   ← {type:'read', buffer, reusable, reads: [{id, at, length, size} | {id, error}]}
-//        (bytes of read `id` = buffer[at, at + length); `size` the file's; `reusable`: worker.js
-//        gives the buffer back once every read in it is copied into the wasm)
-// Without nested workers (some browsers) worker.js runs `reader` in its own thread instead.
+//        (bytes of read `id` = buffer[at, at + length); `size` the file's; `reusable`: the
+//        client gives the buffer back once every read in it is copied into the wasm)
+// Without nested workers (some browsers) worker/read.js runs `reader` in the wasm's thread instead.
 
 // Small reads (the starts of files that the scan reads, small files whole) are made reads of a
 // Blob of GROUP of them, several groups at a time: the browser's cost is per file, not per
-// byte, and it reads groups in parallel (a bare worker reading mr4d's 3,000 files of 10 KB: 2.2 s
-// one by one, 0.8–1.1 s 32 at a time, 0.4–0.5 s 32 at a time with four such reads in flight;
-// 256 at a time gained nothing).
+// byte, and it reads groups in parallel.
 export const SMALL_FILE = 256 * 1024;
 const GROUP = 32;
 // Large files are read through BYOB readers into buffers that come back (give): a buffer per
-// file (file.arrayBuffer()) was collected late by V8, and the renderer grew with the study (to
-// 805 MB for 5 GiB). This many at a time: a bare worker read ct600's 315 MB in 0.6 s with four
-// BYOB reads in flight, 1.4–1.8 s with one.
+// file (file.arrayBuffer()) was collected late by V8, and the renderer grew with the study.
+// Several at a time: the browser reads them in parallel.
 const STREAMS = 4;
 
 /** A reader of `files` whose answers go to `post(message, transfer)`. */
 export function reader(post) {
-  let files = [];
-  const pool = [];
-  let byob = null; // whether Blob streams have BYOB readers here (found on the first large read)
-  const queue = []; // large reads waiting for a stream
-  let streams = 0;
-  // The readers with a read in flight, rooted: otherwise the stream, its pending read and the
-  // async functions awaiting it only reference each other. Without this root and the cancel
-  // below the export stalled twice with the worker idle (after 1 and after 1,744 files; the
-  // cause is inferred, not proven); with them, 3,000 and 6,720-file exports ran to the end.
-  const reading = new Set();
-
-  const fail = (id, err) => post({ type: 'read', buffer: null, reusable: false,
-    reads: [{ id, error: err?.message || String(err) }] }, []);
-
-  // The small reads of `list`, one BYOB read of a Blob of them all into a reused buffer (a
-  // fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory: make
-  // test-big's scan of 3,360 files grew it by 300 MB, which no garbage collection gave back).
-  async function small(list) {
-    const parts = list.map((r) => part(r));
-    const group = new Blob(parts);
-    try {
-      const { buffer, length } = await readInto(group, group.size);
-      if (length !== group.size) throw new Error('short read');
-      let at = 0;
-      const reads = list.map((r, k) => {
-        const n = parts[k].size;
-        at += n;
-        return { id: r.id, at: at - n, length: n, size: files[r.file].size };
-      });
-      post({ type: 'read', buffer, reusable: true, reads }, [buffer]);
-    } catch {
-      // One unreadable file must not fail the others: each is read alone, for its own error.
-      list.forEach(whole);
-    }
-  }
-
-  function part({ file, len }) {
-    const blob = files[file];
-    return len < blob.size ? blob.slice(0, len) : blob;
-  }
-
-  // A buffer of at least `n` bytes: one given back if one is large enough.
-  function take(n) {
-    const k = pool.findIndex((b) => b.byteLength >= n);
-    return k >= 0 ? pool.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 1 << 16));
-  }
-
-  // Reads the first `n` bytes of `blob` through a BYOB reader into a reused buffer.
-  async function readInto(blob, n) {
-    let buf = take(n);
-    const stream = blob.stream().getReader({ mode: 'byob' });
-    let at = 0;
-    reading.add(stream);
-    try {
-      while (at < n) {
-        const { value, done } = await stream.read(new Uint8Array(buf, at, n - at));
-        buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
-        if (done) break;
-        at += value.byteLength;
-      }
-    } catch (err) {
-      if (!buf.detached) pool.push(buf);
-      throw err;
-    } finally {
-      // The stream was not read to its end: cancel it, so the browser does not keep the file's
-      // reader open until V8 collects the stream.
-      stream.cancel().catch(() => {});
-      reading.delete(stream);
-    }
-    return { buffer: buf, length: at };
-  }
-
-  async function large({ id, file, len }) {
-    const blob = files[file];
-    const { buffer, length } = await readInto(part({ file, len }), Math.min(len, blob.size));
-    post({ type: 'read', buffer, reusable: true, reads: [{ id, at: 0, length, size: blob.size }] }, [buffer]);
-  }
-
-  function next() {
-    while (streams < STREAMS && queue.length) {
-      const r = queue.shift();
-      streams += 1;
-      large(r).catch((err) => fail(r.id, err)).finally(() => { streams -= 1; next(); });
-    }
-  }
-
-  return {
-    files(list) { files = list; },
-    give(buffers) { pool.push(...buffers); },
-    read(reads) {
-      const few = [];
-      for (const r of reads) {
-        const blob = files[r.file];
-        if (!blob) fail(r.id, new Error('no such file'));
-        else if (!hasByob(blob)) whole(r);
-        else if (Math.min(r.len, blob.size) > SMALL_FILE) queue.push(r);
-        else few.push(r);
-      }
-      for (let i = 0; i < few.length; i += GROUP) small(few.slice(i, i + GROUP));
-      next();
-    },
+  const r = {
+    post,
+    files: [],
+    pool: [], // buffers given back, for reuse
+    byob: null, // whether Blob streams have BYOB readers here (found on the first large read)
+    queue: [], // large reads waiting for a stream
+    streams: 0,
+    // The readers with a read in flight, rooted: otherwise the stream, its pending read and the
+    // async functions awaiting it only reference each other (without this root and the cancel
+    // in readInto, long exports stalled with the worker idle).
+    reading: new Set(),
   };
+  return {
+    files(list) { r.files = list; },
+    give(buffers) { r.pool.push(...buffers); },
+    read(reads) { read(r, reads); },
+  };
+}
 
-  // One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
-  // group failed).
-  function whole(r) {
-    part(r).arrayBuffer().then(
-      (buffer) => post({ type: 'read', buffer, reusable: false,
-        reads: [{ id: r.id, at: 0, length: buffer.byteLength, size: files[r.file].size }] }, [buffer]),
-      (err) => fail(r.id, err));
+function read(r, reads) {
+  const few = [];
+  for (const x of reads) {
+    const blob = r.files[x.file];
+    if (!blob) fail(r, x.id, new Error('no such file'));
+    else if (!hasByob(r, blob)) whole(r, x);
+    else if (Math.min(x.len, blob.size) > SMALL_FILE) r.queue.push(x);
+    else few.push(x);
   }
+  for (let i = 0; i < few.length; i += GROUP) small(r, few.slice(i, i + GROUP));
+  next(r);
+}
 
-  function hasByob(blob) {
-    if (byob === null) {
-      try {
-        blob.slice(0, 0).stream().getReader({ mode: 'byob' }).cancel().catch(() => {});
-        byob = true;
-      } catch {
-        byob = false;
-      }
-    }
-    return byob;
+function fail(r, id, err) {
+  r.post({ type: 'read', buffer: null, reusable: false, reads: [{ id, error: err?.message || String(err) }] }, []);
+}
+
+// The small reads of `list`, one BYOB read of a Blob of them all into a reused buffer (a
+// fresh buffer per group, Blob.arrayBuffer(), stayed in the renderer's memory, which no
+// garbage collection gave back).
+async function small(r, list) {
+  const parts = list.map((x) => part(r, x));
+  const group = new Blob(parts);
+  try {
+    const { buffer, length } = await readInto(r, group, group.size);
+    if (length !== group.size) throw new Error('short read');
+    let at = 0;
+    const reads = list.map((x, k) => {
+      const n = parts[k].size;
+      at += n;
+      return { id: x.id, at: at - n, length: n, size: r.files[x.file].size };
+    });
+    r.post({ type: 'read', buffer, reusable: true, reads }, [buffer]);
+  } catch {
+    // One unreadable file must not fail the others: each is read alone, for its own error.
+    for (const x of list) whole(r, x);
   }
 }
 
-// Started as a worker (worker.js names it 'reader'): answer worker.js's messages.
+function part(r, { file, len }) {
+  const blob = r.files[file];
+  return len < blob.size ? blob.slice(0, len) : blob;
+}
+
+// A buffer of at least `n` bytes: one given back if one is large enough.
+function take(r, n) {
+  const k = r.pool.findIndex((b) => b.byteLength >= n);
+  return k >= 0 ? r.pool.splice(k, 1)[0] : new ArrayBuffer(Math.max(n, 1 << 16));
+}
+
+// Reads the first `n` bytes of `blob` through a BYOB reader into a reused buffer.
+async function readInto(r, blob, n) {
+  let buf = take(r, n);
+  const stream = blob.stream().getReader({ mode: 'byob' });
+  let at = 0;
+  r.reading.add(stream);
+  try {
+    while (at < n) {
+      const { value, done } = await stream.read(new Uint8Array(buf, at, n - at));
+      buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
+      if (done) break;
+      at += value.byteLength;
+    }
+  } catch (err) {
+    if (!buf.detached) r.pool.push(buf);
+    throw err;
+  } finally {
+    // The stream was not read to its end: cancel it, so the browser does not keep the file's
+    // reader open until V8 collects the stream.
+    stream.cancel().catch(() => {});
+    r.reading.delete(stream);
+  }
+  return { buffer: buf, length: at };
+}
+
+async function large(r, { id, file, len }) {
+  const blob = r.files[file];
+  const { buffer, length } = await readInto(r, part(r, { file, len }), Math.min(len, blob.size));
+  r.post({ type: 'read', buffer, reusable: true, reads: [{ id, at: 0, length, size: blob.size }] }, [buffer]);
+}
+
+// Starts the queued large reads, at most STREAMS at a time.
+function next(r) {
+  while (r.streams < STREAMS && r.queue.length) {
+    const x = r.queue.shift();
+    r.streams += 1;
+    large(r, x).catch((err) => fail(r, x.id, err)).finally(() => { r.streams -= 1; next(r); });
+  }
+}
+
+// One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
+// group failed).
+function whole(r, x) {
+  part(r, x).arrayBuffer().then(
+    (buffer) => r.post({ type: 'read', buffer, reusable: false,
+      reads: [{ id: x.id, at: 0, length: buffer.byteLength, size: r.files[x.file].size }] }, [buffer]),
+    (err) => fail(r, x.id, err));
+}
+
+function hasByob(r, blob) {
+  if (r.byob === null) {
+    try {
+      blob.slice(0, 0).stream().getReader({ mode: 'byob' }).cancel().catch(() => {});
+      r.byob = true;
+    } catch {
+      r.byob = false;
+    }
+  }
+  return r.byob;
+}
+
+// Started as a worker (worker/read.js names it 'reader'): answer its messages.
 if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope && self.name === 'reader') {
   const files = reader((message, transfer) => self.postMessage(message, transfer));
   self.addEventListener('message', (ev) => {

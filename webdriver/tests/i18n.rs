@@ -23,9 +23,14 @@ fn every_key_exists_in_english_and_french_and_the_switch_is_remembered() {
     let s = &browser.session;
 
     let strings = s.execute("return globalThis.captureStrings;", vec![]).unwrap();
-    let (en, fr) = (strings["en"].as_object().expect("STRINGS.en"), strings["fr"].as_object().expect("STRINGS.fr"));
+    let (en, fr) = (strings["en"].as_object().expect("i18n/en.js strings"), strings["fr"].as_object().expect("i18n/fr.js strings"));
     let keys = |o: &serde_json::Map<String, Value>| o.keys().cloned().collect::<BTreeSet<_>>();
-    assert_eq!(keys(en), keys(fr), "STRINGS.en and STRINGS.fr have different keys");
+    assert_eq!(keys(en), keys(fr), "i18n/en.js and i18n/fr.js have different strings");
+    // The reasons a file is left out, by the report's code: the same codes in both languages.
+    let reasons = s.execute("return globalThis.captureReasons;", vec![]).unwrap();
+    let fr_reasons = reasons["fr"].as_object().expect("i18n/fr.js reasons");
+    assert_eq!(keys(reasons["en"].as_object().expect("i18n/en.js reasons")), keys(fr_reasons), "different reason codes");
+    assert!(fr_reasons.values().all(|v| v.as_str().is_some_and(|s| !s.is_empty())), "an empty French reason");
     for (key, text) in en {
         let other = &fr[key];
         assert_eq!(text.is_object(), other.is_object(), "{key}: plain in one language, plural in the other");
@@ -40,8 +45,8 @@ fn every_key_exists_in_english_and_french_and_the_switch_is_remembered() {
         .unwrap();
     let used: BTreeSet<String> = serde_json::from_value(used).unwrap();
     let missing: Vec<_> = used.iter().filter(|k| !en.contains_key(*k) || !fr.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "data-i18n keys missing from STRINGS: {missing:?}");
-    // The app's own keys too (t('...') in app.js): every one the page shows is checked above;
+    assert!(missing.is_empty(), "data-i18n keys missing from the strings: {missing:?}");
+    // The page's own keys too (t('...') in www/ui/): every one the page shows is checked above;
     // here, the rule labels the review builds.
     for key in ["ruleKeep", "ruleDrop", "rulePatientId", "ruleVisit", "ruleDate", "ruleBirthDate", "linkage", "kWarning"] {
         assert!(en.contains_key(key) && fr.contains_key(key), "{key}");
@@ -71,9 +76,10 @@ fn every_key_exists_in_english_and_french_and_the_switch_is_remembered() {
     browser.select_files(&inputs);
     s.find("#run").unwrap().click().unwrap();
     browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
-    let french = format!("{} : {}", fr["outcomeSkipped"].as_str().unwrap(), fr["reasonNotDicom"].as_str().unwrap());
+    let not_dicom = fr_reasons["not-dicom"].as_str().unwrap();
+    let french = format!("{} : {}", fr["outcomeSkipped"].as_str().unwrap(), not_dicom);
     let excluded = text("#review-excluded");
-    assert!(excluded.contains(fr["reasonNotDicom"].as_str().unwrap()), "review in French: {excluded}");
+    assert!(excluded.contains(not_dicom), "review in French: {excluded}");
     assert!(excluded.contains(fr["outcomeSkipped"].as_str().unwrap()), "review in French: {excluded}");
     assert!(!excluded.contains("not a DICOM file"), "English reason on the French review: {excluded}");
     s.find("#confirm").unwrap().click().unwrap();

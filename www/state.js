@@ -1,0 +1,33 @@
+// The page's state, in one object: the UI modules read and change it here rather than keeping
+// variables of their own, so that what the page knows at any time is listed in one place.
+
+export const state = {
+  // The language and its formatters (i18n.js setLanguage).
+  locale: { lang: 'en', strings: null, reasons: null, plural: null, num1: null, int: null },
+  // Items dropped on the drop zone, {file, name} (the pickers hold their own files).
+  dropped: [],
+  // Workers: `active` runs the exports; `spare` is started in advance (once `active` is ready)
+  // so that Cancel can switch to a loaded worker even if the web server is gone by then.
+  // Each is {worker, ready, error}.
+  active: null,
+  spare: null,
+  // The export under way, else null: {exportDate, started, scanTotal, exportTotal, phase,
+  // phaseStarted, last, savedName?, scratch?}.
+  running: null,
+  // A progress frame is already requested (progress messages come faster than frames).
+  renderQueued: false,
+  // Object URLs of the offered downloads, revoked when the results are cleared.
+  urls: { zip: null, report: null, mapping: null },
+  // The private file (worker/sink.js openScratch) behind the download link, if any.
+  offered: null,
+  // The worker's review: it holds original IDs (for the screen and the re-identification
+  // table only).
+  reviewData: null,
+  // Per table of the review: {input, profile, edited}.
+  reviewTables: [],
+  // The last report, shown again in the other language when the language changes.
+  lastReport: null,
+  // The filling of the outcome table under way (ui/report.js appendOutcomes); replacing it
+  // stops the previous one.
+  outcomeRows: null,
+};
