@@ -223,7 +223,7 @@ export const strings = {
   bytes: { B: '{n} B', kB: '{n} kB', MB: '{n} MB', GB: '{n} GB' },
 };
 
-// Why a file is left out, by the report's code (crate/src/report.rs, Why). Kept in this exact
+// Why a file is left out, by the report's code (crate/core/src/error.rs, Reason). Kept in this exact
 // form (one quoted code a line, `};` alone) for the tests that read it.
 export const reasons = {
   'not-dicom': 'not a DICOM file, nor a table the export can read',

@@ -228,7 +228,7 @@ export const strings = {
   bytes: { B: '{n} o', kB: '{n} ko', MB: '{n} Mo', GB: '{n} Go' },
 };
 
-// Why a file is left out, by the report's code (crate/src/report.rs, Why). Kept in this exact
+// Why a file is left out, by the report's code (crate/core/src/error.rs, Reason). Kept in this exact
 // form (one quoted code a line, `};` alone) for the tests that read it.
 export const reasons = {
   'not-dicom': 'ni un fichier DICOM, ni un tableau que l’export sait lire',

@@ -8,12 +8,12 @@ import { localDate } from '../util.js';
 import { updateControls } from './controls.js';
 import { setProgress } from './progress.js';
 
-// The column rules of the core (crate/src/table/mod.rs, Rule), as the review offers them.
+// The column rules of the core (crate/core/src/table/mod.rs, Rule), as the review offers them.
 const RULES = ['keep', 'drop', 'patient-id', 'visit', 'date', 'birth-date'];
 const RULE_KEYS = { keep: 'ruleKeep', drop: 'ruleDrop', 'patient-id': 'rulePatientId', visit: 'ruleVisit',
   date: 'ruleDate', 'birth-date': 'ruleBirthDate' };
 
-// The patient ID normalisations of the core (crate/src/patient_id.rs, Normalise).
+// The patient ID normalisations of the core (crate/core/src/patient_id.rs, Normalise).
 const NORMALISE_KEYS = { 'leading-zeros': 'normLeadingZeros', case: 'normCase', separators: 'normSeparators' };
 
 const COUNTS = ['patients', 'visits', 'series', 'images', 'tables', 'skipped', 'quarantined'];

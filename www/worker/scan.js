@@ -143,7 +143,7 @@ function isZip(head, size) {
 }
 
 // Opens a zip without reading it whole: the wasm asks for the slices it needs (the central
-// directory, then one entry at a time, at most 2 GiB each: crate/src/unzip.rs), read
+// directory, then one entry at a time, at most 2 GiB each: crate/core/src/unzip.rs), read
 // synchronously with FileReaderSync.
 function openZip(file) {
   const reader = new FileReaderSync();
