@@ -13,6 +13,7 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
+use super::scrub::words_of;
 use super::{row, Action, Code, Opt, Policy};
 use crate::dates::{Date, DatePolicy};
 
@@ -266,12 +267,6 @@ fn path_text(path: &[(Tag, usize)], tag: Tag) -> String {
 /// Float and double pixel data: samples, not text.
 fn is_bulk_pixels(tag: Tag) -> bool {
     tag == tags::FLOAT_PIXEL_DATA || tag == tags::DOUBLE_FLOAT_PIXEL_DATA
-}
-
-/// The words of a value, upper case: runs of letters and digits (cleaning compares the same
-/// words: [`super::walk::scrub`]).
-pub(crate) fn words_of(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_uppercase).collect()
 }
 
 /// How a row's name says its value identifies someone or somewhere (its VR being text).

@@ -8,6 +8,7 @@
 mod annex_e;
 pub mod audit;
 mod private;
+mod scrub;
 mod walk;
 
 use std::collections::BTreeSet;
@@ -280,7 +281,7 @@ pub fn exported_text(ds: &dicom_object::InMemDicomObject, policy: &Policy, tag: 
         Action::Code(Code::K) | Action::Unlisted => Some(value),
         Action::Code(Code::C) => {
             let words = audit::Identifiers::collect(ds, policy, 0).words();
-            Some(walk::scrub(&value, &words)).filter(|v| !v.is_empty())
+            Some(scrub::scrub(&value, &words)).filter(|v| !v.is_empty())
         }
         _ => None,
     }
