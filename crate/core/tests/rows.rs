@@ -355,7 +355,7 @@ fn every_row_of_table_e1_1_gets_its_action() {
             };
             let out = profile::deidentify(instance(i, row), &subject)
                 .unwrap_or_else(|e| panic!("row {i} {}: de-identification failed: {e}", row.name));
-            if let Err(e) = profile::encode(&out) {
+            if let Err(e) = capture::dicom::encode(&out) {
                 failures.push(format!("row {i} {}: cannot encode: {e}", row.name));
             }
             let top = out.element_opt(row.tag).ok().flatten();

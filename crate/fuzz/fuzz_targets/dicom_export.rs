@@ -3,7 +3,8 @@
 //! that is written must parse again.
 #![no_main]
 
-use capture::profile::{deidentify, encode, Policy, Subject};
+use capture::dicom::encode;
+use capture::profile::{deidentify, Policy, Subject};
 use capture::{instance, Preset};
 use libfuzzer_sys::fuzz_target;
 
