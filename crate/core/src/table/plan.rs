@@ -55,15 +55,23 @@ impl Tables {
             .map(|(_, p)| p)
     }
 
-    /// The rule of every column of one table.
+    /// The rule of every column of one table, and the index of its patient-id column.
     pub(super) fn columns(&self, input: usize, settings: &TableSettings, policy: DatePolicy, dicom: &Dicom) -> (Vec<ColumnReport>, Option<usize>) {
+        let mut columns = self.proposed(input, settings, dicom);
+        let patient = columns.iter().position(|c| c.rule == Rule::PatientId);
+        settle(&mut columns, patient, settings, policy);
+        (columns, patient)
+    }
+
+    /// Each column's rule as the profile gives it (fail closed on a column it does not name),
+    /// else as suggested from its header and values; no output name yet.
+    fn proposed(&self, input: usize, settings: &TableSettings, dicom: &Dicom) -> Vec<ColumnReport> {
         let s = &self.scanned[&input];
         let profile = self.profile(input, settings);
         // By name, first rule wins (as a search in order would): thousands of columns stay linear.
         let rules: HashMap<&String, &ColumnRule> =
             profile.map(|p| p.columns.iter().rev().map(|c| (&c.name, c)).collect()).unwrap_or_default();
-        let mut columns: Vec<ColumnReport> = s
-            .header
+        s.header
             .iter()
             .zip(&s.stats)
             .map(|(name, stats)| {
@@ -88,25 +96,7 @@ impl Tables {
                     samples: stats.samples.clone(),
                 }
             })
-            .collect();
-        let patient = columns.iter().position(|c| c.rule == Rule::PatientId);
-        let mut taken = HashSet::new();
-        for c in &mut columns {
-            let needs_patient = c.rule == Rule::Visit || (c.rule == Rule::Date && policy == DatePolicy::Shift);
-            if needs_patient && patient.is_none() {
-                c.reason = format!("{} needs a patient-id column in the same table: dropped", if c.rule == Rule::Visit { "a visit" } else { "a shifted date" });
-                c.rule = Rule::Drop;
-            }
-            if c.rule == Rule::Date && policy == DatePolicy::Remove {
-                c.reason = format!("{}; dates removed by the date policy", c.reason);
-            }
-            if c.rule != Rule::Drop {
-                let base = if settings.sanitize_headers { sanitize(&c.name, &[]) } else { c.name.clone() };
-                let base = if base.is_empty() { "column".to_string() } else { base };
-                c.output = Some(read::unique(&mut taken, base));
-            }
-        }
-        (columns, patient)
+            .collect()
     }
 
     /// The rules each table would get now, with a few original values per column: for the
@@ -149,6 +139,27 @@ impl Tables {
         }
         self.dicom = dicom;
         out
+    }
+}
+
+/// Drops the rules that need a patient-id column the table lacks, notes dates the policy
+/// removes, and names the kept columns in the output (unique, sanitised if asked).
+fn settle(columns: &mut [ColumnReport], patient: Option<usize>, settings: &TableSettings, policy: DatePolicy) {
+    let mut taken = HashSet::new();
+    for c in columns {
+        let needs_patient = c.rule == Rule::Visit || (c.rule == Rule::Date && policy == DatePolicy::Shift);
+        if needs_patient && patient.is_none() {
+            c.reason = format!("{} needs a patient-id column in the same table: dropped", if c.rule == Rule::Visit { "a visit" } else { "a shifted date" });
+            c.rule = Rule::Drop;
+        }
+        if c.rule == Rule::Date && policy == DatePolicy::Remove {
+            c.reason = format!("{}; dates removed by the date policy", c.reason);
+        }
+        if c.rule != Rule::Drop {
+            let base = if settings.sanitize_headers { sanitize(&c.name, &[]) } else { c.name.clone() };
+            let base = if base.is_empty() { "column".to_string() } else { base };
+            c.output = Some(read::unique(&mut taken, base));
+        }
     }
 }
 
