@@ -1,0 +1,186 @@
+//! Between scan and export: the rule of every column and the output path of every table.
+
+use std::collections::{HashMap, HashSet};
+
+use super::scan::sanitize;
+use super::{read, suggest, ColumnReport, ColumnRule, Dicom, Origin, Profile, Rule, TableReport, TableSettings, Tables};
+use crate::dates::DatePolicy;
+use crate::patient_id;
+
+/// One table as planned: its path and the rule of each input column.
+pub(super) struct Plan {
+    pub(super) path: String,
+    pub(super) columns: Vec<ColumnReport>,
+    pub(super) patient: Option<usize>,
+}
+
+impl Tables {
+    /// Rules given by the user for one table (the page's review), before `plan`.
+    pub fn set_profile(&mut self, input: usize, profile: Profile) {
+        self.overrides.insert(input, profile);
+    }
+
+    /// After `plan`, before the table's export: decides its columns again (the user's rules
+    /// set after the review). Its path does not depend on the rules.
+    pub fn replan(&mut self, input: usize, settings: &TableSettings, policy: DatePolicy) {
+        if !self.plans.contains_key(&input) || self.written.contains_key(&input) {
+            return;
+        }
+        let (columns, patient) = self.columns(input, settings, policy, &self.dicom);
+        if let Some(plan) = self.plans.get_mut(&input) {
+            plan.columns = columns;
+            plan.patient = patient;
+        }
+    }
+
+    /// The profile that applies to a table: the user's for this input, else the settings'
+    /// for this table name, else the one sharing the most column names (at least half).
+    fn profile<'a>(&'a self, input: usize, settings: &'a TableSettings) -> Option<&'a Profile> {
+        let s = &self.scanned[&input];
+        if let Some(p) = self.overrides.get(&input) {
+            return Some(p);
+        }
+        if let Some(p) = settings.profiles.iter().find(|p| p.table.as_deref() == Some(s.table.as_str())) {
+            return Some(p);
+        }
+        let header: HashSet<&String> = s.header.iter().collect();
+        let overlap = |p: &Profile| p.columns.iter().filter(|c| header.contains(&c.name)).count();
+        settings
+            .profiles
+            .iter()
+            .filter(|p| p.table.is_none())
+            .map(|p| (overlap(p), p))
+            .filter(|(n, _)| *n > 0 && n * 2 >= s.header.len())
+            .fold(None::<(usize, &Profile)>, |best, (n, p)| if best.is_some_and(|(b, _)| b >= n) { best } else { Some((n, p)) })
+            .map(|(_, p)| p)
+    }
+
+    /// The rule of every column of one table, and the index of its patient-id column.
+    pub(super) fn columns(&self, input: usize, settings: &TableSettings, policy: DatePolicy, dicom: &Dicom) -> (Vec<ColumnReport>, Option<usize>) {
+        let mut columns = self.proposed(input, settings, dicom);
+        let patient = columns.iter().position(|c| c.rule == Rule::PatientId);
+        settle(&mut columns, patient, settings, policy);
+        (columns, patient)
+    }
+
+    /// Each column's rule as the profile gives it (fail closed on a column it does not name),
+    /// else as suggested from its header and values; no output name yet.
+    fn proposed(&self, input: usize, settings: &TableSettings, dicom: &Dicom) -> Vec<ColumnReport> {
+        let s = &self.scanned[&input];
+        let profile = self.profile(input, settings);
+        // By name, first rule wins (as a search in order would): thousands of columns stay linear.
+        let rules: HashMap<&String, &ColumnRule> =
+            profile.map(|p| p.columns.iter().rev().map(|c| (&c.name, c)).collect()).unwrap_or_default();
+        s.header
+            .iter()
+            .zip(&s.stats)
+            .map(|(name, stats)| {
+                let (rule, origin, reason, quasi_identifier) = match profile {
+                    Some(_) => match rules.get(name) {
+                        Some(c) => (c.rule, Origin::Profile, "from the profile".to_string(), c.quasi_identifier),
+                        None => (Rule::Drop, Origin::FailClosed, "no rule in the profile: dropped".to_string(), false),
+                    },
+                    None => {
+                        let g = suggest::suggest(name, stats, dicom);
+                        (g.rule, Origin::Suggested, g.reason, g.quasi_identifier)
+                    }
+                };
+                ColumnReport {
+                    name: name.clone(),
+                    output: None,
+                    rule,
+                    origin,
+                    reason,
+                    quasi_identifier,
+                    unreadable_values: 0,
+                    samples: stats.samples.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The rules each table would get now, with a few original values per column: for the
+    /// page to show before `plan` (on screen only). `dicom` as in [`Tables::plan`].
+    pub fn review(&self, settings: &TableSettings, policy: DatePolicy, dicom: &Dicom) -> Vec<TableReport> {
+        let review = |i: usize| {
+            let (columns, patient) = self.columns(i, settings, policy, dicom);
+            let mut report = self.report_of(i, columns, None);
+            if let Some(p) = patient {
+                report.near_misses = patient_id::near_misses(&dicom.rule, &self.scanned[&i].stats[p].distinct, &dicom.originals);
+            }
+            report
+        };
+        self.scanned.keys().map(|&i| review(i)).collect()
+    }
+
+    /// Fixes the rules and output path of every table: `EHR/<date>/<table>.csv`, names made
+    /// unique in the order of (table name, input name). Returns, per table input, its path or
+    /// why it is skipped.
+    pub fn plan(&mut self, settings: &TableSettings, policy: DatePolicy, dicom: Dicom, export_date: &str) -> Vec<(usize, Result<String, String>)> {
+        let mut order: Vec<usize> = self.scanned.keys().copied().collect();
+        order.sort_by(|a, b| {
+            let (sa, sb) = (&self.scanned[a], &self.scanned[b]);
+            (&sa.table, &sa.name, sa.fingerprint).cmp(&(&sb.table, &sb.name, sb.fingerprint))
+        });
+        let mut names = HashSet::new();
+        let mut out = Vec::new();
+        for input in order {
+            let s = &self.scanned[&input];
+            if settings.skip_malformed && !s.malformed.is_empty() {
+                let lines: Vec<String> = s.malformed.iter().take(10).map(|m| m.line.to_string()).collect();
+                out.push((input, Err(format!("table with {} malformed rows (lines {}...): skipped as the settings ask", s.malformed.len(), lines.join(", ")))));
+                continue;
+            }
+            let name = read::unique(&mut names, s.table.clone());
+            let path = format!("EHR/{export_date}/{name}.csv");
+            let (columns, patient) = self.columns(input, settings, policy, &dicom);
+            self.plans.insert(input, Plan { path: path.clone(), columns, patient });
+            out.push((input, Ok(path)));
+        }
+        self.dicom = dicom;
+        out
+    }
+}
+
+/// Drops the rules that need a patient-id column the table lacks, notes dates the policy
+/// removes, and names the kept columns in the output (unique, sanitised if asked).
+fn settle(columns: &mut [ColumnReport], patient: Option<usize>, settings: &TableSettings, policy: DatePolicy) {
+    let mut taken = HashSet::new();
+    for c in columns {
+        let needs_patient = c.rule == Rule::Visit || (c.rule == Rule::Date && policy == DatePolicy::Shift);
+        if needs_patient && patient.is_none() {
+            c.reason = format!("{} needs a patient-id column in the same table: dropped", if c.rule == Rule::Visit { "a visit" } else { "a shifted date" });
+            c.rule = Rule::Drop;
+        }
+        if c.rule == Rule::Date && policy == DatePolicy::Remove {
+            c.reason = format!("{}; dates removed by the date policy", c.reason);
+        }
+        if c.rule != Rule::Drop {
+            let base = if settings.sanitize_headers { sanitize(&c.name, &[]) } else { c.name.clone() };
+            let base = if base.is_empty() { "column".to_string() } else { base };
+            c.output = Some(read::unique(&mut taken, base));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pseudonym::Keyring;
+    use crate::table::profiles_from_json;
+
+    #[test]
+    fn rules_set_after_the_plan_apply_to_the_export() {
+        let keyring = Keyring::from_secret(b"unit");
+        let settings = TableSettings::default();
+        let bytes = b"name,score\nAda,2\n";
+        let mut tables = Tables::default();
+        tables.scan(0, "t.csv", bytes).unwrap();
+        tables.plan(&settings, DatePolicy::Month, Dicom::default(), "20261124");
+        let profile = profiles_from_json(r#"{"columns": [{"name": "score", "rule": "keep"}]}"#).unwrap().remove(0);
+        tables.set_profile(0, profile);
+        tables.replan(0, &settings, DatePolicy::Month);
+        let csv = String::from_utf8(tables.export(0, bytes, &keyring, DatePolicy::Month).unwrap()).unwrap();
+        assert_eq!(csv, "\"score\"\n2\n");
+    }
+}
