@@ -5,20 +5,20 @@
 
 use capture::dicom::encode;
 use capture::profile::{deidentify, Policy, Subject};
-use capture::{instance, Preset};
+use capture::{dicom, Preset};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "common.rs"]
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(header) = instance::parse(data, true) else { return };
-    let _ = instance::Summary::of(&header);
-    let Ok(object) = instance::parse(data, false) else { return };
+    let Ok(header) = dicom::parse(data, true) else { return };
+    let _ = dicom::Summary::of(&header);
+    let Ok(object) = dicom::parse(data, false) else { return };
     let policy = Policy::new(Preset::Basic, &[], None);
     let subject = Subject { keyring: common::keyring(), policy: &policy, patient: "P0", visit: "V0", shift_days: -400 };
     let Ok(clean) = deidentify(object, &subject) else { return };
     if let Ok(bytes) = encode(&clean) {
-        instance::parse(&bytes, false).expect("a written file parses again");
+        dicom::parse(&bytes, false).expect("a written file parses again");
     }
 });
