@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::dates::DatePolicy;
 use crate::error::FileError;
 use crate::instance::Summary;
+use crate::layout;
 use crate::patient_id::{self, NearMiss, PatientIdRule};
 use crate::pseudonym::Keyring;
 use suggest::Stats;
@@ -687,7 +688,7 @@ impl Tables {
                 continue;
             }
             let name = read::unique(&mut names, s.table.clone());
-            let path = format!("EHR/{export_date}/{name}.csv");
+            let path = layout::table(export_date, &name);
             let (columns, patient) = self.columns(input, settings, policy, &dicom);
             self.plans.insert(input, Plan { path: path.clone(), columns, patient });
             out.push((input, Ok(path)));
