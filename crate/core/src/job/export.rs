@@ -28,7 +28,7 @@ impl Job {
 
     /// [`Job::export`], its bytes as buffers to append one after the other: a NIfTI volume
     /// is handed out as it was built, not copied into a buffer of the archive's (the page
-    /// and the CLI write the parts; the copy doubled the page's memory for a large series).
+    /// and the CLI write the parts; a copy would double the page's memory for a large series).
     pub fn export_parts(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
         self.export_read(input, Ok(bytes))
     }
@@ -267,5 +267,83 @@ fn record_volume(inputs: &mut [Input], members: &[usize], path: String, written:
             inputs[member].outcome = outcome.clone();
             inputs[member].why = why.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use dicom_core::value::PrimitiveValue;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+
+    use crate::job::{Job, Settings};
+    use crate::report::Outcome;
+
+    /// A small CT image of patient P1, without pixels.
+    fn image(instance: &str, number: &str) -> Vec<u8> {
+        let text = |tag, vr, value: &str| DataElement::new(tag, vr, PrimitiveValue::from(value));
+        let object = InMemDicomObject::from_element_iter([
+            text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.2"),
+            text(tags::SOP_INSTANCE_UID, VR::UI, instance),
+            text(tags::STUDY_DATE, VR::DA, "20240315"),
+            text(tags::PATIENT_ID, VR::LO, "P1"),
+            text(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3.1"),
+            text(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3.2"),
+            text(tags::INSTANCE_NUMBER, VR::IS, number),
+            text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY"),
+        ]);
+        let meta = FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+            .media_storage_sop_instance_uid(instance)
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .build()
+            .unwrap();
+        let mut out = Vec::new();
+        object.with_exact_meta(meta).write_all(&mut out).unwrap();
+        out
+    }
+
+    /// Exports `inputs` in plan order; the zip's entry names, in zip order, and the job.
+    fn export(settings: Settings, inputs: &[(&str, Vec<u8>)]) -> (Vec<String>, Job) {
+        let mut job = Job::new(settings, b"secret", "20261124").unwrap();
+        inputs.iter().for_each(|(name, bytes)| _ = job.scan(name, bytes));
+        let mut zip = Vec::new();
+        for step in job.plan().unwrap() {
+            zip.extend(job.export(step.input, &inputs[step.input].1).unwrap());
+        }
+        zip.extend(job.finish().unwrap());
+        let mut read = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+        let names = (0..read.len()).map(|i| read.by_index(i).unwrap().name().unwrap().to_string()).collect();
+        (names, job)
+    }
+
+    #[test]
+    fn each_daily_folder_ends_with_its_ready_marker() {
+        let settings = Settings { ready_marker: true, year_folder: true, ..Settings::default() };
+        let inputs = [("b.dcm", image("1.2.3.10", "2")), ("a.dcm", image("1.2.3.11", "1")), ("t.csv", b"a,b\n1,2\n".to_vec())];
+        let (names, job) = export(settings, &inputs);
+        let visit = &job.visits.values().next().unwrap().visit;
+        let expected = [
+            format!("DICOM/2026/20261124/{visit}/0001.dcm"),
+            format!("DICOM/2026/20261124/{visit}/0002.dcm"),
+            "DICOM/2026/20261124/.ready".to_string(),
+            "EHR/2026/20261124/t.csv".to_string(),
+            "EHR/2026/20261124/.ready".to_string(),
+        ];
+        assert_eq!(names, expected);
+        // Slice order, not input order: a.dcm (instance 1) is the first file.
+        assert_eq!(job.inputs[1].outcome, Outcome::Exported { path: expected[0].clone() });
+        assert_eq!(job.inputs[0].outcome, Outcome::Exported { path: expected[1].clone() });
+    }
+
+    #[test]
+    fn a_missing_file_at_the_export_is_skipped_and_the_export_goes_on() {
+        let mut job = Job::new(Settings::default(), b"secret", "20261124").unwrap();
+        job.scan("a.dcm", &image("1.2.3.10", "1"));
+        job.plan().unwrap();
+        assert!(job.export_unreadable(0, "gone").unwrap().is_empty());
+        job.finish().unwrap();
+        assert_eq!(job.inputs[0].outcome, Outcome::Skipped { reason: "could not be read for the export: gone".into() });
     }
 }

@@ -222,3 +222,137 @@ fn quarantine_reason(s: &Summary, mip: bool) -> Option<(Why, String)> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::patient_id::Normalise;
+
+    fn summary(patient: &str, sop: &str) -> Summary {
+        Summary {
+            patient_id: patient.into(),
+            study_date: Some("20240315".into()),
+            study_uid: "1.2.3.1".into(),
+            series_uid: "1.2.3.2".into(),
+            series_number: Some(1),
+            sop_instance_uid: sop.into(),
+            instance_number: None,
+            sop_class: "1.2.840.10008.5.1.4.1.1.2".into(),
+            burned_in: false,
+            image_type: vec!["ORIGINAL".into(), "PRIMARY".into()],
+            modality: Some("CT".into()),
+            series_description: None,
+            slice_position: None,
+        }
+    }
+
+    fn input(name: &str, summary: Option<Summary>) -> Input {
+        Input { name: name.into(), size: 1, summary, outcome: Outcome::Pending, why: None }
+    }
+
+    fn code(input: &Input) -> Option<Reason> {
+        input.why.as_ref().map(|w| w.code)
+    }
+
+    #[test]
+    fn a_duplicate_keeps_the_copy_with_the_smallest_name() {
+        let mut inputs = vec![
+            input("b.dcm", Some(summary("P", "1.9.1"))),
+            input("a.dcm", Some(summary("P", "1.9.1"))),
+            input("c.dcm", Some(summary("P", "1.9.2"))),
+            input("notes.txt", None),
+        ];
+        drop_duplicates(&mut inputs);
+        assert_eq!(inputs[0].outcome, Outcome::Skipped { reason: "duplicate of a.dcm (same SOP Instance UID)".into() });
+        assert_eq!(inputs[0].why, Some(Why::new(Reason::Duplicate, "a.dcm".to_string())));
+        assert!([1, 2, 3].iter().all(|&i| inputs[i].outcome == Outcome::Pending));
+    }
+
+    #[test]
+    fn a_duplicate_of_a_skipped_input_is_kept() {
+        let mut inputs = vec![input("a.dcm", Some(summary("P", "1.9.1"))), input("b.dcm", Some(summary("P", "1.9.1")))];
+        inputs[0].skip(Why::new(Reason::Unreadable, None), "unreadable".into());
+        drop_duplicates(&mut inputs);
+        assert_eq!(inputs[1].outcome, Outcome::Pending);
+    }
+
+    #[test]
+    fn quarantine_holds_back_burned_in_risky_and_derived_images() {
+        let burned = Summary { burned_in: true, ..summary("P", "1") };
+        let capture = Summary { sop_class: "1.2.840.10008.5.1.4.1.1.7".into(), ..summary("P", "2") };
+        let derived = Summary { image_type: vec!["DERIVED".into(), "SECONDARY".into()], ..summary("P", "3") };
+        let plain = summary("P", "4");
+        let names = ["burned", "capture", "derived", "plain"];
+        let inputs = |mip| {
+            let mut inputs: Vec<Input> = [&burned, &capture, &derived, &plain].iter().zip(names).map(|(s, n)| input(n, Some((*s).clone()))).collect();
+            quarantine(&mut inputs, mip);
+            inputs
+        };
+        let mip = inputs(true);
+        assert_eq!(mip.iter().map(code).collect::<Vec<_>>(), [Some(Reason::BurnedIn), Some(Reason::RiskySopClass), Some(Reason::NotPrimary), None]);
+        assert!(matches!(&mip[2].outcome, Outcome::Quarantined { reason } if reason.contains("\"DERIVED\\\\SECONDARY\"")));
+        assert_eq!(mip[3].outcome, Outcome::Pending);
+        // Only the mip preset asks for PRIMARY images.
+        assert_eq!(inputs(false).iter().map(code).collect::<Vec<_>>(), [Some(Reason::BurnedIn), Some(Reason::RiskySopClass), None, None]);
+    }
+
+    #[test]
+    fn quarantine_leaves_inputs_already_left_out() {
+        let mut inputs = vec![input("a.dcm", Some(Summary { burned_in: true, ..summary("P", "1") }))];
+        inputs[0].skip(Why::new(Reason::Duplicate, None), "duplicate".into());
+        quarantine(&mut inputs, true);
+        assert_eq!(code(&inputs[0]), Some(Reason::Duplicate));
+    }
+
+    #[test]
+    fn a_visit_is_a_patient_on_a_day_or_a_study() {
+        let by_date = Settings::default();
+        let s = summary("P1", "1");
+        assert_eq!(visit_key(&s, &by_date), ("P1".into(), "20240315".into()));
+        let undated = Summary { study_date: None, ..s.clone() };
+        assert_eq!(visit_key(&undated, &by_date), ("P1".into(), "study:1.2.3.1".into()));
+        let by_study = Settings { visit_by: VisitBy::Study, ..Settings::default() };
+        assert_eq!(visit_key(&s, &by_study), ("P1".into(), "study:1.2.3.1".into()));
+    }
+
+    #[test]
+    fn a_visit_keys_the_patient_id_as_normalised() {
+        let plain = Settings::default();
+        let zeros = Settings { patient_id_normalise: vec![Normalise::LeadingZeros].into(), ..Settings::default() };
+        let (a, b) = (summary(" 00123 ", "1"), summary("123", "2"));
+        assert_eq!(visit_key(&a, &plain).0, "00123");
+        assert_ne!(visit_key(&a, &plain), visit_key(&b, &plain));
+        assert_eq!(visit_key(&a, &zeros), visit_key(&b, &zeros));
+    }
+
+    #[test]
+    fn slices_sort_by_instance_number_then_position_then_uid() {
+        let slice = |sop: &str, number: Option<i64>, position: Option<f64>| Summary {
+            instance_number: number,
+            slice_position: position,
+            ..summary("P", sop)
+        };
+        let mut slices = vec![
+            slice("1.5", None, None),
+            slice("1.4", Some(2), Some(-5.0)),
+            slice("1.3", Some(1), Some(10.0)),
+            slice("1.2", Some(1), Some(-10.0)),
+            slice("1.1", Some(1), Some(-10.0)),
+            slice("1.0", Some(1), None),
+        ];
+        slices.sort_by(slice_order);
+        let order: Vec<&str> = slices.iter().map(|s| s.sop_instance_uid.as_str()).collect();
+        // No position counts as 0, no number as the last.
+        assert_eq!(order, ["1.1", "1.2", "1.0", "1.3", "1.4", "1.5"]);
+    }
+
+    #[test]
+    fn targets_sort_by_path_and_know_their_root() {
+        let layout = crate::layout::Layout::new(crate::dates::Date::parse_da("20261124").unwrap(), true, false);
+        let nifti = Target::Nifti(layout.nifti("V1", "1_t1", 1));
+        assert_eq!(nifti.path(), "NIFTI/2026/20261124/V1/1_t1.nii");
+        assert_eq!(nifti.root(), Root::Nifti);
+        assert_eq!(Target::Dicom(layout.dicom("V1", 1)).root(), Root::Dicom);
+        assert_eq!(Target::Table(layout.table("t")).root(), Root::Ehr);
+    }
+}
