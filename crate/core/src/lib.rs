@@ -9,6 +9,7 @@ pub mod dates;
 pub mod error;
 pub mod dicom;
 pub mod job;
+pub mod layout;
 pub mod nifti;
 pub mod patient_id;
 pub mod profile;

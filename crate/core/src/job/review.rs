@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::{visit_key, Job, Stage};
 use crate::error::JobError;
-use crate::profile::{Action, Code};
+use crate::instance::Summary;
+use crate::profile::{Action, Code, Policy};
 use crate::report::Outcome;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -84,6 +85,11 @@ pub struct Review {
     pub excluded: Vec<Excluded>,
 }
 
+/// (PatientID normalised, visit key) -> (series number, series UID) -> series.
+type Tree = BTreeMap<(String, String), BTreeMap<(i64, String), SeriesReview>>;
+/// (PatientID normalised, visit key) -> the original StudyDate and PatientID.
+type Originals = BTreeMap<(String, String), (Option<String>, String)>;
+
 impl Job {
     /// The review of the plan: call after [`Job::plan`], before the first `export`.
     pub fn review(&self) -> Result<Review, JobError> {
@@ -92,32 +98,19 @@ impl Job {
         }
         let mut counts = ReviewCounts { inputs: self.inputs.len(), ..ReviewCounts::default() };
         let mut excluded = Vec::new();
-        // (original patient, visit key) -> (series number, series UID) -> series
-        let mut tree: BTreeMap<(String, String), BTreeMap<(i64, String), SeriesReview>> = BTreeMap::new();
-        let mut dates: BTreeMap<(String, String), (Option<String>, String)> = BTreeMap::new();
+        let (mut tree, mut originals) = (Tree::new(), Originals::new());
         for (i, input) in self.inputs.iter().enumerate() {
             let (outcome, reason) = match &input.outcome {
                 Outcome::Skipped { reason } => ("skipped", reason),
                 Outcome::Quarantined { reason } => ("quarantined", reason),
                 Outcome::Pending | Outcome::Exported { .. } => {
-                    let Some(s) = &input.summary else {
-                        counts.tables += 1;
-                        continue;
-                    };
-                    counts.images += 1;
-                    let key = visit_key(s, &self.settings);
-                    dates.entry(key.clone()).or_insert_with(|| (s.study_date.clone(), s.patient_id.clone()));
-                    let series = tree
-                        .entry(key)
-                        .or_default()
-                        .entry((s.series_number.unwrap_or(i64::MAX), s.series_uid.clone()))
-                        .or_insert_with(|| SeriesReview {
-                            series_number: s.series_number,
-                            modality: s.modality.clone().unwrap_or_default(),
-                            description: s.series_description.clone().unwrap_or_default(),
-                            images: 0,
-                        });
-                    series.images += 1;
+                    match &input.summary {
+                        Some(s) => {
+                            counts.images += 1;
+                            add_image(s, visit_key(s, &self.settings), &mut tree, &mut originals);
+                        }
+                        None => counts.tables += 1,
+                    }
                     continue;
                 }
             };
@@ -136,6 +129,13 @@ impl Job {
                 why,
             });
         }
+        let patients = self.review_patients(tree, originals, &mut counts);
+        counts.patients = patients.len();
+        Ok(Review { counts, description_action: description_action(&self.policy), patients, excluded })
+    }
+
+    /// The planned visits by research patient, with their series; counts visits and series.
+    fn review_patients(&self, tree: Tree, mut originals: Originals, counts: &mut ReviewCounts) -> Vec<PatientReview> {
         let mut patients: BTreeMap<String, PatientReview> = BTreeMap::new();
         for (key, series) in tree {
             let Some(visit) = self.visits.get(&key) else {
@@ -144,7 +144,7 @@ impl Job {
             counts.visits += 1;
             counts.series += series.len();
             // The PatientID as read (the key holds it normalised).
-            let (study_date, original) = dates.remove(&key).unwrap_or_default();
+            let (study_date, original) = originals.remove(&key).unwrap_or_default();
             let patient = patients
                 .entry(visit.patient.clone())
                 .or_insert_with(|| PatientReview {
@@ -160,14 +160,33 @@ impl Job {
                 series,
             });
         }
-        counts.patients = patients.len();
-        let description_action = match self.policy.action(dicom_dictionary_std::tags::SERIES_DESCRIPTION) {
-            Action::Code(Code::K) => "kept",
-            Action::Code(Code::C) => "cleaned",
-            Action::Code(Code::X | Code::Z | Code::XZ) => "removed",
-            _ => "replaced",
-        };
-        Ok(Review { counts, description_action, patients: patients.into_values().collect(), excluded })
+        patients.into_values().collect()
+    }
+}
+
+/// One planned image counted in its series; its visit's first image gives the originals.
+fn add_image(s: &Summary, key: (String, String), tree: &mut Tree, originals: &mut Originals) {
+    originals.entry(key.clone()).or_insert_with(|| (s.study_date.clone(), s.patient_id.clone()));
+    let series = tree
+        .entry(key)
+        .or_default()
+        .entry((s.series_number.unwrap_or(i64::MAX), s.series_uid.clone()))
+        .or_insert_with(|| SeriesReview {
+            series_number: s.series_number,
+            modality: s.modality.clone().unwrap_or_default(),
+            description: s.series_description.clone().unwrap_or_default(),
+            images: 0,
+        });
+    series.images += 1;
+}
+
+/// What the export does with SeriesDescription under the policy.
+fn description_action(policy: &Policy) -> &'static str {
+    match policy.action(dicom_dictionary_std::tags::SERIES_DESCRIPTION) {
+        Action::Code(Code::K) => "kept",
+        Action::Code(Code::C) => "cleaned",
+        Action::Code(Code::X | Code::Z | Code::XZ) => "removed",
+        _ => "replaced",
     }
 }
 
