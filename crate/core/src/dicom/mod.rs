@@ -15,7 +15,7 @@ pub use attr::{numbers, text};
 pub use encode::{encode, meta, reinterpret_un};
 pub use length::check_data_set;
 pub use parse::{is_dicom, parse, parse_header, parse_split, Header, Split};
-pub use summary::{risky_sop_class, Summary};
+pub use summary::Summary;
 
 /// A parsed DICOM file: file meta group and data set.
 pub type Object = FileDicomObject<InMemDicomObject>;

@@ -64,18 +64,3 @@ fn slice_position(ds: &InMemDicomObject) -> Option<f64> {
     let normal = [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]];
     Some(position.iter().zip(normal).map(|(p, n)| p * n).sum())
 }
-
-/// Why an instance should not be exported without the user's explicit opt-in: SOP classes
-/// whose pixels usually carry identifying text or whose content is a document.
-pub fn risky_sop_class(sop_class: &str) -> Option<&'static str> {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("1.2.840.10008.5.1.4.1.1.7", "secondary capture (screenshots often show patient details)"),
-        ("1.2.840.10008.5.1.4.1.1.6.", "ultrasound (patient details are usually burned into the image)"),
-        ("1.2.840.10008.5.1.4.1.1.3.1", "ultrasound multi-frame (patient details are usually burned into the image)"),
-        ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document (PDF, CDA...)"),
-        ("1.2.840.10008.5.1.4.1.1.77.1.", "visible light photograph or video"),
-        ("1.2.840.10008.5.1.4.1.1.88.", "structured report (free-text content)"),
-    ];
-    PREFIXES.iter().find(|(p, _)| sop_class == p.trim_end_matches('.') || sop_class.starts_with(p)).map(|(_, why)| *why)
-}
-

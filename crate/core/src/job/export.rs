@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::archive::{Archive, Packing};
 use crate::error::{FileError, JobError, Reason};
-use crate::instance::{self, Summary};
+use crate::dicom::{self, Summary};
 use crate::layout;
 use crate::nifti;
 use crate::profile::{self, Subject};
@@ -98,7 +98,7 @@ impl Job {
             shift_days: visit.shift_days,
         };
         let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
-        if matches!(encoded, Ok(_) | Err(FileError::Identifiable(_))) {
+        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
             self.audit.files += 1;
             self.audit.held_back += usize::from(encoded.is_err());
         }
@@ -193,7 +193,7 @@ fn unreadable(reason: &str) -> String {
 }
 
 /// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
-/// after them as the file holds it where it ends the file (instance::Split). With `uids` (the
+/// after them as the file holds it where it ends the file (dicom::Split). With `uids` (the
 /// mapping is recorded), the UIDs it replaced are added to it.
 fn deidentify_dicom<'b>(
     bytes: &'b [u8],
@@ -201,13 +201,13 @@ fn deidentify_dicom<'b>(
     subject: &Subject,
     uids: Option<&mut BTreeMap<String, String>>,
 ) -> Result<(Vec<u8>, &'b [u8]), FileError> {
-    let split = instance::parse_split(bytes, false)?;
+    let split = dicom::parse_split(bytes, false)?;
     if Summary::of(&split.object) != *summary {
         return Err(FileError::Changed);
     }
     let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
     let clean = profile::deidentify(split.object, subject)?;
-    let attributes = profile::encode(&clean)?;
+    let attributes = dicom::encode(&clean)?;
     if let (Some(originals), Some(uids)) = (originals, uids) {
         originals.record(&clean, subject.keyring, uids);
     }
@@ -215,11 +215,11 @@ fn deidentify_dicom<'b>(
 }
 
 /// A NIfTI member parsed whole, with the header the scan saw, or why not (as reported).
-/// Native samples are placed from the file's bytes (instance::Split); compressed ones are
+/// Native samples are placed from the file's bytes (dicom::Split); compressed ones are
 /// decoded from the whole object.
-fn parse_for_nifti<'b>(bytes: Result<&'b [u8], &str>, summary: &Summary) -> Result<instance::Split<'b>, String> {
+fn parse_for_nifti<'b>(bytes: Result<&'b [u8], &str>, summary: &Summary) -> Result<dicom::Split<'b>, String> {
     let bytes = bytes.map_err(unreadable)?;
-    instance::parse_split(bytes, true)
+    dicom::parse_split(bytes, true)
         .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })
         .map_err(|e| e.to_string())
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::archive::Archive;
 use crate::dates::{self, Date, DatePolicy};
 use crate::error::JobError;
-use crate::instance::Summary;
+use crate::dicom::Summary;
 use crate::layout::{Layout, Root};
 use crate::nifti;
 use crate::patient_id::PatientIdRule;

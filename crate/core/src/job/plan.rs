@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::archive::Archive;
 use crate::error::{JobError, Reason};
-use crate::instance::{self, Summary};
+use crate::dicom::Summary;
 use crate::layout::{self, Root};
 use crate::nifti;
 use crate::profile::Preset;
@@ -212,7 +212,7 @@ fn quarantine_reason(s: &Summary, mip: bool) -> Option<(Why, String)> {
     if s.burned_in {
         let reason = "burned-in annotation (BurnedInAnnotation = YES): the pixels may show identifying text";
         Some((Why::new(Reason::BurnedIn, None), reason.to_string()))
-    } else if let Some(why) = instance::risky_sop_class(&s.sop_class) {
+    } else if let Some(why) = risky_sop_class(&s.sop_class) {
         Some((Why::new(Reason::RiskySopClass, s.sop_class.clone()), format!("SOP class {}: {why}", s.sop_class)))
     } else if mip && !s.image_type.iter().any(|t| t == "PRIMARY") {
         let types = s.image_type.join("\\");
@@ -221,6 +221,20 @@ fn quarantine_reason(s: &Summary, mip: bool) -> Option<(Why, String)> {
     } else {
         None
     }
+}
+
+/// Why an instance should not be exported without the user's explicit opt-in: SOP classes
+/// whose pixels usually carry identifying text or whose content is a document.
+fn risky_sop_class(sop_class: &str) -> Option<&'static str> {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("1.2.840.10008.5.1.4.1.1.7", "secondary capture (screenshots often show patient details)"),
+        ("1.2.840.10008.5.1.4.1.1.6.", "ultrasound (patient details are usually burned into the image)"),
+        ("1.2.840.10008.5.1.4.1.1.3.1", "ultrasound multi-frame (patient details are usually burned into the image)"),
+        ("1.2.840.10008.5.1.4.1.1.104.", "encapsulated document (PDF, CDA...)"),
+        ("1.2.840.10008.5.1.4.1.1.77.1.", "visible light photograph or video"),
+        ("1.2.840.10008.5.1.4.1.1.88.", "structured report (free-text content)"),
+    ];
+    PREFIXES.iter().find(|(p, _)| sop_class == p.trim_end_matches('.') || sop_class.starts_with(p)).map(|(_, why)| *why)
 }
 
 #[cfg(test)]

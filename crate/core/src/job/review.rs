@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{visit_key, Job, Stage};
 use crate::error::JobError;
-use crate::instance::Summary;
+use crate::dicom::Summary;
 use crate::profile::{Action, Code, Policy};
 use crate::report::Outcome;
 

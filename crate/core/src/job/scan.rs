@@ -2,7 +2,7 @@
 //! header's summary and NIfTI slice, or a table's scan), or why it is skipped.
 
 use crate::error::{FileError, Reason};
-use crate::instance::{self, Object, Summary};
+use crate::dicom::{self, Object, Summary};
 use crate::nifti;
 use crate::profile;
 use crate::report::{Outcome, Why};
@@ -26,9 +26,9 @@ impl Job {
     /// whole (a table's fingerprint covers all its bytes).
     pub fn scan_prefix(&mut self, name: &str, prefix: &[u8], size: u64) -> Scan {
         let whole = prefix.len() as u64 >= size;
-        let (summary, outcome, why) = match instance::parse_header(prefix, size) {
-            Ok(instance::Header::NeedMore(n)) => return Scan::NeedMore(n),
-            Ok(instance::Header::Parsed(object, native_bytes)) => {
+        let (summary, outcome, why) = match dicom::parse_header(prefix, size) {
+            Ok(dicom::Header::NeedMore(n)) => return Scan::NeedMore(n),
+            Ok(dicom::Header::Parsed(object, native_bytes)) => {
                 self.keep_slice(&object, native_bytes);
                 (Some(Summary::of(&object)), Outcome::Pending, None)
             }

@@ -132,7 +132,7 @@ impl Tables {
                 continue;
             }
             let name = read::unique(&mut names, s.table.clone());
-            let path = format!("EHR/{export_date}/{name}.csv");
+            let path = crate::layout::table(export_date, &name);
             let (columns, patient) = self.columns(input, settings, policy, &dicom);
             self.plans.insert(input, Plan { path: path.clone(), columns, patient });
             out.push((input, Ok(path)));
