@@ -1,8 +1,8 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
 //! (colour interleaved). JPEG 2000 and HTJ2K go to `openjp2` (OpenJPEG ported to Rust; on
-//! wasm32 with the C functions of `super::libc_shim`), JPEG-LS to our own decoder
-//! (`super::jpegls`), 8-bit lossy JPEG to `super::jpeg` (dcm2niix's arithmetic); RLE and
-//! other JPEG to dicom-pixeldata's pure-Rust decoders.
+//! wasm32 with the C functions of `crate::codec::libc_shim`), JPEG-LS to our own decoder
+//! (`crate::codec::jpegls`), 8-bit lossy JPEG to `crate::codec::jpeg` (dcm2niix's
+//! arithmetic); RLE and other JPEG to dicom-pixeldata's pure-Rust decoders.
 
 use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
@@ -10,7 +10,8 @@ use std::ffi::{c_char, c_void};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::{jpeg, jpegls, text};
+use super::text;
+use crate::codec::{jpeg, jpegls};
 use crate::instance::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
