@@ -3,8 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use dicom_core::Tag;
-
 use super::geometry::{add, cross, dot, normalise, rotate, sub, Reorient};
 use super::header::{self, DataType, Header};
 use super::slice::{Frame, Slice};
@@ -80,16 +78,10 @@ pub fn sanitise(name: &str) -> String {
 }
 
 /// Groups the slices into volumes (as dcm2niix splits a series) and fixes each
-/// volume's geometry. `slices` are (input index, header). The result does not depend
-/// on the order of `slices`.
-pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
-    // (A name the policy cleans was cleaned when the slice was scanned.)
-    let keeps = |tag: Tag| {
-        matches!(
-            policy.action(tag),
-            crate::profile::Action::Code(crate::profile::Code::K | crate::profile::Code::C)
-        )
-    };
+/// volume's geometry. `slices` are (input index, header), named as the export writes the
+/// name ([`Slice::export_name`]). The result does not depend on the order of `slices`.
+/// `_policy` is unused since the names come filtered; kept so that the job's call stays.
+pub fn plan(slices: &[(usize, &Slice)], _policy: &Policy) -> Vec<Volume> {
     series(slices)
         .into_iter()
         .flat_map(|members| {
@@ -97,7 +89,7 @@ pub fn plan(slices: &[(usize, &Slice)], policy: &Policy) -> Vec<Volume> {
             echoes.into_iter().map(move |echo| (members.clone(), echo))
         })
         .map(|(members, echo)| {
-            let name = members[0].1.name.as_ref().filter(|(tag, _)| keeps(*tag)).map(|(_, n)| n.clone());
+            let name = members[0].1.name.as_ref().map(|(_, n)| n.clone());
             Volume::planned(&members, name, echo)
         })
         .collect()

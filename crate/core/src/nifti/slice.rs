@@ -62,7 +62,8 @@ pub struct Slice {
     /// Attributes that must agree within one volume (dcm2niix splits on them).
     pub(super) split: String,
     pub(super) series_number: Option<i64>,
-    /// Protocol name, else series description: a file name when the policy keeps it.
+    /// Protocol name, else series description, and its tag: a file name. As the export
+    /// writes it once [`Slice::export_name`] has run (`None`: removed).
     pub(super) name: Option<(Tag, String)>,
     /// The length of the native samples the export will split off the file, as the scan
     /// found it (`instance::Header::Parsed`); set by the job.
