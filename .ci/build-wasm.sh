@@ -35,7 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 # A C function left undefined (see .ci/wasm-c-imports.txt) would become an import from a
 # module the page cannot load ('env'): the glue may import nothing at all.
 if grep -nE "^import |from ['\"]env['\"]" "$tmp/pkg/capture.js" >&2; then
-  echo "build-wasm: the module imports the above; define it in crate/core/src/nifti/libc_shim.rs" >&2
+  echo "build-wasm: the module imports the above; define it in crate/core/src/codec/libc_shim.rs" >&2
   exit 1
 fi
 bg="$tmp/pkg/capture_bg.wasm"

@@ -55,7 +55,7 @@ fn page_converts_600_slice_ct_like_the_cli() {
 }
 
 /// JPEG 2000 (reversible and irreversible, from pydicom's files) decodes in the page as in
-/// the CLI: openjp2 runs on wasm32 with our C functions (crate/core/src/nifti/libc_shim.rs).
+/// the CLI: openjp2 runs on wasm32 with our C functions (crate/core/src/codec/libc_shim.rs).
 #[test]
 fn page_converts_jpeg2000_like_the_cli() {
     let inputs: Vec<_> = ["J2K_pixelrep_mismatch.dcm", "693_J2KI.dcm"]

@@ -5,6 +5,7 @@
 //! in the native `capture` command, and is tested natively with `cargo test`.
 
 pub mod archive;
+mod codec;
 pub mod dates;
 pub mod error;
 pub mod dicom;

@@ -162,7 +162,7 @@ fn an_export_of_more_than_65535_files_is_a_valid_zip64_archive() {
     let counts = &job.report().counts;
     assert_eq!((counts.exported, counts.skipped, counts.quarantined), (FILES, 0, 0), "{counts:?}");
 
-    let mut read = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let read = zip::ZipArchive::new(std::fs::File::open(&path).unwrap()).unwrap();
     let dicom = read.file_names().filter(|n| n.as_ref().is_ok_and(|n| n.ends_with(".dcm"))).count();
     assert_eq!(dicom, FILES);
     if let Some(verdict) = unzip_test(&path) {

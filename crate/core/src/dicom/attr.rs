@@ -1,6 +1,9 @@
-//! Reading attributes of a data set as text and numbers.
+//! Reading attributes of a data set as text and numbers: the one accessor of the core.
+
+use std::borrow::Cow;
 
 use dicom_core::{Tag, VR};
+use dicom_object::mem::InMemElement;
 use dicom_object::InMemDicomObject;
 
 /// A text attribute of the top-level data set, without DICOM padding; `None` when absent or empty.
@@ -18,9 +21,23 @@ pub fn text(object: &InMemDicomObject, tag: Tag) -> Option<String> {
     (!trimmed.is_empty()).then(|| trimmed.to_string())
 }
 
-/// Numeric multi-valued attribute (DS, IS, FD...) as `f64`s.
-pub fn numbers(object: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
-    let element = object.element_opt(tag).ok()??;
-    element.to_multi_float64().ok()
+/// An attribute read with the VR the dictionary gives it when the file has it as UN (as
+/// some converters write standard attributes; dcm2niix reads them too).
+pub fn element(ds: &InMemDicomObject, tag: Tag) -> Option<Cow<'_, InMemElement>> {
+    let element = ds.element_opt(tag).ok()??;
+    Some(match element.vr() {
+        VR::UN => Cow::Owned(super::reinterpret_un(element.clone())),
+        _ => Cow::Borrowed(element),
+    })
+}
+
+/// A numeric attribute's values (text or binary, UN read as its dictionary VR) as `f64`s.
+pub fn numbers(ds: &InMemDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    element(ds, tag)?.to_multi_float64().ok()
+}
+
+/// A numeric attribute's first value, when finite.
+pub fn number(ds: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    numbers(ds, tag)?.first().copied().filter(|v| v.is_finite())
 }
 

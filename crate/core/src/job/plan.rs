@@ -118,7 +118,7 @@ impl Job {
             .filter(|(&i, _)| self.inputs[i].outcome == Outcome::Pending)
             .map(|(&i, s)| (i, s))
             .collect();
-        let mut volumes = nifti::plan(&slices, &self.policy);
+        let mut volumes = nifti::plan(&slices);
         let mut taken = BTreeSet::new();
         let mut steps = Vec::new();
         for volume in &mut volumes {

@@ -181,6 +181,30 @@ fn polar(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
 }
 
 pub fn quatern(a: &[[f64; 4]; 3]) -> Quatern {
+    let mut p = polar(unit_columns(a));
+    let qfac = if det3(&p) > 0.0 {
+        1.0
+    } else {
+        for row in p.iter_mut() {
+            row[2] = -row[2];
+        }
+        -1.0
+    };
+    let (b, c, d) = rotation(p);
+    Quatern {
+        b: b as f32,
+        c: c as f32,
+        d: d as f32,
+        x: a[0][3] as f32,
+        y: a[1][3] as f32,
+        z: a[2][3] as f32,
+        qfac,
+    }
+}
+
+/// The affine's 3 × 3 part with each column scaled to unit length (a zero column becomes
+/// that axis).
+fn unit_columns(a: &[[f64; 4]; 3]) -> [[f64; 3]; 3] {
     let mut m = [[0.0f64; 3]; 3];
     for c in 0..3 {
         let mut column = [a[0][c], a[1][c], a[2][c]];
@@ -195,15 +219,11 @@ pub fn quatern(a: &[[f64; 4]; 3]) -> Quatern {
             m[r][c] = column[r];
         }
     }
-    let mut p = polar(m);
-    let qfac = if det3(&p) > 0.0 {
-        1.0
-    } else {
-        for row in p.iter_mut() {
-            row[2] = -row[2];
-        }
-        -1.0
-    };
+    m
+}
+
+/// The quaternion parameters (b, c, d) of the proper rotation `p`, with a ≥ 0.
+fn rotation(p: [[f64; 3]; 3]) -> (f64, f64, f64) {
     let [[r11, r12, r13], [r21, r22, r23], [r31, r32, r33]] = p;
     let trace = r11 + r22 + r33 + 1.0;
     let (mut qa, mut b, mut c, mut d);
@@ -240,15 +260,7 @@ pub fn quatern(a: &[[f64; 4]; 3]) -> Quatern {
         }
     }
     let _ = qa;
-    Quatern {
-        b: b as f32,
-        c: c as f32,
-        d: d as f32,
-        x: a[0][3] as f32,
-        y: a[1][3] as f32,
-        z: a[2][3] as f32,
-        qfac,
-    }
+    (b, c, d)
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
 //! (colour interleaved). JPEG 2000 and HTJ2K go to `openjp2` (OpenJPEG ported to Rust; on
-//! wasm32 with the C functions of `super::libc_shim`), JPEG-LS to our own decoder
-//! (`super::jpegls`), 8-bit lossy JPEG to `super::jpeg` (dcm2niix's arithmetic); RLE and
-//! other JPEG to dicom-pixeldata's pure-Rust decoders.
+//! wasm32 with the C functions of `crate::codec::libc_shim`), JPEG-LS to our own decoder
+//! (`crate::codec::jpegls`), 8-bit lossy JPEG to `crate::codec::jpeg` (dcm2niix's
+//! arithmetic); RLE and other JPEG to dicom-pixeldata's pure-Rust decoders.
 
 use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
@@ -10,7 +10,8 @@ use std::ffi::{c_char, c_void};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use super::{jpeg, jpegls, text};
+use crate::dicom::text;
+use crate::codec::{jpeg, jpegls};
 use crate::dicom::Object;
 
 /// JPEG 2000 Image Compression: lossless only, and lossless or lossy.
@@ -292,7 +293,14 @@ impl Drop for Handles {
 /// data set before anything is decoded, which bounds what the (unsafe, ported) decoder
 /// is asked to allocate.
 pub fn decode_jpeg2000(stream: &[u8], expected: jpegls::Expected) -> Result<Vec<u8>, Jpeg2000Error> {
-    use openjp2::openjpeg::*;
+    let count = checked_size(stream, expected)?;
+    run_openjpeg(stream, expected, count)
+}
+
+/// The number of samples of the frame, once the data set's frame is one we decode and the
+/// codestream's SIZ marker agrees with it: nothing reaches OpenJPEG whose size is not the
+/// frame's.
+fn checked_size(stream: &[u8], expected: jpegls::Expected) -> Result<usize, Jpeg2000Error> {
     let jpegls::Expected { columns, rows, samples, bits_allocated } = expected;
     let want = (columns, rows, samples);
     let count = columns
@@ -306,7 +314,6 @@ pub fn decode_jpeg2000(stream: &[u8], expected: jpegls::Expected) -> Result<Vec<
     if !matches!(bits_allocated, 8 | 16) {
         return Err(Jpeg2000Error::Precision { precision: 0, bits_allocated });
     }
-    // The SIZ marker read here first: nothing reaches OpenJPEG whose size is not the frame's.
     let (found, tiles) = siz(stream).ok_or(Jpeg2000Error::NotJpeg2000)?;
     if found != want {
         return Err(Jpeg2000Error::Geometry { found, expected: want });
@@ -314,6 +321,15 @@ pub fn decode_jpeg2000(stream: &[u8], expected: jpegls::Expected) -> Result<Vec<
     if tiles > (columns * rows / 64).max(1) as u64 {
         return Err(Jpeg2000Error::Tiles(tiles));
     }
+    Ok(count)
+}
+
+/// Decodes a checked codestream of `count` samples with OpenJPEG, checking its header and
+/// components again as OpenJPEG reads them.
+fn run_openjpeg(stream: &[u8], expected: jpegls::Expected, count: usize) -> Result<Vec<u8>, Jpeg2000Error> {
+    use openjp2::openjpeg::*;
+    let jpegls::Expected { columns, rows, samples, bits_allocated } = expected;
+    let want = (columns, rows, samples);
     let format = match openjp2::detect_format(stream) {
         Ok(openjp2::J2KFormat::J2K) => OPJ_CODEC_J2K,
         Ok(openjp2::J2KFormat::JP2) => OPJ_CODEC_JP2,
@@ -367,22 +383,29 @@ pub fn decode_jpeg2000(stream: &[u8], expected: jpegls::Expected) -> Result<Vec<
         }
         let image = &*handles.image;
         check_components(image, columns, rows, bits_allocated, true)?;
-        let components = image.comps().unwrap_or(&[]);
-        let bpp = bits_allocated / 8;
-        let mut out = vec![0u8; count * bpp];
-        for (c, component) in components.iter().enumerate() {
-            let data = component.data().unwrap_or(&[]);
-            for (i, &v) in data.iter().take(columns * rows).enumerate() {
-                let at = (i * samples + c) * bpp;
-                // OpenJPEG has clamped `v` to the component's range, which fits the sample.
-                match bpp {
-                    1 => out[at] = v as u8,
-                    _ => out[at..at + 2].copy_from_slice(&(v as u16).to_le_bytes()),
-                }
+        Ok(interleaved(image, expected, count))
+    }
+}
+
+/// The decoded components of `image` as `bits_allocated`-bit little-endian samples,
+/// colour interleaved.
+fn interleaved(image: &openjp2::opj_image, expected: jpegls::Expected, count: usize) -> Vec<u8> {
+    let jpegls::Expected { columns, rows, samples, bits_allocated } = expected;
+    let components = image.comps().unwrap_or(&[]);
+    let bpp = bits_allocated / 8;
+    let mut out = vec![0u8; count * bpp];
+    for (c, component) in components.iter().enumerate() {
+        let data = component.data().unwrap_or(&[]);
+        for (i, &v) in data.iter().take(columns * rows).enumerate() {
+            let at = (i * samples + c) * bpp;
+            // OpenJPEG has clamped `v` to the component's range, which fits the sample.
+            match bpp {
+                1 => out[at] = v as u8,
+                _ => out[at..at + 2].copy_from_slice(&(v as u16).to_le_bytes()),
             }
         }
-        Ok(out)
     }
+    out
 }
 
 /// Every component covers the whole `columns` × `rows` grid, one sample per pixel, and

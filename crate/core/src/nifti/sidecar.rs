@@ -8,8 +8,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde_json::Value;
 
-use super::{numbers, Volume};
-use super::text;
+use crate::dicom::{numbers, text};
+use super::Volume;
 use crate::dicom::Object;
 use crate::profile::{Action, Code, Policy};
 
