@@ -80,8 +80,12 @@ pub enum FileError {
     NotDicom,
     /// A DICOMDIR is an index of other files, not an image: nothing to export.
     Dicomdir,
-    /// The file claims to be DICOM but cannot be parsed to the end.
+    /// The file claims to be DICOM but cannot be parsed to the end (the parser's message).
     Corrupt(String),
+    /// Sequences nested deeper than `levels`: hostile input, refused before any recursion.
+    TooDeep { levels: usize },
+    /// Neither the data set nor the meta group names the SOP class.
+    NoSopClass,
     /// The file's transfer syntax is not one this tool can read.
     UnsupportedTransferSyntax(String),
     /// The file was parsed, but writing its de-identified form failed.
@@ -102,6 +106,7 @@ impl fmt::Display for FileError {
             FileError::NotDicom => f.write_str("not a DICOM file (no DICM marker, nor a data set without one)"),
             FileError::Dicomdir => f.write_str("DICOMDIR index file, not an image (skipped)"),
             FileError::Corrupt(why) => write!(f, "corrupt DICOM file: {why}"),
+            FileError::TooDeep { .. } | FileError::NoSopClass => write!(f, "corrupt DICOM file: {}", self.detail()),
             FileError::UnsupportedTransferSyntax(uid) => {
                 write!(f, "unsupported transfer syntax {uid}")
             }
@@ -119,12 +124,22 @@ impl fmt::Display for FileError {
 impl std::error::Error for FileError {}
 
 impl FileError {
+    /// The words of a variant that is one kind of corrupt file.
+    fn detail(&self) -> String {
+        match self {
+            FileError::TooDeep { levels } => format!("sequences nested deeper than {levels} levels"),
+            FileError::NoSopClass => "no SOP Class UID in the data set or the meta group".into(),
+            other => other.to_string(),
+        }
+    }
+
     /// The report's code for this error, and its variable part.
     pub fn why(&self) -> Why {
         match self {
             FileError::NotDicom => Why::new(Reason::NotDicom, None),
             FileError::Dicomdir => Why::new(Reason::Dicomdir, None),
             FileError::Corrupt(why) => Why::new(Reason::Corrupt, why.clone()),
+            FileError::TooDeep { .. } | FileError::NoSopClass => Why::new(Reason::Corrupt, self.detail()),
             FileError::UnsupportedTransferSyntax(uid) => Why::new(Reason::TransferSyntax, uid.clone()),
             FileError::Write(why) => Why::new(Reason::WriteFailed, why.clone()),
             FileError::Changed => Why::new(Reason::Changed, None),

@@ -132,8 +132,8 @@ pub(super) fn check_whole(bytes: &[u8], start: Start) -> Result<Layout, FileErro
 /// A file read for the DICOM export: the attributes, and the Pixel Data element as the file
 /// holds it (header and value) when it is the data set's last element. The attributes then
 /// stop before it, and the export writes the element's bytes after the de-identified ones
-/// unchanged: reading a 500 KB image into numbers and encoding them again took most of the
-/// export's time (perf, ct600: encode_primitive 13 %, page faults and copies most of the rest).
+/// unchanged: decoding an image into numbers and encoding them again would cost most of the
+/// export's time.
 pub struct Split<'a> {
     pub object: Object,
     /// Empty when the object holds its Pixel Data (or has none).

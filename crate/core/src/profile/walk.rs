@@ -77,7 +77,7 @@ pub fn deidentify(object: Object, subject: &Subject) -> Result<Object, FileError
     let sop_class = text(&clean, tags::SOP_CLASS_UID).unwrap_or(meta_class);
     let sop_instance = text(&clean, tags::SOP_INSTANCE_UID).unwrap_or(meta_instance);
     if sop_class.is_empty() {
-        return Err(FileError::Corrupt("no SOP Class UID in the data set or the meta group".into()));
+        return Err(FileError::NoSopClass);
     }
     // The meta group is rebuilt from scratch: the source's AE titles and private
     // meta information could identify the sending hospital.
@@ -158,7 +158,7 @@ enum Mode {
 impl Walk<'_> {
     fn dataset(&self, dataset: InMemDicomObject, depth: usize, mode: Mode) -> Result<InMemDicomObject, FileError> {
         if depth > MAX_DEPTH {
-            return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
+            return Err(FileError::TooDeep { levels: MAX_DEPTH });
         }
         let kept_private = self.kept_private(&dataset);
         // Overlay Data is removed unless Clean Graphics keeps it; the rest of its Overlay
@@ -331,7 +331,7 @@ impl Walk<'_> {
     /// de-identification code, UIDs their keyed replacements, private attributes go.
     fn dummy_sequence(&self, element: Element, depth: usize) -> Result<Element, FileError> {
         if depth > MAX_DEPTH {
-            return Err(FileError::Corrupt(format!("sequences nested deeper than {MAX_DEPTH} levels")));
+            return Err(FileError::TooDeep { levels: MAX_DEPTH });
         }
         let (header, value) = element.into_parts();
         let first = match value {
