@@ -275,7 +275,7 @@ mod tests {
     use dicom_core::value::PrimitiveValue;
     use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;
-    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    use dicom_object::InMemDicomObject;
 
     use crate::job::{Job, Settings};
     use crate::report::Outcome;
@@ -293,15 +293,8 @@ mod tests {
             text(tags::INSTANCE_NUMBER, VR::IS, number),
             text(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY"),
         ]);
-        let meta = FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-            .media_storage_sop_instance_uid(instance)
-            .transfer_syntax("1.2.840.10008.1.2.1")
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        object.with_exact_meta(meta).write_all(&mut out).unwrap();
-        out
+        let meta = crate::dicom::meta("1.2.840.10008.5.1.4.1.1.2", instance, "1.2.840.10008.1.2.1").unwrap();
+        crate::dicom::encode(&object.with_exact_meta(meta)).unwrap()
     }
 
     /// Exports `inputs` in plan order; the zip's entry names, in zip order, and the job.

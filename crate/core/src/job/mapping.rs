@@ -163,7 +163,7 @@ mod tests {
     use dicom_core::value::{DataSetSequence, PrimitiveValue};
     use dicom_core::{DataElement, Length, Tag};
     use dicom_dictionary_std::tags;
-    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    use dicom_object::InMemDicomObject;
 
     fn text(tag: Tag, vr: VR, value: &str) -> DataElement<InMemDicomObject> {
         DataElement::new(tag, vr, PrimitiveValue::from(value))
@@ -188,15 +188,8 @@ mod tests {
             text(Tag(0x0009, 0x0010), VR::LO, "ACME"),
             text(Tag(0x0009, 0x1001), VR::UI, "1.2.3.8"),
         ]);
-        let meta = FileMetaTableBuilder::new()
-            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-            .media_storage_sop_instance_uid(instance)
-            .transfer_syntax("1.2.840.10008.1.2.1")
-            .build()
-            .unwrap();
-        let mut out = Vec::new();
-        object.with_exact_meta(meta).write_all(&mut out).unwrap();
-        out
+        let meta = crate::dicom::meta("1.2.840.10008.5.1.4.1.1.2", instance, "1.2.840.10008.1.2.1").unwrap();
+        crate::dicom::encode(&object.with_exact_meta(meta)).unwrap()
     }
 
     fn export(inputs: &[(&str, Vec<u8>)], record: bool) -> Job {
