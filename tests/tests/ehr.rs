@@ -474,3 +474,43 @@ fn spreadsheets_are_tables_of_typed_cells_linked_to_the_images() {
     let skipped = report["files"].as_array().unwrap().iter().find(|f| f["name"].as_str().unwrap().ends_with("two.xlsx")).unwrap();
     assert_eq!(skipped["code"], "spreadsheet-several-sheets", "{skipped}");
 }
+
+// ---- Issue 20: ambiguous dates. ----
+
+/// A date column whose values all read both day first and month first is flagged with the
+/// two readings of one value (on stderr; the report has the flag, never the value); without
+/// a choice it is read day first as before, and a profile choosing month first changes the
+/// output dates. A column whose values tell the order is not flagged.
+#[test]
+fn ambiguous_date_columns_are_flagged_and_read_as_the_profile_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("exams.csv");
+    std::fs::write(&table, "id,sampled,checked\nA,04.07.2023,13.07.2023\nB,01.02.2024,02.03.2024\n").unwrap();
+    let profiles = dir.path().join("written.json");
+    let keep = ["--dates", "keep", "--ehr-write-profiles", profiles.to_str().unwrap()];
+    let first = cli::export(std::slice::from_ref(&table), DATE, &keep);
+    let line = "exams.csv: column \"sampled\": ambiguous dates: \"04.07.2023\" reads as 2023-07-04 (day first) or 2023-04-07 (month first)";
+    assert!(first.stderr.contains(line), "{}", first.stderr);
+    assert!(!first.stderr.contains("\"checked\": ambiguous"), "13 is a day: {}", first.stderr);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&first.zip).into_iter().collect();
+    let day_first = "\"id\",\"sampled\",\"checked\"\n\"A\",\"2023-07-04\",\"2023-07-13\"\n\"B\",\"2024-02-01\",\"2024-03-02\"\n";
+    assert_eq!(text(&entries, "EHR/20261124/exams.csv"), day_first);
+    let report: serde_json::Value = serde_json::from_str(&first.report).unwrap();
+    let columns = &report["tables"][0]["columns"];
+    assert_eq!((&columns[1]["ambiguousDates"], &columns[2]["ambiguousDates"]), (&serde_json::json!(true), &serde_json::Value::Null));
+    assert!(!first.report.contains("04.07.2023") && columns[1]["dateReadings"].is_null(), "no original value in the report");
+
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&profiles).unwrap()).unwrap();
+    let mut chosen = written.clone();
+    chosen[0]["columns"][1]["dateOrder"] = "month-first".into();
+    std::fs::write(&profiles, chosen.to_string()).unwrap();
+    let again = cli::export(std::slice::from_ref(&table), DATE, &["--dates", "keep", "--ehr-profile", profiles.to_str().unwrap()]);
+    assert!(again.stderr.contains("(month first); read month first as the profile chooses"), "{}", again.stderr);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&again.zip).into_iter().collect();
+    let month_first = "\"id\",\"sampled\",\"checked\"\n\"A\",\"2023-04-07\",\"2023-07-13\"\n\"B\",\"2024-01-02\",\"2024-03-02\"\n";
+    assert_eq!(text(&entries, "EHR/20261124/exams.csv"), month_first);
+    let report: serde_json::Value = serde_json::from_str(&again.report).unwrap();
+    assert_eq!(report["tables"][0]["columns"][1]["dateOrder"], "month-first");
+    assert_eq!(report["tables"][0]["profile"]["columns"][1]["dateOrder"], "month-first", "the profile saves the choice");
+    assert!(written[0]["columns"][1].get("dateOrder").is_none(), "no choice, no field");
+}

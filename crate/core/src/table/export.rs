@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::{read, sheet, values, Dicom, Rows, Rule, Tables};
+use super::{read, sheet, values, ColumnReport, Dicom, Rows, Rule, Tables};
 use crate::dates::DatePolicy;
 use crate::error::FileError;
 use crate::pseudonym::Keyring;
@@ -77,7 +77,7 @@ impl Tables {
             let patient = written.patient(row, original, &self.dicom);
             for &i in &kept {
                 let value = record.get(i).unwrap_or("");
-                let (cell, readable) = transform(plan.columns[i].rule, value, patient.as_deref(), keyring, policy, &self.dicom, &mut written);
+                let (cell, readable) = transform(&plan.columns[i], value, patient.as_deref(), keyring, policy, &self.dicom, &mut written);
                 unreadable[i] += !readable as usize;
                 cells[i] = cell;
             }
@@ -102,7 +102,7 @@ impl Tables {
 
 /// One cell under its rule: the output value, and whether the rule could read the input.
 fn transform(
-    rule: Rule,
+    column: &ColumnReport,
     value: &str,
     patient: Option<&str>,
     keyring: &Keyring,
@@ -110,6 +110,7 @@ fn transform(
     dicom: &Dicom,
     written: &mut Written,
 ) -> (String, bool) {
+    let (rule, order) = (column.rule, column.date_order.unwrap_or_default());
     let v = value.trim();
     if v.is_empty() || rule == Rule::Keep {
         return (if rule == Rule::Keep { value.to_string() } else { String::new() }, true);
@@ -120,14 +121,14 @@ fn transform(
         Rule::Visit => {
             let Some(p) = patient else { return (String::new(), false) };
             written.visit_values += 1;
-            let key = values::parse_date(v).map_or_else(|| v.to_string(), |d| d.to_da());
+            let key = values::parse_date_in(v, order).map_or_else(|| v.to_string(), |d| d.to_da());
             // The images' visit of that date (by day: the very keyed ID), else the keyed ID.
             let Some(id) = dicom.visit(p, &key) else { return (keyring.visit(p, &key), true) };
             written.visit_values_matched += 1;
             written.visits_matched.insert(id.clone());
             (id.clone(), true)
         }
-        Rule::Date => match values::parse_date(v) {
+        Rule::Date => match values::parse_date_in(v, order) {
             Some(date) => {
                 let shift = match (policy, patient) {
                     (DatePolicy::Shift, Some(p)) => keyring.date_shift(p),

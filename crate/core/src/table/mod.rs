@@ -31,8 +31,8 @@ mod scan;
 use std::collections::BTreeMap;
 
 pub use link::{Dicom, Linkage, Patients, Rows, TableLinkage};
-pub use report::{ColumnReport, KAnonymity, Origin, TableReport, K_WARNING};
-pub use rules::{profiles_from_json, ColumnRule, Profile, Rule, TableSettings};
+pub use report::{ColumnReport, DateReadings, KAnonymity, Origin, TableReport, K_WARNING};
+pub use rules::{profiles_from_json, ColumnRule, DateOrder, Profile, Rule, TableSettings};
 pub use scan::{Malformed, ScanError};
 use export::Written;
 use plan::Plan;

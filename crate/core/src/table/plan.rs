@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::scan::sanitize;
-use super::{read, suggest, ColumnReport, ColumnRule, Dicom, Origin, Profile, Rule, TableReport, TableSettings, Tables};
+use super::{read, suggest, ColumnReport, ColumnRule, DateReadings, Dicom, Origin, Profile, Rule, TableReport, TableSettings, Tables};
 use crate::dates::DatePolicy;
 use crate::patient_id;
 
@@ -75,16 +75,17 @@ impl Tables {
             .iter()
             .zip(&s.stats)
             .map(|(name, stats)| {
-                let (rule, origin, reason, quasi_identifier) = match profile {
+                let (rule, origin, reason, quasi_identifier, date_order) = match profile {
                     Some(_) => match rules.get(name) {
-                        Some(c) => (c.rule, Origin::Profile, "from the profile".to_string(), c.quasi_identifier),
-                        None => (Rule::Drop, Origin::FailClosed, "no rule in the profile: dropped".to_string(), false),
+                        Some(c) => (c.rule, Origin::Profile, "from the profile".to_string(), c.quasi_identifier, c.date_order),
+                        None => (Rule::Drop, Origin::FailClosed, "no rule in the profile: dropped".to_string(), false, None),
                     },
                     None => {
                         let g = suggest::suggest(name, stats, dicom);
-                        (g.rule, Origin::Suggested, g.reason, g.quasi_identifier)
+                        (g.rule, Origin::Suggested, g.reason, g.quasi_identifier, None)
                     }
                 };
+                let date_readings = stats.ambiguous_date().and_then(DateReadings::of);
                 ColumnReport {
                     name: name.clone(),
                     output: None,
@@ -94,6 +95,9 @@ impl Tables {
                     quasi_identifier,
                     unreadable_values: 0,
                     samples: stats.samples.clone(),
+                    ambiguous_dates: date_readings.is_some(),
+                    date_order,
+                    date_readings,
                 }
             })
             .collect()
@@ -151,6 +155,11 @@ fn settle(columns: &mut [ColumnReport], patient: Option<usize>, settings: &Table
         if needs_patient && patient.is_none() {
             c.reason = format!("{} needs a patient-id column in the same table: dropped", if c.rule == Rule::Visit { "a visit" } else { "a shifted date" });
             c.rule = Rule::Drop;
+        }
+        if !matches!(c.rule, Rule::Date | Rule::Visit) {
+            // Only these read the day and month (a birth date keeps its year).
+            c.ambiguous_dates = false;
+            c.date_readings = None;
         }
         if c.rule == Rule::Date && policy == DatePolicy::Remove {
             c.reason = format!("{}; dates removed by the date policy", c.reason);

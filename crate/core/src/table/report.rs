@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ColumnRule, Linkage, Malformed, Profile, Rule, Tables};
+use super::{values, ColumnRule, DateOrder, Linkage, Malformed, Profile, Rule, Tables};
 use crate::patient_id::{self, NearMiss};
 use crate::pseudonym::Keyring;
 
@@ -36,6 +36,31 @@ pub struct ColumnReport {
     /// A few original values, for the screen only ([`Tables::review`]); never in the report.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<String>,
+    /// A date or visit column whose dates all read both day first and month first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous_dates: bool,
+    /// How its dates with the year last are read, when the profile chose (else day first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<DateOrder>,
+    /// The two readings of one of its values, for the screen only; never in the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_readings: Option<DateReadings>,
+}
+
+/// One original value of an ambiguous date column read both ways (ISO 8601).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateReadings {
+    pub sample: String,
+    pub day_first: String,
+    pub month_first: String,
+}
+
+impl DateReadings {
+    pub fn of(sample: &str) -> Option<DateReadings> {
+        let read = |order| values::parse_date_in(sample, order).map(values::iso);
+        Some(DateReadings { sample: sample.to_string(), day_first: read(DateOrder::DayFirst)?, month_first: read(DateOrder::MonthFirst)? })
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -95,7 +120,10 @@ impl Tables {
             let Some(plan) = self.plans.get(&input) else { continue };
             let written = self.written.get(&input);
             let mut columns = plan.columns.clone();
-            columns.iter_mut().for_each(|c| c.samples.clear());
+            columns.iter_mut().for_each(|c| {
+                c.samples.clear();
+                c.date_readings = None;
+            });
             let mut report = self.report_of(input, columns, written.map(|_| plan.path.clone()));
             report.k_anonymity = written.and_then(|w| w.k).map(|k| KAnonymity {
                 columns: plan.columns.iter().filter(|c| c.quasi_identifier && c.output.is_some()).map(|c| c.name.clone()).collect(),
@@ -120,7 +148,7 @@ impl Tables {
             table: Some(s.table.clone()),
             columns: columns
                 .iter()
-                .map(|c| ColumnRule { name: c.name.clone(), rule: c.rule, quasi_identifier: c.quasi_identifier })
+                .map(|c| ColumnRule { name: c.name.clone(), rule: c.rule, quasi_identifier: c.quasi_identifier, date_order: c.date_order })
                 .collect(),
         };
         TableReport {
