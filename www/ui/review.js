@@ -178,7 +178,39 @@ function columnRow(tr, tb, col, ci, edits) {
   quasiLabel.textContent = t('quasiLabel');
   tr.insertCell().append(select, ' ', quasi, quasiLabel);
   cell(tr, (col.samples || []).slice(0, 3).join(' · '), 'samples');
-  cell(tr, col.reason || '');
+  const reason = cell(tr, col.reason || '');
+  if (col.dateReadings) {
+    reason.append(dateOrderChoice(tb, col, ci, (order) => {
+      entry().dateOrder = order;
+      edits.edited = true;
+    }));
+  }
+}
+
+/** An ambiguous date column (every day and month 12 or less): one value read both ways and
+ *  a choice of the order, saved in the table's profile (dateOrder). */
+function dateOrderChoice(tb, col, ci, onChange) {
+  const r = col.dateReadings;
+  const box = document.createElement('div');
+  box.className = 'date-order';
+  const text = document.createElement('p');
+  text.className = 'warning';
+  text.textContent = t('ambiguousDates', { sample: r.sample, dayFirst: r.dayFirst, monthFirst: r.monthFirst });
+  const select = document.createElement('select');
+  select.id = `date-order-${tb.input}-${ci}`;
+  select.className = 'date-order';
+  select.dataset.column = col.name;
+  select.setAttribute('aria-label', t('dateOrderFor', { column: col.name, table: tb.name }));
+  for (const [order, key, reading] of [['day-first', 'dateDayFirst', r.dayFirst], ['month-first', 'dateMonthFirst', r.monthFirst]]) {
+    const o = document.createElement('option');
+    o.value = order;
+    o.textContent = t(key, { reading });
+    select.append(o);
+  }
+  select.value = col.dateOrder || 'day-first';
+  select.addEventListener('change', () => onChange(select.value));
+  box.append(text, select);
+  return box;
 }
 
 function ruleSelect(tb, col, ci) {
