@@ -48,13 +48,15 @@ fn sheet_text(bytes: &[u8], name: &str) -> Result<String, String> {
 }
 
 impl Tables {
-    /// Second pass over one planned table: the pseudonymised CSV.
-    pub fn export(&mut self, input: usize, bytes: &[u8], keyring: &Keyring, policy: DatePolicy) -> Result<Vec<u8>, FileError> {
-        let s = &self.scanned[&input];
+    /// Second pass over one planned table (of an input, by the path [`Tables::plan`] gave
+    /// it): the pseudonymised CSV.
+    pub fn export(&mut self, input: usize, path: &str, bytes: &[u8], keyring: &Keyring, policy: DatePolicy) -> Result<Vec<u8>, FileError> {
+        let key = self.of_input(input).find(|k| self.plans.get(k).is_some_and(|p| p.path == path)).expect("export() of planned tables only");
+        let s = &self.scanned[&key];
         if <[u8; 32]>::from(Sha256::digest(bytes)) != s.fingerprint {
             return Err(FileError::Changed);
         }
-        let plan = self.plans.get_mut(&input).expect("export() of planned tables only");
+        let plan = self.plans.get_mut(&key).expect("export() of planned tables only");
         let text = match &s.sheet {
             Some(name) => std::borrow::Cow::Owned(sheet_text(bytes, name).map_err(FileError::Table)?),
             None => read::decode(bytes).map_err(FileError::Table)?.text,
@@ -90,7 +92,7 @@ impl Tables {
         for (c, n) in plan.columns.iter_mut().zip(unreadable) {
             c.unreadable_values = n;
         }
-        self.written.insert(input, written);
+        self.written.insert(key, written);
         writer.into_inner().map_err(|e| FileError::Table(e.to_string()))
     }
 
@@ -163,7 +165,7 @@ mod tests {
         tables.scan(0, table, bytes).unwrap();
         let plan = tables.plan(settings, policy, dicom, "20261124");
         assert_eq!(plan[0].1.as_deref(), Ok("EHR/20261124/t.csv"));
-        let csv = String::from_utf8(tables.export(0, bytes, &keyring, policy).unwrap()).unwrap();
+        let csv = String::from_utf8(tables.export(0, "EHR/20261124/t.csv", bytes, &keyring, policy).unwrap()).unwrap();
         (csv, tables.report(&keyring).0.remove(0))
     }
 

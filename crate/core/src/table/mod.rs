@@ -38,12 +38,23 @@ use export::Written;
 use plan::Plan;
 use scan::Scanned;
 
+/// One table: (input, its sheet's position in the workbook; 0 for a CSV). A spreadsheet
+/// input holds one table per sheet.
+type Key = (usize, usize);
+
 /// The tables of one job, from scan to report.
 #[derive(Default)]
 pub struct Tables {
-    scanned: BTreeMap<usize, Scanned>,
-    overrides: BTreeMap<usize, Profile>,
-    plans: BTreeMap<usize, Plan>,
-    written: BTreeMap<usize, Written>,
+    scanned: BTreeMap<Key, Scanned>,
+    overrides: BTreeMap<Key, Profile>,
+    plans: BTreeMap<Key, Plan>,
+    written: BTreeMap<Key, Written>,
     dicom: Dicom,
+}
+
+impl Tables {
+    /// The tables of one input.
+    fn of_input(&self, input: usize) -> impl Iterator<Item = Key> + '_ {
+        self.scanned.range((input, 0)..=(input, usize::MAX)).map(|(k, _)| *k)
+    }
 }

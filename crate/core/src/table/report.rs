@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{values, ColumnRule, DateOrder, Linkage, Malformed, Profile, Rule, Tables};
+use super::{values, ColumnRule, Key, DateOrder, Linkage, Malformed, Profile, Rule, Tables};
 use crate::patient_id::{self, NearMiss};
 use crate::pseudonym::Keyring;
 
@@ -85,6 +85,12 @@ pub const K_WARNING: usize = 5;
 pub struct TableReport {
     /// Index of the input (scan order).
     pub input: usize,
+    /// The sheet, for a spreadsheet's table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// A hidden sheet's table: in the review only, exported when chosen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     pub name: String,
     pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,15 +122,15 @@ impl Tables {
     /// The tables' part of the report and the linkage (present when there are tables).
     pub fn report(&self, keyring: &Keyring) -> (Vec<TableReport>, Option<Linkage>) {
         let mut reports = Vec::new();
-        for (&input, s) in &self.scanned {
-            let Some(plan) = self.plans.get(&input) else { continue };
-            let written = self.written.get(&input);
+        for (&key, s) in &self.scanned {
+            let Some(plan) = self.plans.get(&key) else { continue };
+            let written = self.written.get(&key);
             let mut columns = plan.columns.clone();
             columns.iter_mut().for_each(|c| {
                 c.samples.clear();
                 c.date_readings = None;
             });
-            let mut report = self.report_of(input, columns, written.map(|_| plan.path.clone()));
+            let mut report = self.report_of(key, columns, written.map(|_| plan.path.clone()));
             report.k_anonymity = written.and_then(|w| w.k).map(|k| KAnonymity {
                 columns: plan.columns.iter().filter(|c| c.quasi_identifier && c.output.is_some()).map(|c| c.name.clone()).collect(),
                 k,
@@ -142,8 +148,8 @@ impl Tables {
         (reports, linkage)
     }
 
-    pub(super) fn report_of(&self, input: usize, columns: Vec<ColumnReport>, path: Option<String>) -> TableReport {
-        let s = &self.scanned[&input];
+    pub(super) fn report_of(&self, key: Key, columns: Vec<ColumnReport>, path: Option<String>) -> TableReport {
+        let s = &self.scanned[&key];
         let profile = Profile {
             table: Some(s.table.clone()),
             columns: columns
@@ -152,7 +158,9 @@ impl Tables {
                 .collect(),
         };
         TableReport {
-            input,
+            input: key.0,
+            sheet: s.sheet.clone(),
+            hidden: s.hidden,
             name: s.name.clone(),
             table: s.table.clone(),
             path,
