@@ -53,6 +53,11 @@ pub struct Tables {
 }
 
 impl Tables {
+    /// How many tables an input holds, its hidden sheets' left out (a workbook may hold several).
+    pub fn visible_tables(&self, input: usize) -> usize {
+        self.of_input(input).filter(|k| !self.scanned[k].hidden).count()
+    }
+
     /// The tables of one input.
     fn of_input(&self, input: usize) -> impl Iterator<Item = Key> + '_ {
         self.scanned.range((input, 0)..=(input, usize::MAX)).map(|(k, _)| *k)
