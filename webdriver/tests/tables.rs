@@ -126,7 +126,7 @@ fn month_first_chosen_on_the_review_reads_ambiguous_dates_month_first() {
         .execute(
             "const e = document.querySelector('#review-tables select.date-order[data-column=\"sampled\"]');
              if (!e) return null;
-             const text = e.closest('.date-order').querySelector('p').textContent;
+             const text = e.closest('.date-order-choice').querySelector('p').textContent;
              e.value = 'month-first'; e.dispatchEvent(new Event('change'));
              return text;",
             vec![],

@@ -217,7 +217,7 @@ function columnRow(tr, tb, col, ci, edits) {
 function dateOrderChoice(tb, col, ci, onChange) {
   const r = col.dateReadings;
   const box = document.createElement('div');
-  box.className = 'date-order';
+  box.className = 'date-order-choice';
   const text = document.createElement('p');
   text.className = 'warning';
   text.textContent = t('ambiguousDates', { sample: r.sample, dayFirst: r.dayFirst, monthFirst: r.monthFirst });
