@@ -564,4 +564,9 @@ fn workbooks_of_several_sheets_are_one_table_per_visible_sheet() {
         assert_eq!(text(&entries, "EHR/20261124/book_Notes.csv"), "\"Remark\"\n\"hidden words\"\n", "{file}: chosen");
         assert_eq!(entries.len(), 3, "{file}");
     }
+    let hidden_only = samples::xlsx_of(&[("Notes", true, notes)]);
+    let (entries, report) = run(&[("hidden.xlsx", hidden_only)], "{}");
+    let report: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(entries.is_empty() && report["tables"].as_array().is_none_or(Vec::is_empty), "{report}");
+    assert_eq!(report["files"][0]["code"], "spreadsheet-unreadable", "only a hidden sheet: {report}");
 }

@@ -22,8 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = tables.review(&settings, DatePolicy::Shift, &Dicom::default());
     for (input, path) in tables.plan(&settings, DatePolicy::Shift, Dicom::default(), common::DATE) {
         assert!(scanned.contains(&input));
-        if path.is_ok() {
-            let _ = tables.export(input, &path.unwrap(), data, common::keyring(), DatePolicy::Shift);
+        if let Ok(path) = path {
+            if tables.chosen(input, &path) {
+                let _ = tables.export(input, &path, data, common::keyring(), DatePolicy::Shift);
+            }
         }
     }
     let _ = tables.report(common::keyring());

@@ -12,6 +12,8 @@ pub(super) struct Plan {
     pub(super) path: String,
     pub(super) columns: Vec<ColumnReport>,
     pub(super) patient: Option<usize>,
+    /// Written: false for a hidden sheet's table until a profile names it.
+    pub(super) chosen: bool,
 }
 
 impl Tables {
@@ -22,6 +24,9 @@ impl Tables {
         let named = self.of_input(input).find(|k| profile.table.as_deref() == Some(self.scanned[k].table.as_str()));
         if let Some(key) = named.or_else(|| self.of_input(input).find(|k| !self.scanned[k].hidden)) {
             self.overrides.insert(key, profile);
+            if let Some(plan) = self.plans.get_mut(&key) {
+                plan.chosen = true;
+            }
         }
     }
 
@@ -38,6 +43,12 @@ impl Tables {
                 plan.patient = patient;
             }
         }
+    }
+
+    /// Whether the planned table at `path` is to be written: false for a hidden sheet's
+    /// table that no profile chose (the job then writes nothing for it).
+    pub fn chosen(&self, input: usize, path: &str) -> bool {
+        self.of_input(input).filter_map(|k| self.plans.get(&k)).any(|p| p.path == path && p.chosen)
     }
 
     /// The profile that applies to a table: the user's for this input, else the settings'
@@ -126,13 +137,10 @@ impl Tables {
 
     /// Fixes the rules and output path of every table: `EHR/<date>/<table>.csv`, names made
     /// unique in the order of (table name, input name). Returns, per table, its input and its
-    /// path or why it is skipped. A hidden sheet's table is planned only when chosen (a
-    /// profile naming it: the user's, or the settings' with its `table` name).
+    /// path or why it is skipped. A hidden sheet's table is planned too (the page chooses it
+    /// after the plan) but written only when chosen ([`Tables::chosen`]).
     pub fn plan(&mut self, settings: &TableSettings, policy: DatePolicy, dicom: Dicom, export_date: &str) -> Vec<(usize, Result<String, String>)> {
-        let chosen = |k: &Key, s: &super::scan::Scanned| {
-            !s.hidden || self.overrides.contains_key(k) || settings.profiles.iter().any(|p| p.table.as_deref() == Some(s.table.as_str()))
-        };
-        let mut order: Vec<Key> = self.scanned.iter().filter(|(k, s)| chosen(k, s)).map(|(k, _)| *k).collect();
+        let mut order: Vec<Key> = self.scanned.keys().copied().collect();
         order.sort_by(|a, b| {
             let (sa, sb) = (&self.scanned[a], &self.scanned[b]);
             (&sa.table, &sa.name, sa.fingerprint).cmp(&(&sb.table, &sb.name, sb.fingerprint))
@@ -149,7 +157,9 @@ impl Tables {
             let name = read::unique(&mut names, s.table.clone());
             let path = crate::layout::table(export_date, &name);
             let (columns, patient) = self.columns(key, settings, policy, &dicom);
-            self.plans.insert(key, Plan { path: path.clone(), columns, patient });
+            let named = settings.profiles.iter().any(|p| p.table.as_deref() == Some(s.table.as_str()));
+            let chosen = !s.hidden || named || self.overrides.contains_key(&key);
+            self.plans.insert(key, Plan { path: path.clone(), columns, patient, chosen });
             out.push((key.0, Ok(path)));
         }
         self.dicom = dicom;

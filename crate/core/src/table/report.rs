@@ -123,7 +123,7 @@ impl Tables {
     pub fn report(&self, keyring: &Keyring) -> (Vec<TableReport>, Option<Linkage>) {
         let mut reports = Vec::new();
         for (&key, s) in &self.scanned {
-            let Some(plan) = self.plans.get(&key) else { continue };
+            let Some(plan) = self.plans.get(&key).filter(|p| p.chosen) else { continue };
             let written = self.written.get(&key);
             let mut columns = plan.columns.clone();
             columns.iter_mut().for_each(|c| {

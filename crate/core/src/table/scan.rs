@@ -139,6 +139,10 @@ impl Tables {
                 first_error.get_or_insert(format!("sheet {:?}: {why}", one.name));
             }
         }
+        if self.is_table(input) && self.visible_tables(input) == 0 {
+            self.scanned.retain(|k, _| k.0 != input);
+            first_error = Some(format!("only hidden sheets hold tables ({}): unhide one to export it", hidden_sheets.join(", ")));
+        }
         match (self.is_table(input), first_error) {
             (true, _) => Ok(()),
             (false, why) => Err(ScanError::Spreadsheet(why.unwrap_or_else(|| "a spreadsheet without sheets".into()))),
