@@ -472,5 +472,101 @@ fn spreadsheets_are_tables_of_typed_cells_linked_to_the_images() {
     assert!(!entries.values().any(|b| b.windows(6).any(|w| w == b"secret")), "the hidden sheet is left out");
     assert_eq!(report["linkage"]["both"]["count"], 1);
     let skipped = report["files"].as_array().unwrap().iter().find(|f| f["name"].as_str().unwrap().ends_with("two.xlsx")).unwrap();
-    assert_eq!(skipped["code"], "spreadsheet-several-sheets", "{skipped}");
+    assert_eq!(skipped["code"], "spreadsheet-unreadable", "two empty sheets hold no table: {skipped}");
+}
+
+// ---- Issue 20: ambiguous dates. ----
+
+/// A date column whose values all read both day first and month first is flagged with the
+/// two readings of one value (on stderr; the report has the flag, never the value); without
+/// a choice it is read day first as before, and a profile choosing month first changes the
+/// output dates. A column whose values tell the order is not flagged.
+#[test]
+fn ambiguous_date_columns_are_flagged_and_read_as_the_profile_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("exams.csv");
+    std::fs::write(&table, "id,sampled,checked\nA,04.07.2023,13.07.2023\nB,01.02.2024,02.03.2024\n").unwrap();
+    let profiles = dir.path().join("written.json");
+    let keep = ["--dates", "keep", "--ehr-write-profiles", profiles.to_str().unwrap()];
+    let first = cli::export(std::slice::from_ref(&table), DATE, &keep);
+    let line = "exams.csv: column \"sampled\": ambiguous dates: \"04.07.2023\" reads as 2023-07-04 (day first) or 2023-04-07 (month first)";
+    assert!(first.stderr.contains(line), "{}", first.stderr);
+    assert!(!first.stderr.contains("\"checked\": ambiguous"), "13 is a day: {}", first.stderr);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&first.zip).into_iter().collect();
+    let day_first = "\"id\",\"sampled\",\"checked\"\n\"A\",\"2023-07-04\",\"2023-07-13\"\n\"B\",\"2024-02-01\",\"2024-03-02\"\n";
+    assert_eq!(text(&entries, "EHR/20261124/exams.csv"), day_first);
+    let report: serde_json::Value = serde_json::from_str(&first.report).unwrap();
+    let columns = &report["tables"][0]["columns"];
+    assert_eq!((&columns[1]["ambiguousDates"], &columns[2]["ambiguousDates"]), (&serde_json::json!(true), &serde_json::Value::Null));
+    assert!(!first.report.contains("04.07.2023") && columns[1]["dateReadings"].is_null(), "no original value in the report");
+
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&profiles).unwrap()).unwrap();
+    let mut chosen = written.clone();
+    chosen[0]["columns"][1]["dateOrder"] = "month-first".into();
+    std::fs::write(&profiles, chosen.to_string()).unwrap();
+    let again = cli::export(std::slice::from_ref(&table), DATE, &["--dates", "keep", "--ehr-profile", profiles.to_str().unwrap()]);
+    assert!(again.stderr.contains("(month first); read month first as the profile chooses"), "{}", again.stderr);
+    let entries: BTreeMap<String, Vec<u8>> = scan::entries(&again.zip).into_iter().collect();
+    let month_first = "\"id\",\"sampled\",\"checked\"\n\"A\",\"2023-04-07\",\"2023-07-13\"\n\"B\",\"2024-01-02\",\"2024-03-02\"\n";
+    assert_eq!(text(&entries, "EHR/20261124/exams.csv"), month_first);
+    let report: serde_json::Value = serde_json::from_str(&again.report).unwrap();
+    assert_eq!(report["tables"][0]["columns"][1]["dateOrder"], "month-first");
+    assert_eq!(report["tables"][0]["profile"]["columns"][1]["dateOrder"], "month-first", "the profile saves the choice");
+    assert!(written[0]["columns"][1].get("dateOrder").is_none(), "no choice, no field");
+}
+
+/// A workbook of two visible sheets and a hidden one, as `.xlsx` and as `.ods`: each visible
+/// sheet is a table `<file>_<sheet>` (date cells and dates as text, numbers as a CSV holds
+/// them); the hidden sheet is listed and left out, unless a profile naming its table chooses it.
+#[test]
+fn workbooks_of_several_sheets_are_one_table_per_visible_sheet() {
+    use capture::table::sheet::samples;
+    let visits = r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>
+<row r="1"><c r="A1" t="inlineStr"><is><t>PatientID</t></is></c><c r="B1" t="inlineStr"><is><t>VisitDate</t></is></c><c r="C1" t="inlineStr"><is><t>Weight</t></is></c></row>
+<row r="2"><c r="A2"><v>4711</v></c><c r="B2" s="1"><v>45296</v></c><c r="C2"><v>70.5</v></c></row>
+<row r="3"><c r="A3"><v>98765</v></c><c r="B3" t="inlineStr"><is><t>2024-03-02</t></is></c><c r="C3"><v>80</v></c></row></sheetData></worksheet>"#;
+    let labs = r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>
+<row r="1"><c r="A1" t="inlineStr"><is><t>PatientID</t></is></c><c r="B1" t="inlineStr"><is><t>Sampled</t></is></c><c r="C1" t="inlineStr"><is><t>Hb</t></is></c></row>
+<row r="2"><c r="A2"><v>4711</v></c><c r="B2" t="inlineStr"><is><t>15.01.2024</t></is></c><c r="C2"><v>13.5</v></c></row></sheetData></worksheet>"#;
+    let notes = r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Remark</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>hidden words</t></is></c></row></sheetData></worksheet>"#;
+    let xlsx = samples::xlsx_of(&[("Visits", false, visits), ("Labs", false, labs), ("Notes", true, notes)]);
+    let text_cell = |t: &str| format!(r#"<table:table-cell office:value-type="string"><text:p>{t}</text:p></table:table-cell>"#);
+    let (pid, date, weight, p1, d1, w1) = (text_cell("PatientID"), text_cell("VisitDate"), text_cell("Weight"), text_cell("4711"), r#"<table:table-cell office:value-type="date" office:date-value="2024-01-05"><text:p>05/01/2024</text:p></table:table-cell>"#.to_string(), r#"<table:table-cell office:value-type="float" office:value="70.5"><text:p>70,5</text:p></table:table-cell>"#.to_string());
+    let (p2, d2, w2) = (text_cell("98765"), text_cell("2024-03-02"), r#"<table:table-cell office:value-type="float" office:value="80"><text:p>80</text:p></table:table-cell>"#.to_string());
+    let (sampled, hb, s1, h1) = (text_cell("Sampled"), text_cell("Hb"), text_cell("15.01.2024"), r#"<table:table-cell office:value-type="float" office:value="13.5"><text:p>13,5</text:p></table:table-cell>"#.to_string());
+    let (remark, words) = (text_cell("Remark"), text_cell("hidden words"));
+    let ods = samples::ods_of(&[
+        ("Visits", false, &[&[&pid, &date, &weight], &[&p1, &d1, &w1], &[&p2, &d2, &w2]]),
+        ("Labs", false, &[&[&pid, &sampled, &hb], &[&p1, &s1, &h1]]),
+        ("Notes", true, &[&[&remark], &[&words]]),
+    ]);
+    let visits_csv = format!(
+        "\"PatientID\",\"VisitDate\",\"Weight\"\n\"{}\",\"{}\",70.5\n\"{}\",\"{}\",80\n",
+        p("4711"),
+        keyring().visit("4711", "20240105"),
+        p("98765"),
+        keyring().visit("98765", "20240302")
+    );
+    let labs_csv = format!("\"PatientID\",\"Sampled\",\"Hb\"\n\"{}\",\"2024-01-01\",13.5\n", p("4711"));
+    for (file, bytes) in [("book.xlsx", xlsx), ("book.ods", ods)] {
+        let (entries, report) = run(&[(file, bytes.clone())], "{}");
+        let paths: Vec<&String> = entries.keys().collect();
+        assert_eq!(paths, ["EHR/20261124/book_Labs.csv", "EHR/20261124/book_Visits.csv"], "{file}");
+        assert_eq!(text(&entries, "EHR/20261124/book_Visits.csv"), visits_csv, "{file}");
+        assert_eq!(text(&entries, "EHR/20261124/book_Labs.csv"), labs_csv, "{file}");
+        assert!(!entries.values().any(|b| b.windows(6).any(|w| w == b"hidden")), "{file}: the hidden sheet is left out");
+        let tables: Vec<(&str, Option<&str>, &[String])> = report.tables.iter().map(|t| (t.table.as_str(), t.sheet.as_deref(), &t.hidden_sheets[..])).collect();
+        let notes = ["Notes".to_string()];
+        assert_eq!(tables, [("book_Visits", Some("Visits"), &notes[..]), ("book_Labs", Some("Labs"), &notes[..])], "{file}");
+
+        let chosen = r#"{"ehr": {"profiles": [{"table": "book_Notes", "columns": [{"name": "Remark", "rule": "keep"}]}]}}"#;
+        let (entries, _) = run(&[(file, bytes)], chosen);
+        assert_eq!(text(&entries, "EHR/20261124/book_Notes.csv"), "\"Remark\"\n\"hidden words\"\n", "{file}: chosen");
+        assert_eq!(entries.len(), 3, "{file}");
+    }
+    let hidden_only = samples::xlsx_of(&[("Notes", true, notes)]);
+    let (entries, report) = run(&[("hidden.xlsx", hidden_only)], "{}");
+    let report: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert!(entries.is_empty() && report["tables"].as_array().is_none_or(Vec::is_empty), "{report}");
+    assert_eq!(report["files"][0]["code"], "spreadsheet-unreadable", "only a hidden sheet: {report}");
 }

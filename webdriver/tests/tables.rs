@@ -103,3 +103,88 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
     let second = [&layout[..], &["--ehr-profile", edited.to_str().unwrap()]].concat();
     assert_same_zip(&zip, &cli::export(&inputs, &date, &second).zip, "edited table rules");
 }
+
+/// An ambiguous date column (every day and month 12 or less) shows one value read both ways
+/// and a choice; month first chosen on the review reaches the zip's CSV (under the mip
+/// preset's month policy: 04.07.2023 → 2023-04-01, not 2023-07-01).
+#[test]
+fn month_first_chosen_on_the_review_reads_ambiguous_dates_month_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_inputs(dir.path(), &["CT_small.dcm"]);
+    let table = dir.path().join("samples.csv");
+    std::fs::write(&table, "PatientID,sampled\n1CT1,04.07.2023\nXY99,01.02.2024\n").unwrap();
+    inputs.push(table.canonicalize().unwrap());
+    let date = today();
+
+    let (_server, browser, _) = open_page();
+    let s = &browser.session;
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    browser.select_files(&inputs);
+    s.find("#run").unwrap().click().unwrap();
+    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    let shown = s
+        .execute(
+            "const e = document.querySelector('#review-tables select.date-order[data-column=\"sampled\"]');
+             if (!e) return null;
+             const text = e.closest('.date-order-choice').querySelector('p').textContent;
+             e.value = 'month-first'; e.dispatchEvent(new Event('change'));
+             return text;",
+            vec![],
+        )
+        .unwrap();
+    let shown = shown.as_str().unwrap_or_default().to_string();
+    assert!(shown.contains("04.07.2023") && shown.contains("2023-07-04") && shown.contains("2023-04-07"), "{shown:?}");
+    browser.confirm_review(Duration::from_secs(10));
+    browser.wait_download_link(Duration::from_secs(120));
+    s.find("#download").unwrap().click().unwrap();
+    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+    let entries = capture_tests::scan::entries(&zip);
+    let csv_path = format!("EHR/{date}/samples.csv");
+    let csv = entries.iter().find(|(n, _)| *n == csv_path).map(|(_, d)| String::from_utf8(d.clone()).unwrap());
+    let csv = csv.unwrap_or_else(|| panic!("no {csv_path} in {:?}", entries.iter().map(|e| &e.0).collect::<Vec<_>>()));
+    assert!(csv.contains("\"2023-04-01\"") && csv.contains("\"2024-01-01\"") && !csv.contains("2023-07"), "{csv}");
+}
+
+/// A workbook of two visible sheets and a hidden one: the review lists three tables, the
+/// hidden one with a box; ticked, its CSV joins the two visible sheets' in the zip.
+#[test]
+fn a_hidden_sheet_ticked_on_the_review_is_exported_with_the_visible_ones() {
+    use capture::table::sheet::samples;
+    let sheet = |header: &str, value: &str| {
+        format!(
+            r#"<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>PatientID</t></is></c><c r="B1" t="inlineStr"><is><t>{header}</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>1CT1</t></is></c><c r="B2" t="inlineStr"><is><t>{value}</t></is></c></row></sheetData></worksheet>"#
+        )
+    };
+    let (visits, labs, notes) = (sheet("Ward", "W2"), sheet("Hb", "13.5"), sheet("Code", "X1"));
+    let book = samples::xlsx_of(&[("Visits", false, &visits), ("Labs", false, &labs), ("Notes", true, &notes)]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = stage_inputs(dir.path(), &["CT_small.dcm"]);
+    let path = dir.path().join("book.xlsx");
+    std::fs::write(&path, book).unwrap();
+    inputs.push(path.canonicalize().unwrap());
+    let date = today();
+
+    let (_server, browser, _) = open_page();
+    let s = &browser.session;
+    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+    browser.select_files(&inputs);
+    s.find("#run").unwrap().click().unwrap();
+    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    let listed = s
+        .execute(
+            "const boxes = [...document.querySelectorAll('#review-tables input.hidden-sheet')].map((b) => b.dataset.table);
+             document.querySelector('#review-tables input.hidden-sheet').click();
+             return [document.querySelectorAll('#review-tables .review-table').length, boxes];",
+            vec![],
+        )
+        .unwrap();
+    assert_eq!(listed, serde_json::json!([3, ["book_Notes"]]));
+    browser.confirm_review(Duration::from_secs(10));
+    browser.wait_download_link(Duration::from_secs(120));
+    s.find("#download").unwrap().click().unwrap();
+    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+    let mut csvs: Vec<String> = capture_tests::scan::entries(&zip).into_iter().map(|e| e.0).filter(|n| n.starts_with("EHR/")).collect();
+    csvs.sort();
+    let expected: Vec<String> = ["book_Labs", "book_Notes", "book_Visits"].iter().map(|t| format!("EHR/{date}/{t}.csv")).collect();
+    assert_eq!(csvs, expected);
+}

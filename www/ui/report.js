@@ -91,7 +91,8 @@ function renderTablesReport(report) {
   showLinkage(l);
   $('report-tables').replaceChildren(fragment(tables.map((tb) => {
     const li = document.createElement('li');
-    li.textContent = t('reportTable', { name: tb.name, rows: tp('rows', tb.rows || 0), path: tb.path || t('notExported') });
+    const name = tb.sheet ? t('tableSheet', { name: tb.name, sheet: tb.sheet }) : tb.name;
+    li.textContent = t('reportTable', { name, rows: tp('rows', tb.rows || 0), path: tb.path || t('notExported') });
     const k = tb.kAnonymity;
     if (k && k.warning) {
       const w = document.createElement('p');

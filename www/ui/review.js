@@ -102,7 +102,9 @@ function visitLines(v) {
 }
 
 function showTables(tables) {
-  state.reviewTables = tables.map((tb) => ({ input: tb.input, profile: tb.profile, edited: false }));
+  // A workbook's sheets are tables of one input: ids take the table's index too.
+  tables.forEach((tb, ti) => { tb.uid = `${tb.input}-${ti}`; });
+  state.reviewTables = tables.map((tb) => ({ input: tb.input, profile: tb.profile, edited: false, hidden: !!tb.hidden, include: false }));
   el.reviewTables.replaceChildren(fragment(tables.map((tb, ti) => tableRulesBlock(tb, state.reviewTables[ti]))));
   el.reviewTablesBlock.hidden = !tables.length;
 }
@@ -139,13 +141,36 @@ function tableRulesBlock(tb, edits) {
   const block = document.createElement('div');
   block.className = 'review-table';
   const h = document.createElement('h4');
-  h.textContent = t('reviewTable', { name: tb.name, rows: tp('rows', tb.rows || 0) });
+  const name = tb.sheet ? t('tableSheet', { name: tb.name, sheet: tb.sheet }) : tb.name;
+  h.textContent = t('reviewTable', { name, rows: tp('rows', tb.rows || 0) });
   block.append(h, ...nearMissLines(tb));
+  if (tb.hidden) block.append(hiddenSheetChoice(tb, edits));
   const wrap = table([[t('colColumn')], [t('colRule')], [t('colExamples')], [t('colReason')]], []);
   const tbody = wrap.querySelector('tbody');
   (tb.columns || []).forEach((col, ci) => columnRow(tbody.insertRow(), tb, col, ci, edits));
   block.append(wrap);
   return block;
+}
+
+/** A hidden sheet's table: left out unless the user ticks it (its profile is then sent,
+ *  which chooses it). */
+function hiddenSheetChoice(tb, edits) {
+  const box = document.createElement('input');
+  box.type = 'checkbox';
+  box.id = `hidden-sheet-${tb.uid}`;
+  box.className = 'hidden-sheet';
+  box.dataset.table = tb.table;
+  box.addEventListener('change', () => {
+    edits.include = box.checked;
+    edits.edited = edits.edited || box.checked;
+  });
+  const label = document.createElement('label');
+  label.htmlFor = box.id;
+  label.textContent = t('hiddenSheetInclude', { sheet: tb.sheet || tb.table });
+  const p = document.createElement('p');
+  p.className = 'warning';
+  p.append(box, ' ', label);
+  return p;
 }
 
 function columnRow(tr, tb, col, ci, edits) {
@@ -178,12 +203,44 @@ function columnRow(tr, tb, col, ci, edits) {
   quasiLabel.textContent = t('quasiLabel');
   tr.insertCell().append(select, ' ', quasi, quasiLabel);
   cell(tr, (col.samples || []).slice(0, 3).join(' · '), 'samples');
-  cell(tr, col.reason || '');
+  const reason = cell(tr, col.reason || '');
+  if (col.dateReadings) {
+    reason.append(dateOrderChoice(tb, col, ci, (order) => {
+      entry().dateOrder = order;
+      edits.edited = true;
+    }));
+  }
+}
+
+/** An ambiguous date column (every day and month 12 or less): one value read both ways and
+ *  a choice of the order, saved in the table's profile (dateOrder). */
+function dateOrderChoice(tb, col, ci, onChange) {
+  const r = col.dateReadings;
+  const box = document.createElement('div');
+  box.className = 'date-order-choice';
+  const text = document.createElement('p');
+  text.className = 'warning';
+  text.textContent = t('ambiguousDates', { sample: r.sample, dayFirst: r.dayFirst, monthFirst: r.monthFirst });
+  const select = document.createElement('select');
+  select.id = `date-order-${tb.uid}-${ci}`;
+  select.className = 'date-order';
+  select.dataset.column = col.name;
+  select.setAttribute('aria-label', t('dateOrderFor', { column: col.name, table: tb.name }));
+  for (const [order, key, reading] of [['day-first', 'dateDayFirst', r.dayFirst], ['month-first', 'dateMonthFirst', r.monthFirst]]) {
+    const o = document.createElement('option');
+    o.value = order;
+    o.textContent = t(key, { reading });
+    select.append(o);
+  }
+  select.value = col.dateOrder || 'day-first';
+  select.addEventListener('change', () => onChange(select.value));
+  box.append(text, select);
+  return box;
 }
 
 function ruleSelect(tb, col, ci) {
   const select = document.createElement('select');
-  select.id = `rule-${tb.input}-${ci}`;
+  select.id = `rule-${tb.uid}-${ci}`;
   select.className = 'rule';
   select.dataset.table = tb.table;
   select.dataset.column = col.name;
@@ -202,7 +259,7 @@ function ruleSelect(tb, col, ci) {
 function quasiCheckbox(tb, col, ci) {
   const quasi = document.createElement('input');
   quasi.type = 'checkbox';
-  quasi.id = `quasi-${tb.input}-${ci}`;
+  quasi.id = `quasi-${tb.uid}-${ci}`;
   quasi.className = 'quasi';
   quasi.dataset.column = col.name;
   quasi.checked = !!col.quasiIdentifier;
@@ -212,7 +269,7 @@ function quasiCheckbox(tb, col, ci) {
 
 /** The table profiles the user changed, for 'confirm'. */
 export function editedProfiles() {
-  return state.reviewTables.filter((tb) => tb.edited).map(({ input, profile }) => ({ input, profile }));
+  return state.reviewTables.filter((tb) => tb.edited && (!tb.hidden || tb.include)).map(({ input, profile }) => ({ input, profile }));
 }
 
 /** Original patient ID ↔ research IDs, as CSV, downloaded on the user's explicit request. */

@@ -291,6 +291,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
             job.unreadable(&name, 0, &e.to_string());
         }
     }
+    print_ambiguous_dates(&job);
     let plan = job.plan().map_err(|e| e.to_string())?;
     if args.mapping.is_some() {
         job.record_mapping().map_err(|e| e.to_string())?;
@@ -349,6 +350,31 @@ fn write_zip(job: &mut Job, plan: &[capture::Planned], files: &[PathBuf], out_pa
     out.sync_all().map_err(write_error)?;
     drop(out);
     fs::rename(&partial, out_path).map_err(|e| format!("cannot rename to {}: {e}", out_path.display()))
+}
+
+/// Each date column whose dates read both day first and month first, on stderr (the
+/// terminal only, never the report: the readings are of an original value).
+fn print_ambiguous_dates(job: &Job) {
+    for t in job.table_review() {
+        for c in &t.columns {
+            let Some(r) = &c.date_readings else { continue };
+            let chosen = match c.date_order {
+                Some(order) => format!("read {} as the profile chooses", order_name(order)),
+                None => "read day first; to choose, set \"dateOrder\": \"day-first\" or \"month-first\" on the column in --ehr-profile (--ehr-write-profiles writes one to edit)".into(),
+            };
+            eprintln!(
+                "  table {}: column {:?}: ambiguous dates: {:?} reads as {} (day first) or {} (month first); {chosen}",
+                t.name, c.name, r.sample, r.day_first, r.month_first
+            );
+        }
+    }
+}
+
+fn order_name(order: capture::table::DateOrder) -> &'static str {
+    match order {
+        capture::table::DateOrder::DayFirst => "day first",
+        capture::table::DateOrder::MonthFirst => "month first",
+    }
 }
 
 /// What the export did, on stderr: counts, the audit, the tables, the linkage, each file left out.

@@ -19,7 +19,6 @@ pub enum Reason {
     TableUnreadable,
     TableMalformed,
     SpreadsheetUnreadable,
-    SpreadsheetSeveralSheets,
     Unreadable,
     ZipEntryIgnored,
     Duplicate,
@@ -33,7 +32,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for the tests that check the page has a text for each.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 18] = [
         Reason::NotDicom,
         Reason::Dicomdir,
         Reason::Corrupt,
@@ -43,7 +42,6 @@ impl Reason {
         Reason::TableUnreadable,
         Reason::TableMalformed,
         Reason::SpreadsheetUnreadable,
-        Reason::SpreadsheetSeveralSheets,
         Reason::Unreadable,
         Reason::ZipEntryIgnored,
         Reason::Duplicate,

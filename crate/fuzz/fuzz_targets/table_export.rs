@@ -1,6 +1,8 @@
-//! CSV/TSV ingest + pseudonymisation: the input is one table, read under a `.csv` and a
-//! `.txt` name (the `.txt` path checks that the text looks tabular first), with the
-//! suggested rules and the shift date policy (which needs the patient column).
+//! CSV/TSV and spreadsheet ingest + pseudonymisation: the input is read under a `.csv`, a
+//! `.txt` name (the `.txt` path checks that the text looks tabular first) and an `.xlsx`
+//! name (a workbook, by its content: one table per sheet, hidden sheets chosen by a
+//! profile naming them), with the suggested rules and the shift date policy (which needs
+//! the patient column). Every planned table of every input is exported by its path.
 #![no_main]
 
 use capture::table::{Dicom, TableSettings, Tables};
@@ -14,12 +16,16 @@ fuzz_target!(|data: &[u8]| {
     let mut tables = Tables::default();
     let scanned: Vec<usize> =
         [(0, "visits.csv"), (1, "notes.txt"), (2, "labs.xlsx")].into_iter().filter(|(i, name)| tables.scan(*i, name, data).is_ok()).map(|(i, _)| i).collect();
-    let settings = TableSettings::default();
+    // Chooses the hidden sheet `Notes` of a workbook named labs (an empty profile: all dropped).
+    let chosen = capture::table::Profile { table: Some("labs_Notes".into()), columns: Vec::new() };
+    let settings = TableSettings { profiles: vec![chosen], ..TableSettings::default() };
     let _ = tables.review(&settings, DatePolicy::Shift, &Dicom::default());
     for (input, path) in tables.plan(&settings, DatePolicy::Shift, Dicom::default(), common::DATE) {
         assert!(scanned.contains(&input));
-        if path.is_ok() {
-            let _ = tables.export(input, data, common::keyring(), DatePolicy::Shift);
+        if let Ok(path) = path {
+            if tables.chosen(input, &path) {
+                let _ = tables.export(input, &path, data, common::keyring(), DatePolicy::Shift);
+            }
         }
     }
     let _ = tables.report(common::keyring());

@@ -116,15 +116,21 @@ impl Job {
         }
     }
 
-    /// One EHR table, pseudonymised as its plan says.
+    /// One EHR table, pseudonymised as its plan says. A workbook's input has one per sheet:
+    /// its outcome is the last table's path, unless one of its tables was skipped.
     fn export_table(&mut self, input: usize, path: String, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
+        if !self.tables.chosen(input, &path) {
+            return Ok(Vec::new()); // a hidden sheet left out
+        }
         let archive = archive(&mut self.stage)?;
-        let (chunk, outcome, why) = match self.tables.export(input, bytes, &self.keyring, self.policy.dates) {
+        let (chunk, outcome, why) = match self.tables.export(input, &path, bytes, &self.keyring, self.policy.dates) {
             Ok(csv) => (archive.add(&path, &csv, Packing::Deflated)?, Outcome::Exported { path }, None),
             Err(e) => (Vec::new(), Outcome::Skipped { reason: e.to_string() }, Some(e.why())),
         };
-        self.inputs[input].outcome = outcome;
-        self.inputs[input].why = why;
+        if !matches!(self.inputs[input].outcome, Outcome::Skipped { .. }) {
+            self.inputs[input].outcome = outcome;
+            self.inputs[input].why = why;
+        }
         Ok(vec![chunk])
     }
 

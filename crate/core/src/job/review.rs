@@ -109,7 +109,7 @@ impl Job {
                             counts.images += 1;
                             add_image(s, visit_key(s, &self.settings), &mut tree, &mut originals);
                         }
-                        None => counts.tables += 1,
+                        None => counts.tables += self.tables.visible_tables(i),
                     }
                     continue;
                 }

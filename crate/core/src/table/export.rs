@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::{read, sheet, values, Dicom, Rows, Rule, Tables};
+use super::{read, sheet, values, ColumnReport, Dicom, Rows, Rule, Tables};
 use crate::dates::DatePolicy;
 use crate::error::FileError;
 use crate::pseudonym::Keyring;
@@ -48,13 +48,15 @@ fn sheet_text(bytes: &[u8], name: &str) -> Result<String, String> {
 }
 
 impl Tables {
-    /// Second pass over one planned table: the pseudonymised CSV.
-    pub fn export(&mut self, input: usize, bytes: &[u8], keyring: &Keyring, policy: DatePolicy) -> Result<Vec<u8>, FileError> {
-        let s = &self.scanned[&input];
+    /// Second pass over one planned table (of an input, by the path [`Tables::plan`] gave
+    /// it): the pseudonymised CSV.
+    pub fn export(&mut self, input: usize, path: &str, bytes: &[u8], keyring: &Keyring, policy: DatePolicy) -> Result<Vec<u8>, FileError> {
+        let key = self.of_input(input).find(|k| self.plans.get(k).is_some_and(|p| p.path == path)).expect("export() of planned tables only");
+        let s = &self.scanned[&key];
         if <[u8; 32]>::from(Sha256::digest(bytes)) != s.fingerprint {
             return Err(FileError::Changed);
         }
-        let plan = self.plans.get_mut(&input).expect("export() of planned tables only");
+        let plan = self.plans.get_mut(&key).expect("export() of planned tables only");
         let text = match &s.sheet {
             Some(name) => std::borrow::Cow::Owned(sheet_text(bytes, name).map_err(FileError::Table)?),
             None => read::decode(bytes).map_err(FileError::Table)?.text,
@@ -77,7 +79,7 @@ impl Tables {
             let patient = written.patient(row, original, &self.dicom);
             for &i in &kept {
                 let value = record.get(i).unwrap_or("");
-                let (cell, readable) = transform(plan.columns[i].rule, value, patient.as_deref(), keyring, policy, &self.dicom, &mut written);
+                let (cell, readable) = transform(&plan.columns[i], value, patient.as_deref(), keyring, policy, &self.dicom, &mut written);
                 unreadable[i] += !readable as usize;
                 cells[i] = cell;
             }
@@ -90,7 +92,7 @@ impl Tables {
         for (c, n) in plan.columns.iter_mut().zip(unreadable) {
             c.unreadable_values = n;
         }
-        self.written.insert(input, written);
+        self.written.insert(key, written);
         writer.into_inner().map_err(|e| FileError::Table(e.to_string()))
     }
 
@@ -102,7 +104,7 @@ impl Tables {
 
 /// One cell under its rule: the output value, and whether the rule could read the input.
 fn transform(
-    rule: Rule,
+    column: &ColumnReport,
     value: &str,
     patient: Option<&str>,
     keyring: &Keyring,
@@ -110,6 +112,7 @@ fn transform(
     dicom: &Dicom,
     written: &mut Written,
 ) -> (String, bool) {
+    let (rule, order) = (column.rule, column.date_order.unwrap_or_default());
     let v = value.trim();
     if v.is_empty() || rule == Rule::Keep {
         return (if rule == Rule::Keep { value.to_string() } else { String::new() }, true);
@@ -120,14 +123,14 @@ fn transform(
         Rule::Visit => {
             let Some(p) = patient else { return (String::new(), false) };
             written.visit_values += 1;
-            let key = values::parse_date(v).map_or_else(|| v.to_string(), |d| d.to_da());
+            let key = values::parse_date_in(v, order).map_or_else(|| v.to_string(), |d| d.to_da());
             // The images' visit of that date (by day: the very keyed ID), else the keyed ID.
             let Some(id) = dicom.visit(p, &key) else { return (keyring.visit(p, &key), true) };
             written.visit_values_matched += 1;
             written.visits_matched.insert(id.clone());
             (id.clone(), true)
         }
-        Rule::Date => match values::parse_date(v) {
+        Rule::Date => match values::parse_date_in(v, order) {
             Some(date) => {
                 let shift = match (policy, patient) {
                     (DatePolicy::Shift, Some(p)) => keyring.date_shift(p),
@@ -162,7 +165,7 @@ mod tests {
         tables.scan(0, table, bytes).unwrap();
         let plan = tables.plan(settings, policy, dicom, "20261124");
         assert_eq!(plan[0].1.as_deref(), Ok("EHR/20261124/t.csv"));
-        let csv = String::from_utf8(tables.export(0, bytes, &keyring, policy).unwrap()).unwrap();
+        let csv = String::from_utf8(tables.export(0, "EHR/20261124/t.csv", bytes, &keyring, policy).unwrap()).unwrap();
         (csv, tables.report(&keyring).0.remove(0))
     }
 

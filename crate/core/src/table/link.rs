@@ -210,7 +210,7 @@ mod tests {
         let mut tables = Tables::default();
         tables.scan(0, "t.csv", input).unwrap();
         tables.plan(&settings, DatePolicy::Month, images(&["123", "456"], PatientIdRule::default()), "20261124");
-        tables.export(0, input, &k, DatePolicy::Month).unwrap();
+        tables.export(0, "EHR/20261124/t.csv", input, &k, DatePolicy::Month).unwrap();
         let linkage = tables.report(&k).1.unwrap();
         let t = &linkage.tables[0];
         assert_eq!((t.name.as_str(), t.unlinked_rows.count, t.unlinked_rows.ranges.as_slice()), ("t.csv", 3, &[[1, 1], [4, 5]][..]));

@@ -31,19 +31,35 @@ mod scan;
 use std::collections::BTreeMap;
 
 pub use link::{Dicom, Linkage, Patients, Rows, TableLinkage};
-pub use report::{ColumnReport, KAnonymity, Origin, TableReport, K_WARNING};
-pub use rules::{profiles_from_json, ColumnRule, Profile, Rule, TableSettings};
+pub use report::{ColumnReport, DateReadings, KAnonymity, Origin, TableReport, K_WARNING};
+pub use rules::{profiles_from_json, ColumnRule, DateOrder, Profile, Rule, TableSettings};
 pub use scan::{Malformed, ScanError};
 use export::Written;
 use plan::Plan;
 use scan::Scanned;
 
+/// One table: (input, its sheet's position in the workbook; 0 for a CSV). A spreadsheet
+/// input holds one table per sheet.
+type Key = (usize, usize);
+
 /// The tables of one job, from scan to report.
 #[derive(Default)]
 pub struct Tables {
-    scanned: BTreeMap<usize, Scanned>,
-    overrides: BTreeMap<usize, Profile>,
-    plans: BTreeMap<usize, Plan>,
-    written: BTreeMap<usize, Written>,
+    scanned: BTreeMap<Key, Scanned>,
+    overrides: BTreeMap<Key, Profile>,
+    plans: BTreeMap<Key, Plan>,
+    written: BTreeMap<Key, Written>,
     dicom: Dicom,
+}
+
+impl Tables {
+    /// How many tables an input holds, its hidden sheets' left out (a workbook may hold several).
+    pub fn visible_tables(&self, input: usize) -> usize {
+        self.of_input(input).filter(|k| !self.scanned[k].hidden).count()
+    }
+
+    /// The tables of one input.
+    fn of_input(&self, input: usize) -> impl Iterator<Item = Key> + '_ {
+        self.scanned.range((input, 0)..=(input, usize::MAX)).map(|(k, _)| *k)
+    }
 }

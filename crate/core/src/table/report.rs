@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ColumnRule, Linkage, Malformed, Profile, Rule, Tables};
+use super::{values, ColumnRule, Key, DateOrder, Linkage, Malformed, Profile, Rule, Tables};
 use crate::patient_id::{self, NearMiss};
 use crate::pseudonym::Keyring;
 
@@ -36,6 +36,31 @@ pub struct ColumnReport {
     /// A few original values, for the screen only ([`Tables::review`]); never in the report.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<String>,
+    /// A date or visit column whose dates all read both day first and month first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous_dates: bool,
+    /// How its dates with the year last are read, when the profile chose (else day first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<DateOrder>,
+    /// The two readings of one of its values, for the screen only; never in the report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date_readings: Option<DateReadings>,
+}
+
+/// One original value of an ambiguous date column read both ways (ISO 8601).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DateReadings {
+    pub sample: String,
+    pub day_first: String,
+    pub month_first: String,
+}
+
+impl DateReadings {
+    pub fn of(sample: &str) -> Option<DateReadings> {
+        let read = |order| values::parse_date_in(sample, order).map(values::iso);
+        Some(DateReadings { sample: sample.to_string(), day_first: read(DateOrder::DayFirst)?, month_first: read(DateOrder::MonthFirst)? })
+    }
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -60,6 +85,12 @@ pub const K_WARNING: usize = 5;
 pub struct TableReport {
     /// Index of the input (scan order).
     pub input: usize,
+    /// The sheet, for a spreadsheet's table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// A hidden sheet's table: in the review only, exported when chosen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
     pub name: String,
     pub table: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,12 +122,15 @@ impl Tables {
     /// The tables' part of the report and the linkage (present when there are tables).
     pub fn report(&self, keyring: &Keyring) -> (Vec<TableReport>, Option<Linkage>) {
         let mut reports = Vec::new();
-        for (&input, s) in &self.scanned {
-            let Some(plan) = self.plans.get(&input) else { continue };
-            let written = self.written.get(&input);
+        for (&key, s) in &self.scanned {
+            let Some(plan) = self.plans.get(&key).filter(|p| p.chosen) else { continue };
+            let written = self.written.get(&key);
             let mut columns = plan.columns.clone();
-            columns.iter_mut().for_each(|c| c.samples.clear());
-            let mut report = self.report_of(input, columns, written.map(|_| plan.path.clone()));
+            columns.iter_mut().for_each(|c| {
+                c.samples.clear();
+                c.date_readings = None;
+            });
+            let mut report = self.report_of(key, columns, written.map(|_| plan.path.clone()));
             report.k_anonymity = written.and_then(|w| w.k).map(|k| KAnonymity {
                 columns: plan.columns.iter().filter(|c| c.quasi_identifier && c.output.is_some()).map(|c| c.name.clone()).collect(),
                 k,
@@ -114,17 +148,19 @@ impl Tables {
         (reports, linkage)
     }
 
-    pub(super) fn report_of(&self, input: usize, columns: Vec<ColumnReport>, path: Option<String>) -> TableReport {
-        let s = &self.scanned[&input];
+    pub(super) fn report_of(&self, key: Key, columns: Vec<ColumnReport>, path: Option<String>) -> TableReport {
+        let s = &self.scanned[&key];
         let profile = Profile {
             table: Some(s.table.clone()),
             columns: columns
                 .iter()
-                .map(|c| ColumnRule { name: c.name.clone(), rule: c.rule, quasi_identifier: c.quasi_identifier })
+                .map(|c| ColumnRule { name: c.name.clone(), rule: c.rule, quasi_identifier: c.quasi_identifier, date_order: c.date_order })
                 .collect(),
         };
         TableReport {
-            input,
+            input: key.0,
+            sheet: s.sheet.clone(),
+            hidden: s.hidden,
             name: s.name.clone(),
             table: s.table.clone(),
             path,

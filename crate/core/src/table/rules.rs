@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::values::DateOrder;
+
 /// What happens to a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -27,6 +29,10 @@ pub struct ColumnRule {
     /// Marked for the k-anonymity hint (e.g. sex, birth year, postcode).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub quasi_identifier: bool,
+    /// How dates with the year last are read (`day-first` when absent): chosen for a column
+    /// whose dates read both ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<DateOrder>,
 }
 
 /// The rules of one table schema, saved as JSON and reused by later exports. A profile

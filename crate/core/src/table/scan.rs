@@ -24,8 +24,10 @@ pub(super) struct Scanned {
     pub(super) delimiter: u8,
     /// The sheet read, for a spreadsheet.
     pub(super) sheet: Option<String>,
-    /// The spreadsheet's hidden sheets: left out.
+    /// The spreadsheet's hidden sheets: left out unless chosen.
     pub(super) hidden_sheets: Vec<String>,
+    /// A hidden sheet's table: planned only when chosen ([`Tables::plan`]).
+    pub(super) hidden: bool,
     pub(super) header: Vec<String>,
     pub(super) rows: usize,
     pub(super) malformed: Vec<Malformed>,
@@ -40,6 +42,9 @@ struct Source<'a> {
     delimiter: u8,
     sheet: Option<String>,
     hidden_sheets: Vec<String>,
+    hidden: bool,
+    /// The table's name (the file's name, with the sheet's for a workbook of several sheets).
+    table: String,
 }
 
 /// Why an input that is not DICOM is no table either.
@@ -49,9 +54,6 @@ pub enum ScanError {
     NotTable(String),
     /// A spreadsheet that cannot be read ([`sheet::SheetError`]) or holds no table.
     Spreadsheet(String),
-    /// A spreadsheet of several visible sheets (their names): one table per sheet is not
-    /// supported yet.
-    SeveralSheets(Vec<String>),
 }
 
 impl ScanError {
@@ -61,7 +63,6 @@ impl ScanError {
         match self {
             ScanError::NotTable(_) => Reason::NotDicom,
             ScanError::Spreadsheet(_) => Reason::SpreadsheetUnreadable,
-            ScanError::SeveralSheets(_) => Reason::SpreadsheetSeveralSheets,
         }
     }
 }
@@ -70,7 +71,6 @@ impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ScanError::NotTable(why) | ScanError::Spreadsheet(why) => f.write_str(why),
-            ScanError::SeveralSheets(names) => write!(f, "a spreadsheet of {} visible sheets ({}): only a spreadsheet of one visible sheet is read", names.len(), names.join(", ")),
         }
     }
 }
@@ -98,7 +98,7 @@ pub(super) fn sanitize(text: &str, keep: &[char]) -> String {
 
 impl Tables {
     pub fn is_table(&self, input: usize) -> bool {
-        self.scanned.contains_key(&input)
+        self.of_input(input).next().is_some()
     }
 
     /// First pass over an input that is not DICOM: `Ok` when it is a table (a spreadsheet
@@ -117,27 +117,40 @@ impl Tables {
             None if ext != "txt" => if ext == "tsv" { b'\t' } else { b',' },
             _ => return Err(not_table("not a table either: no column delimiter (, ; tab |) splits its lines alike".into())),
         };
-        let source = Source { name, bytes, encoding: decoded.encoding.clone(), delimiter, sheet: None, hidden_sheets: Vec::new() };
-        self.scan_text(input, source, text).map_err(not_table)
+        let source = Source { name, bytes, encoding: decoded.encoding.clone(), delimiter, sheet: None, hidden_sheets: Vec::new(), hidden: false, table: table_name(name) };
+        self.scan_text((input, 0), source, text).map_err(not_table)
     }
 
-    /// A spreadsheet of one visible sheet is the table of that sheet (its hidden sheets are
-    /// left out and listed); one of several visible sheets is skipped (not yet supported).
+    /// Every sheet of a spreadsheet is a table: named after the file alone when it has one
+    /// visible sheet, else `<file>_<sheet>` (hidden sheets always so, planned only when
+    /// chosen). A sheet that holds no table (empty) is left out; `Err` when none does.
     fn scan_spreadsheet(&mut self, input: usize, name: &str, bytes: &[u8]) -> Result<(), ScanError> {
         let sheets = sheet::read(bytes).map_err(|e| ScanError::Spreadsheet(e.to_string()))?;
-        let (hidden, visible): (Vec<_>, Vec<_>) = sheets.into_iter().partition(|s| s.hidden);
-        let [one] = &visible[..] else {
-            return Err(ScanError::SeveralSheets(visible.into_iter().map(|s| s.name).collect()));
-        };
-        let text = sheet::to_csv(&one.rows).map_err(ScanError::Spreadsheet)?;
-        let encoding = format!("spreadsheet, sheet {:?}", one.name);
-        let hidden_sheets = hidden.into_iter().map(|s| s.name).collect();
-        let source = Source { name, bytes, encoding, delimiter: b',', sheet: Some(one.name.clone()), hidden_sheets };
-        self.scan_text(input, source, &text).map_err(ScanError::Spreadsheet)
+        let hidden_sheets: Vec<String> = sheets.iter().filter(|s| s.hidden).map(|s| s.name.clone()).collect();
+        let several = sheets.iter().filter(|s| !s.hidden).count() > 1;
+        let mut first_error = None;
+        for (i, one) in sheets.iter().enumerate() {
+            let table = if several || one.hidden { format!("{}_{}", table_name(name), sanitize(&one.name, &['-'])) } else { table_name(name) };
+            let hidden_sheets = if one.hidden { Vec::new() } else { hidden_sheets.clone() };
+            let encoding = format!("spreadsheet, sheet {:?}", one.name);
+            let source = Source { name, bytes, encoding, delimiter: b',', sheet: Some(one.name.clone()), hidden_sheets, hidden: one.hidden, table };
+            let scanned = sheet::to_csv(&one.rows).and_then(|text| self.scan_text((input, i), source, &text));
+            if let Err(why) = scanned {
+                first_error.get_or_insert(format!("sheet {:?}: {why}", one.name));
+            }
+        }
+        if self.is_table(input) && self.visible_tables(input) == 0 {
+            self.scanned.retain(|k, _| k.0 != input);
+            first_error = Some(format!("only hidden sheets hold tables ({}): unhide one to export it", hidden_sheets.join(", ")));
+        }
+        match (self.is_table(input), first_error) {
+            (true, _) => Ok(()),
+            (false, why) => Err(ScanError::Spreadsheet(why.unwrap_or_else(|| "a spreadsheet without sheets".into()))),
+        }
     }
 
     /// The header and rows of a table's text, with the statistics its rules are suggested from.
-    fn scan_text(&mut self, input: usize, source: Source<'_>, text: &str) -> Result<(), String> {
+    fn scan_text(&mut self, key: super::Key, source: Source<'_>, text: &str) -> Result<(), String> {
         let mut records = read::records(text, source.delimiter);
         let header = match records.next() {
             Some(Ok((_, record))) if record.len() > read::MAX_COLUMNS => {
@@ -161,18 +174,19 @@ impl Tables {
         }
         let scanned = Scanned {
             name: source.name.to_string(),
-            table: table_name(source.name),
+            table: source.table,
             fingerprint: Sha256::digest(source.bytes).into(),
             encoding: source.encoding,
             delimiter: source.delimiter,
             sheet: source.sheet,
             hidden_sheets: source.hidden_sheets,
+            hidden: source.hidden,
             header,
             rows,
             malformed,
             stats,
         };
-        self.scanned.insert(input, scanned);
+        self.scanned.insert(key, scanned);
         Ok(())
     }
 }

@@ -210,6 +210,25 @@ pub mod samples {
         zip_of(&[("mimetype".into(), "application/vnd.oasis.opendocument.spreadsheet".into()), ("content.xml".into(), content.into()), ("META-INF/manifest.xml".into(), manifest.into())])
     }
 
+    /// An `.ods` of (sheet name, hidden, rows of cells' XML): a hidden sheet has a table
+    /// style whose `table:display` is false.
+    pub fn ods_of(sheets: &[(&str, bool, &[&[&str]])]) -> Vec<u8> {
+        let ns = r#"xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0""#;
+        let style = r#"<office:automatic-styles><style:style style:name="ta2" style:family="table"><style:table-properties table:display="false"></style:table-properties></style:style></office:automatic-styles>"#;
+        let mut content = format!(r#"<office:document-content {ns} office:version="1.2">{style}<office:body><office:spreadsheet>"#);
+        for (name, hidden, rows) in sheets {
+            let style = if *hidden { r#" table:style-name="ta2""# } else { "" };
+            content.push_str(&format!(r#"<table:table table:name="{name}"{style}>"#));
+            for row in *rows {
+                content.push_str(&format!("<table:table-row>{}</table:table-row>", row.concat()));
+            }
+            content.push_str("</table:table>");
+        }
+        content.push_str("</office:spreadsheet></office:body></office:document-content>");
+        let manifest = r#"<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#;
+        zip_of(&[("mimetype".into(), "application/vnd.oasis.opendocument.spreadsheet".into()), ("content.xml".into(), content), ("META-INF/manifest.xml".into(), manifest.into())])
+    }
+
     pub fn zip_of(parts: &[(String, String)]) -> Vec<u8> {
         zip_bytes(&parts.iter().map(|(n, t)| (n.as_str(), t.as_bytes())).collect::<Vec<_>>())
     }

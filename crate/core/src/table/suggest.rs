@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::values;
+use super::values::{self, YearLast};
 use super::Rule;
 
 /// Distinct values kept per column at most (to compare with the DICOM PatientIDs).
@@ -32,6 +32,11 @@ pub struct Stats {
     pub numbers: usize,
     pub long_integers: usize,
     pub samples: Vec<String>,
+    /// Dates with the year last that read only day first, only month first.
+    pub day_first: usize,
+    pub month_first: usize,
+    /// The first date with the year last that reads both ways, differently.
+    pub either_way: Option<String>,
 }
 
 impl Stats {
@@ -50,6 +55,12 @@ impl Stats {
         self.phones += values::is_phone(v) as usize;
         self.numbers += values::is_number(v) as usize;
         self.long_integers += values::is_long_integer(v) as usize;
+        match values::year_last_order(v) {
+            Some(YearLast::DayFirst) => self.day_first += 1,
+            Some(YearLast::MonthFirst) => self.month_first += 1,
+            Some(YearLast::Both) if self.either_way.is_none() => self.either_way = Some(v.chars().take(KEPT_CHARS).collect()),
+            _ => {}
+        }
         let kept = match v.char_indices().nth(KEPT_CHARS) {
             Some((cut, _)) => std::borrow::Cow::Owned(format!("{}… ({length} characters)", &v[..cut])),
             None => std::borrow::Cow::Borrowed(v),
@@ -64,6 +75,12 @@ impl Stats {
                 self.capped = true;
             }
         }
+    }
+
+    /// A value whose column's dates read both day first and month first (no value tells the
+    /// order: every day and month is 12 or less), when there is one.
+    pub fn ambiguous_date(&self) -> Option<&str> {
+        (self.day_first == 0 && self.month_first == 0).then_some(self.either_way.as_deref()).flatten()
     }
 
     /// Whether `n` of the filled cells is at least `percent` %.
@@ -292,6 +309,14 @@ mod tests {
         let ids: Vec<String> = (0..20).map(|i| format!("{}", 4_000_000 + i * 37)).collect();
         assert_eq!(rule("case", &ids.iter().map(String::as_str).collect::<Vec<_>>()), Rule::Drop);
         assert_eq!(rule("blank", &["", " "]), Rule::Drop);
+    }
+
+    #[test]
+    fn dates_that_read_both_ways_are_ambiguous() {
+        assert_eq!(stats(&["04.07.1961", "01.01.1980", ""]).ambiguous_date(), Some("04.07.1961"));
+        assert_eq!(stats(&["04.07.1961", "13.07.1961"]).ambiguous_date(), None, "13 is a day");
+        assert_eq!(stats(&["04/07/1961", "07/13/1961"]).ambiguous_date(), None, "13 is a day: month first");
+        assert_eq!(stats(&["01.01.1980", "1961-07-04"]).ambiguous_date(), None, "no date reads two ways");
     }
 
     /// Values match the images' PatientIDs as both are keyed: normalised alike.

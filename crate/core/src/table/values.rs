@@ -1,21 +1,40 @@
 //! What a cell's value looks like: dates in the formats hospital exports use, e-mail
 //! addresses, phone numbers, Swiss social security (AVS/AHV) numbers, numbers.
 
+use serde::{Deserialize, Serialize};
+
 use crate::dates::Date;
+
+/// How a date written with the year last (`04.07.1961`, `04/07/1961`) is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DateOrder {
+    /// `dd.mm.yyyy`, as in Europe (the default).
+    #[default]
+    DayFirst,
+    /// `mm/dd/yyyy`, as in the United States.
+    MonthFirst,
+}
 
 /// A date written as `yyyy-mm-dd`, `yyyy/mm/dd`, `dd.mm.yyyy`, `dd/mm/yyyy`, `dd-mm-yyyy`
 /// or `yyyymmdd`, optionally followed by a time (` 10:30`, `T10:30:00`), which is ignored.
-/// Slashed dates are read day first, as in Europe; two-digit years are not dates.
+/// Dates with the year last are read day first, as in Europe; two-digit years are not dates.
 pub fn parse_date(text: &str) -> Option<Date> {
+    parse_date_in(text, DateOrder::DayFirst)
+}
+
+/// [`parse_date`], dates with the year last read in `order`.
+pub fn parse_date_in(text: &str, order: DateOrder) -> Option<Date> {
     let t = text.trim();
     let t = t.split([' ', 'T']).next().unwrap_or(t);
     let (y, m, d) = if t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit()) {
         (&t[0..4], &t[4..6], &t[6..8])
     } else {
         let parts: Vec<&str> = t.split(['-', '.', '/']).collect();
-        match parts[..] {
-            [y, m, d] if y.len() == 4 => (y, m, d),
-            [d, m, y] if y.len() == 4 => (y, m, d),
+        match (&parts[..], order) {
+            (&[y, m, d], _) if y.len() == 4 => (y, m, d),
+            (&[d, m, y], DateOrder::DayFirst) if y.len() == 4 => (y, m, d),
+            (&[m, d, y], DateOrder::MonthFirst) if y.len() == 4 => (y, m, d),
             _ => return None,
         }
     };
@@ -25,6 +44,36 @@ pub fn parse_date(text: &str) -> Option<Date> {
     let (y, m, d): (u16, u8, u8) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
     let date = Date::parse_da(&format!("{y:04}{m:02}{d:02}"))?;
     (1800..=2200).contains(&date.year).then_some(date)
+}
+
+/// How a value bears on the order of a date column: `None` when it is no date with the year
+/// last; else whether it reads only day first, only month first, or both ways differently
+/// (both fields 12 or less and unequal: `04.07.1961`).
+pub fn year_last_order(text: &str) -> Option<YearLast> {
+    let (day_first, month_first) = (parse_date_in(text, DateOrder::DayFirst), parse_date_in(text, DateOrder::MonthFirst));
+    let t = text.trim();
+    let year_first = t.len() >= 5 && t.as_bytes()[..4].iter().all(u8::is_ascii_digit) && !t.as_bytes()[4].is_ascii_digit();
+    if year_first || (t.len() == 8 && t.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    match (day_first, month_first) {
+        (Some(a), Some(b)) if a != b => Some(YearLast::Both),
+        (Some(_), Some(_)) => Some(YearLast::Same),
+        (Some(_), None) => Some(YearLast::DayFirst),
+        (None, Some(_)) => Some(YearLast::MonthFirst),
+        (None, None) => None,
+    }
+}
+
+/// What a date with the year last says of its column's order ([`year_last_order`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YearLast {
+    DayFirst,
+    MonthFirst,
+    /// Read both ways, differently.
+    Both,
+    /// Read both ways alike (day and month equal).
+    Same,
 }
 
 /// A year alone (`1980`), as some tables give a birth date.
@@ -92,6 +141,10 @@ mod tests {
             assert_eq!(parse_date(text), None, "{text}");
         }
         assert_eq!(parse_year(" 1980 "), Some(1980));
+        assert_eq!(parse_date_in("04/07/1961", DateOrder::MonthFirst).map(iso).as_deref(), Some("1961-04-07"));
+        assert_eq!(parse_date_in("1961-07-04", DateOrder::MonthFirst).map(iso).as_deref(), Some("1961-07-04"));
+        let orders: Vec<_> = ["04.07.1961", "13.07.1961", "07/13/1961", "01.01.1980", "1961-07-04", "19610704", "x"].map(year_last_order).into();
+        assert_eq!(orders, [Some(YearLast::Both), Some(YearLast::DayFirst), Some(YearLast::MonthFirst), Some(YearLast::Same), None, None, None]);
     }
 
     #[test]
