@@ -187,4 +187,15 @@ fn a_hidden_sheet_ticked_on_the_review_is_exported_with_the_visible_ones() {
     csvs.sort();
     let expected: Vec<String> = ["book_Labs", "book_Notes", "book_Visits"].iter().map(|t| format!("EHR/{date}/{t}.csv")).collect();
     assert_eq!(csvs, expected);
+
+    // The CLI given the page's applied rules (the report's tables[].profile, the hidden sheet's
+    // included) writes the same bytes.
+    s.find("#download-report").unwrap().click().unwrap();
+    let report: Value = serde_json::from_slice(&std::fs::read(browser.wait_downloaded("json", Duration::from_secs(30))).unwrap()).unwrap();
+    let profiles: Vec<&Value> = report["tables"].as_array().expect("the report's tables").iter().map(|t| &t["profile"]).collect();
+    assert_eq!(profiles.len(), 3, "a profile for each exported table: {profiles:?}");
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("profiles.json");
+    std::fs::write(&file, serde_json::to_string(&profiles).unwrap()).unwrap();
+    assert_same_zip(&zip, &cli::export(&inputs, &date, &["--ehr-profile", file.to_str().unwrap()]).zip, "a workbook's tables");
 }

@@ -145,6 +145,11 @@ impl Browser {
 
     /// Waits for a finished `.zip` in the download folder (no `.crdownload` left, size stable).
     pub fn wait_downloaded_zip(&self, timeout: Duration) -> PathBuf {
+        self.wait_downloaded("zip", timeout)
+    }
+
+    /// The finished download whose name ends with `.{extension}` (its size stable between two looks).
+    pub fn wait_downloaded(&self, extension: &str, timeout: Duration) -> PathBuf {
         let dir = self.downloads.path();
         let deadline = Instant::now() + timeout;
         let mut last: Option<(PathBuf, u64)> = None;
@@ -156,7 +161,7 @@ impl Browser {
                 p.extension().is_some_and(|e| e == "crdownload" || e == "tmp")
                     || p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".com.google"))
             });
-            let zip = entries.iter().find(|p| p.extension().is_some_and(|e| e == "zip"));
+            let zip = entries.iter().find(|p| p.extension().is_some_and(|e| e == extension));
             match (partial, zip) {
                 (false, Some(zip)) => {
                     let size = std::fs::metadata(zip).map(|m| m.len()).unwrap_or(0);
@@ -169,7 +174,7 @@ impl Browser {
             }
             assert!(
                 Instant::now() < deadline,
-                "no finished .zip download in {} after {timeout:?}; folder holds {entries:?}",
+                "no finished .{extension} download in {} after {timeout:?}; folder holds {entries:?}",
                 dir.display()
             );
             std::thread::sleep(Duration::from_millis(150));
