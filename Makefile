@@ -58,15 +58,15 @@ test-big:
 bench:
 	@webdriver/bench/run.sh
 
-# fuzz: each cargo-fuzz target of crate/fuzz for FUZZ_SECONDS (default 60) on seeds from pydicom's
-#       files (crate/fuzz/seed.sh); needs rustup's nightly and cargo-fuzz (installed when missing).
+# fuzz: each cargo-fuzz target of crate/core/fuzz for FUZZ_SECONDS (default 60) on seeds from pydicom's
+#       files (crate/core/fuzz/seed.sh); needs rustup's nightly and cargo-fuzz (installed when missing).
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= dicom_export table_export nifti_export zip_input
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@[[ -f target/fixtures/pydicom/test_files/CT_small.dcm ]] || $(NATIVE_CARGO) test -q -p capture-tests --test hostile truncated_at_every_tag_boundary
-	@crate/fuzz/seed.sh
-	@cd crate/fuzz && for t in $(FUZZ_TARGETS); do \
+	@crate/core/fuzz/seed.sh
+	@cd crate/core/fuzz && for t in $(FUZZ_TARGETS); do \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
 	  cargo +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
 	done

@@ -4,7 +4,7 @@
 # first) and small generated tables. Nothing third-party is committed: corpus/ is ignored.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-files="${CAPTURE_FIXTURES:-$here/../../target/fixtures/pydicom}/test_files"
+files="${CAPTURE_FIXTURES:-$here/../../../target/fixtures/pydicom}/test_files"
 [[ -f "$files/CT_small.dcm" ]] || { echo "seed.sh: no pydicom files in $files (run cargo test -p capture-tests --test hostile first)" >&2; exit 1; }
 corpus="$here/corpus"
 mkdir -p "$corpus/dicom_export" "$corpus/table_export" "$corpus/nifti_export"
