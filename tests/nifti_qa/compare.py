@@ -6,7 +6,8 @@ usage: compare.py DCM2NIIX CAPTURE_BIN QA_DIR WORK_DIR
 For each folder: dcm2niix (-z n -b y -ba y) and `capture export --format nifti` convert its In/;
 each dcm2niix volume is matched with ours by dimensions, sform (1e-4 mm) and voxel bytes; for the
 matched pairs the BIDS fields issue 17 lists are compared (numbers within 1e-3 relative); .bval
-files are counted on both sides. Prints one row a folder. Pure Python (no numpy): NIfTI-1 read
+files are counted on both sides. Prints one row a folder; WORK/<folder>/unmatched.txt lists
+the dcm2niix volumes without an exact match, WORK/<folder>/fields.txt each field that differs. Pure Python (no numpy): NIfTI-1 read
 by hand. A measurement, not a test: it never fails on a difference.
 """
 import hashlib
@@ -82,7 +83,7 @@ def compare(ref, ours):
     vols_ref = {n: read_nifti(d) for n, d in ref.items() if n.endswith(".nii")}
     vols_ours = {n: read_nifti(d) for n, d in ours.items() if n.endswith(".nii")}
     matched, geometry_only, fields_equal, fields_total = 0, 0, 0, 0
-    missing = []
+    missing, differ = [], []
     for name, (dims, _, srow, digest) in sorted(vols_ref.items()):
         same_geometry = [o for o, (d2, _, s2, _) in vols_ours.items()
                          if d2 == dims and all(abs(a - b) <= 1e-4 for a, b in zip(srow, s2))]
@@ -96,9 +97,12 @@ def compare(ref, ours):
         for field in FIELDS:
             if field in want:
                 fields_total += 1
-                fields_equal += same_number(want[field], got.get(field))
+                same = same_number(want[field], got.get(field))
+                fields_equal += same
+                if not same:
+                    differ.append(f"{name}\t{field}\twant {json.dumps(want[field])}\tgot {json.dumps(got.get(field))}")
     bvals = (sum(n.endswith(".bval") for n in ref), sum(n.endswith(".bval") for n in ours))
-    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing
+    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ
 
 
 def main():
@@ -113,12 +117,14 @@ def main():
         out = os.path.join(work, folder)
         ref = dcm2niix(exe, src, os.path.join(out, "ref"))
         ours = capture(capture_bin, src, out)
-        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing = compare(ref, ours)
+        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ = compare(ref, ours)
         print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]} |")
         for i, v in enumerate((n_ref, n_ours, matched, geom, feq, ftot)):
             totals[i] += v
         with open(os.path.join(out, "unmatched.txt"), "w") as f:
             f.write("\n".join(missing) + "\n")
+        with open(os.path.join(out, "fields.txt"), "w") as f:
+            f.write("\n".join(differ) + "\n")
     print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | |")
 
 

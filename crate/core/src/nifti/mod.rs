@@ -17,6 +17,7 @@
 //! (code 1); repeated positions become volumes in acquisition order.
 
 mod convert;
+mod csa;
 mod geometry;
 mod header;
 mod mosaic;
