@@ -8,7 +8,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde_json::Value;
 
-use crate::dicom::{numbers, text};
+use crate::dicom::{number, numbers, text};
 use super::Volume;
 use crate::dicom::Object;
 use crate::profile::{Action, Code, Policy};
@@ -21,7 +21,8 @@ enum Kind {
     /// Milliseconds in DICOM, seconds in BIDS.
     Seconds,
     Integer,
-    /// A multi-valued code string, as an array.
+    /// A multi-valued code string, as an array: split at `\\` and at `_`, as dcm2niix
+    /// writes ImageType (`ECHO_00` → `ECHO`, `00`).
     Codes,
     Numbers,
 }
@@ -98,8 +99,10 @@ fn value(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
         Kind::Codes => {
             let v = text(ds, tag)?;
             Some(Value::Array(
-                v.split('\\')
-                    .map(|p| Value::String(p.trim().to_string()))
+                v.split(['\\', '_'])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
                     .collect(),
             ))
         }
@@ -140,6 +143,71 @@ fn grouped(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
         .find_map(|item| value(item, tag_there, kind))
 }
 
+/// dcm2niix's short name of a manufacturer, from the first two letters as it reads them;
+/// another name as it is.
+fn manufacturer(name: &str) -> String {
+    let known = [
+        ("SI", "Siemens"), ("CP", "Siemens"), ("GE", "GE"), ("PH", "Philips"), ("TO", "Toshiba"),
+        ("CA", "Canon"), ("HI", "Hitachi"), ("UI", "UIH"), ("BR", "Bruker"), ("ME", "Mediso"),
+        ("HY", "Hyperfine"),
+    ];
+    let head = name.trim().get(..2).unwrap_or("").to_ascii_uppercase();
+    known.iter().find(|(k, _)| *k == head).map_or(name.to_string(), |(_, v)| v.to_string())
+}
+
+/// Whether the image holds magnitude, phase, real or imaginary values, as dcm2niix names it at
+/// the end of ImageType: the enhanced ComplexImageComponent, GE's private image type
+/// (0043,102F: 0 to 3), else a word of ImageType (M, P, R, I or the whole word).
+fn complex_kind(ds: &InMemDicomObject) -> Option<&'static str> {
+    const KINDS: [&str; 4] = ["MAGNITUDE", "PHASE", "REAL", "IMAGINARY"];
+    let component = text(ds, tags::COMPLEX_IMAGE_COMPONENT)
+        .or_else(|| match grouped(ds, tags::COMPLEX_IMAGE_COMPONENT, Kind::Text) {
+            Some(Value::String(v)) => Some(v),
+            _ => None,
+        });
+    if let Some(kind) = component.and_then(|c| KINDS.into_iter().find(|k| c.trim().eq_ignore_ascii_case(k))) {
+        return Some(kind);
+    }
+    let ge = text(ds, tags::MANUFACTURER).is_some_and(|m| manufacturer(&m) == "GE");
+    if let Some(n) = ge.then(|| number(ds, Tag(0x0043, 0x102F))).flatten() {
+        return KINDS.get(n as usize).copied();
+    }
+    let words = text(ds, tags::IMAGE_TYPE).unwrap_or_default().to_ascii_uppercase();
+    let words: Vec<&str> = words.split(['\\', '_']).map(str::trim).collect();
+    KINDS.into_iter().find(|k| words.iter().any(|w| w == k || *w == &k[..1]))
+}
+
+/// dcm2niix's forms of Manufacturer and ImageType (completed with the complex kind).
+fn complete(fields: &mut [(String, Value)], ds: &InMemDicomObject) {
+    for (key, value) in fields.iter_mut() {
+        match (key.as_str(), value) {
+            ("Manufacturer", Value::String(name)) => *name = manufacturer(name),
+            ("ImageType", Value::Array(words)) => {
+                if let Some(kind) = complex_kind(ds).filter(|k| !words.iter().any(|w| w == k)) {
+                    words.push(Value::String(kind.into()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// BIDS 1.10's DeidentificationMethod and DeidentificationMethodCodeSequence: the same words
+/// and CID 7050 codes as the DICOM export's (0012,0063) and (0012,0064).
+fn deidentification(policy: &Policy) -> [(String, Value); 2] {
+    let codes = policy
+        .method_codes()
+        .into_iter()
+        .map(|(value, meaning)| {
+            serde_json::json!({ "CodeValue": value, "CodingSchemeDesignator": "DCM", "CodeMeaning": meaning })
+        })
+        .collect();
+    [
+        ("DeidentificationMethod".into(), Value::Array(policy.method().into_iter().map(Value::String).collect())),
+        ("DeidentificationMethodCodeSequence".into(), Value::Array(codes)),
+    ]
+}
+
 /// The sidecar of one volume, from its first slice.
 pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
     let ds: &InMemDicomObject = object;
@@ -167,6 +235,7 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
             None => fields.push(("EchoTime".into(), te)),
         }
     }
+    complete(&mut fields, ds);
     if let Some(dir) = text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION) {
         let axis = if dir.eq_ignore_ascii_case("ROW") {
             "i"
@@ -181,6 +250,7 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
             Value::Array(volume.warnings.iter().cloned().map(Value::String).collect()),
         ));
     }
+    fields.extend(deidentification(policy));
     fields.push(("ConversionSoftware".into(), Value::String("capture".into())));
     fields.push((
         "ConversionSoftwareVersion".into(),

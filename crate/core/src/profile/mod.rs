@@ -264,6 +264,13 @@ impl Policy {
         }
         out
     }
+
+    /// The CID 7050 codes (value, meaning) of the method: the Basic Profile, then each option.
+    pub fn method_codes(&self) -> Vec<(&'static str, &'static str)> {
+        let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
+        codes.extend(self.options.iter().map(|o: &Opt| o.code()));
+        codes
+    }
 }
 
 /// Whether the tag's row is cleaned by Retain Longitudinal Temporal Information with

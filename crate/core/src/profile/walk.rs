@@ -90,9 +90,8 @@ fn record_method(clean: &mut InMemDicomObject, policy: &Policy) {
     clean.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
     let method: Vec<String> = policy.method();
     clean.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::Strs(method.into())));
-    let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
-    codes.extend(policy.options.iter().map(|o: &Opt| o.code()));
-    let items: Vec<InMemDicomObject> = codes
+    let items: Vec<InMemDicomObject> = policy
+        .method_codes()
         .into_iter()
         .map(|(value, meaning)| {
             InMemDicomObject::from_element_iter([
