@@ -89,16 +89,35 @@ function visitLines(v) {
   vh.textContent = `${t('reviewVisit', { id: v.scanResearchId })}`
     + (v.studyDate ? ` · ${t('reviewStudyDate', { date: v.studyDate })}` : '')
     + ` · ${tp('images', v.images || 0)}`;
+  const withNifti = (v.series || []).some((se) => (se.nifti || []).length);
+  const headers = [[t('colSeriesNo'), 'num'], [t('colModality')], [t('colDescription')], [t('colImages'), 'num']];
   const series = table(
-    [[t('colSeriesNo'), 'num'], [t('colModality')], [t('colDescription')], [t('colImages'), 'num']],
-    (v.series || []).map((se) => [
-      [se.seriesNumber == null ? '' : String(se.seriesNumber), 'num'],
-      [se.modality || ''],
-      [se.description || t('noDescription'), 'description'],
-      [fmtInt(se.images || 0), 'num'],
-    ]),
+    withNifti ? [...headers, [t('colNifti')]] : headers,
+    (v.series || []).map((se) => {
+      const row = [
+        [se.seriesNumber == null ? '' : String(se.seriesNumber), 'num'],
+        [se.modality || ''],
+        [se.description || t('noDescription'), 'description'],
+        [fmtInt(se.images || 0), 'num'],
+      ];
+      return withNifti ? [...row, [(se.nifti || []).map(volumeText).join('\n'), 'nifti']] : row;
+    }),
   );
   return [vh, series];
+}
+
+/** One planned NIfTI volume as a researcher checks it: file, size, voxel, TR, time points. */
+export function volumeText(vol) {
+  const num = (x) => String(Math.round(x * 100) / 100);
+  const parts = [
+    vol.file,
+    (vol.dimensions || []).join(' × '),
+    t('niftiVoxel', { size: (vol.voxelSize || []).map(num).join(' × ') }),
+  ];
+  if (vol.repetitionTime) parts.push(t('niftiTr', { tr: num(vol.repetitionTime) }));
+  parts.push(tp('niftiVolumes', vol.volumes || 1));
+  if (vol.problem) parts.push(t('niftiProblem', { why: vol.problem }));
+  return parts.join(' · ');
 }
 
 function showTables(tables) {

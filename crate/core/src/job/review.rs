@@ -37,6 +37,9 @@ pub struct SeriesReview {
     /// SeriesDescription as read; `descriptionAction` says what the export does with it.
     pub description: String,
     pub images: usize,
+    /// The NIfTI volumes planned from the series (NIfTI exports only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nifti: Vec<crate::nifti::VolumeSummary>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,9 +132,25 @@ impl Job {
                 why,
             });
         }
+        self.add_volumes(&mut tree);
         let patients = self.review_patients(tree, originals, &mut counts);
         counts.patients = patients.len();
         Ok(Review { counts, description_action: description_action(&self.policy), patients, excluded })
+    }
+
+    /// Each planned NIfTI volume under the series of its first file.
+    fn add_volumes(&self, tree: &mut Tree) {
+        let Some(converter) = &self.nifti else { return };
+        for volume in converter.volumes() {
+            let Some(&first) = volume.members.first() else { continue };
+            let s = self.summary(first);
+            let series = tree
+                .get_mut(&visit_key(s, &self.settings))
+                .and_then(|series| series.get_mut(&(s.series_number.unwrap_or(i64::MAX), s.series_uid.clone())));
+            if let Some(series) = series {
+                series.nifti.push(volume.summary());
+            }
+        }
     }
 
     /// The planned visits by research patient, with their series; counts visits and series.
@@ -176,6 +195,7 @@ fn add_image(s: &Summary, key: (String, String), tree: &mut Tree, originals: &mu
             modality: s.modality.clone().unwrap_or_default(),
             description: s.series_description.clone().unwrap_or_default(),
             images: 0,
+            nifti: Vec::new(),
         });
     series.images += 1;
 }

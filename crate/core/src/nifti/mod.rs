@@ -25,11 +25,13 @@ mod pixels;
 mod plan;
 mod sidecar;
 mod slice;
+mod summary;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use header::{DataType, Header, VOX_OFFSET};
 pub use plan::{plan, sanitise, Volume};
 pub use slice::Slice;
+pub use summary::VolumeSummary;
 
 /// A finished `.nii` as written: as is, or gzip-compressed for `.nii.gz` (no name and a
 /// zero time in the gzip header, so the same volume always gives the same bytes).
