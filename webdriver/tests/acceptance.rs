@@ -30,8 +30,7 @@ fn page_exports_offline_and_matches_cli() {
     let load_requests = browser.network_requests(); // drains the log up to "loaded"
     assert!(!load_requests.is_empty(), "the performance log saw no request while loading the page");
 
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
+    browser.enter(&inputs);
 
     // From here on the page must work offline.
     let served = server.request_count();
@@ -119,10 +118,8 @@ fn page_offers_the_mapping_the_cli_writes() {
     let date = today();
     let (_server, browser, _url) = open_page();
     let s = &browser.session;
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
-    s.find("#run").unwrap().click().unwrap();
-    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    browser.enter(&inputs);
+    browser.run_to_review(Duration::from_secs(120));
     s.find("#mapping-keep").unwrap().click().unwrap();
     browser.confirm_review(Duration::from_secs(10));
     browser.wait_download_link(Duration::from_secs(120));

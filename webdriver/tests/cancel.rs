@@ -70,8 +70,7 @@ fn cancel_then_export_again_without_reload() {
     browser.wait_enabled("#run", Duration::from_secs(60));
     let load_count = server.request_count();
 
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
+    browser.enter(&inputs);
 
     // First export: cancelled as soon as it shows partial progress.
     s.set_script_timeout(Duration::from_secs(120)).unwrap();
@@ -100,10 +99,7 @@ fn cancel_then_export_again_without_reload() {
     let n = |k: &str| review[k].as_u64().unwrap_or_else(|| panic!("review count {k} missing: {review}"));
     assert_eq!(n("images") + n("skipped") + n("quarantined"), COPIES as u64, "review counts: {review}");
     assert!(n("images") >= 100, "distinct copies should all be exported: {review}");
-    browser.wait_download_link(Duration::from_secs(180));
-    s.find("#download").unwrap().click().unwrap();
-    let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));
-    let zip_bytes = std::fs::read(&zip_path).unwrap();
+    let zip_bytes = browser.download_zip(Duration::from_secs(180));
     check_zip_layout(&zip_bytes, &date);
 
     // No reload happened: the server saw nothing but the first load (a fresh worker after

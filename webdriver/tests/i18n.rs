@@ -72,10 +72,8 @@ fn every_key_exists_in_english_and_french_and_the_switch_is_remembered() {
     // the review and in the report (notes.txt: neither DICOM nor a table).
     let inputs_dir = tempfile::tempdir().unwrap();
     let inputs = stage_inputs(inputs_dir.path(), &["CT_small.dcm"]);
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
-    s.find("#run").unwrap().click().unwrap();
-    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    browser.enter(&inputs);
+    browser.run_to_review(Duration::from_secs(120));
     let not_dicom = fr_reasons["not-dicom"].as_str().unwrap();
     let french = format!("{} : {}", fr["outcomeSkipped"].as_str().unwrap(), not_dicom);
     let excluded = text("#review-excluded");

@@ -34,11 +34,7 @@ fn export_in_page(browser: &Browser) -> (Value, Vec<u8>, String) {
     let s = &browser.session;
     s.find("#run").unwrap().click().unwrap();
     let review = browser.confirm_review(Duration::from_secs(120));
-    browser.wait_download_link(Duration::from_secs(120));
-    s.find("#download").unwrap().click().unwrap();
-    let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));
-    let zip = std::fs::read(&zip_path).unwrap();
-    std::fs::remove_file(&zip_path).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
     let report = s.find("#report").unwrap().text().unwrap();
     (review, zip, report)
 }

@@ -22,14 +22,11 @@ fn planted_corpus_through_the_page_leaks_nothing() {
 
     let (_server, browser, _) = open_page();
     let s = &browser.session;
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
+    browser.enter(&inputs);
     s.find("#run").unwrap().click().unwrap();
     let review = browser.confirm_review(Duration::from_secs(120));
     assert_eq!(review["images"], inputs.len(), "every corpus file is an image to export: {review}");
-    browser.wait_download_link(Duration::from_secs(120));
-    s.find("#download").unwrap().click().unwrap();
-    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
 
     // Every planted value that the default preset does not keep (by the standard's action
     // codes, `corpus::allowed`) is absent.

@@ -75,13 +75,7 @@ fn export(browser: &Browser, inputs: &[PathBuf]) -> Vec<u8> {
     browser.wait_enabled("#run", Duration::from_secs(60));
     s.find("#run").unwrap().click().unwrap();
     browser.confirm_review(Duration::from_secs(120));
-    browser.wait_download_link(Duration::from_secs(120));
-    // A fresh download name each time: remove the previous zip first.
-    for entry in std::fs::read_dir(browser.downloads.path()).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
-    s.find("#download").unwrap().click().unwrap();
-    std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap()
+    browser.download_zip(Duration::from_secs(120))
 }
 
 #[test]

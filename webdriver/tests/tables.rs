@@ -57,10 +57,7 @@ fn a_column_set_to_drop_on_the_review_is_left_out_of_the_csv() {
     .unwrap();
     let review = browser.confirm_review(Duration::from_secs(10));
     assert_eq!(review["tables"], 1, "{review}");
-    browser.wait_download_link(Duration::from_secs(120));
-    s.find("#download").unwrap().click().unwrap();
-    let zip_path = browser.wait_downloaded_zip(Duration::from_secs(60));
-    let zip = std::fs::read(&zip_path).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
 
     // The CSV lacks the column; the layout settings apply.
     let entries = capture_tests::scan::entries(&zip);
@@ -118,10 +115,8 @@ fn month_first_chosen_on_the_review_reads_ambiguous_dates_month_first() {
 
     let (_server, browser, _) = open_page();
     let s = &browser.session;
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
-    s.find("#run").unwrap().click().unwrap();
-    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    browser.enter(&inputs);
+    browser.run_to_review(Duration::from_secs(120));
     let shown = s
         .execute(
             "const e = document.querySelector('#review-tables select.date-order[data-column=\"sampled\"]');
@@ -135,9 +130,7 @@ fn month_first_chosen_on_the_review_reads_ambiguous_dates_month_first() {
     let shown = shown.as_str().unwrap_or_default().to_string();
     assert!(shown.contains("04.07.2023") && shown.contains("2023-07-04") && shown.contains("2023-04-07"), "{shown:?}");
     browser.confirm_review(Duration::from_secs(10));
-    browser.wait_download_link(Duration::from_secs(120));
-    s.find("#download").unwrap().click().unwrap();
-    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
     let entries = capture_tests::scan::entries(&zip);
     let csv_path = format!("EHR/{date}/samples.csv");
     let csv = entries.iter().find(|(n, _)| *n == csv_path).map(|(_, d)| String::from_utf8(d.clone()).unwrap());
@@ -166,10 +159,8 @@ fn a_hidden_sheet_ticked_on_the_review_is_exported_with_the_visible_ones() {
 
     let (_server, browser, _) = open_page();
     let s = &browser.session;
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
-    s.find("#run").unwrap().click().unwrap();
-    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    browser.enter(&inputs);
+    browser.run_to_review(Duration::from_secs(120));
     let listed = s
         .execute(
             "const boxes = [...document.querySelectorAll('#review-tables input.hidden-sheet')].map((b) => b.dataset.table);
@@ -180,9 +171,7 @@ fn a_hidden_sheet_ticked_on_the_review_is_exported_with_the_visible_ones() {
         .unwrap();
     assert_eq!(listed, serde_json::json!([3, ["book_Notes"]]));
     browser.confirm_review(Duration::from_secs(10));
-    browser.wait_download_link(Duration::from_secs(120));
-    s.find("#download").unwrap().click().unwrap();
-    let zip = std::fs::read(browser.wait_downloaded_zip(Duration::from_secs(60))).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
     let mut csvs: Vec<String> = capture_tests::scan::entries(&zip).into_iter().map(|e| e.0).filter(|n| n.starts_with("EHR/")).collect();
     csvs.sort();
     let expected: Vec<String> = ["book_Labs", "book_Notes", "book_Visits"].iter().map(|t| format!("EHR/{date}/{t}.csv")).collect();

@@ -128,10 +128,8 @@ fn readable_at_200_percent_and_operable_by_keyboard() {
     let csv = dir.path().join("a-rather-long-table-name-as-hospital-exports-name-them-2026-11-25.csv");
     std::fs::write(&csv, "PatientID,Nom,DateNaissance,Diagnostic principal du séjour\nCT1,Doe,1961-07-04,J18\n").unwrap();
     inputs.push(csv);
-    s.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
-    browser.select_files(&inputs);
-    s.find("#run").unwrap().click().unwrap();
-    browser.wait_enabled_or_report("#confirm", Duration::from_secs(120));
+    browser.enter(&inputs);
+    browser.run_to_review(Duration::from_secs(120));
     screen(s, "review");
 
     s.find("#confirm").unwrap().click().unwrap();

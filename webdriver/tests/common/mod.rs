@@ -91,6 +91,30 @@ impl Browser {
         assert_eq!(selected.as_u64(), Some(inputs.len() as u64), "#files did not take all inputs");
     }
 
+    /// Types the test passphrase into `#secret` and chooses `inputs`: the page is ready to Run.
+    pub fn enter(&self, inputs: &[PathBuf]) {
+        self.session.find("#secret").unwrap().send_keys(PASSPHRASE).unwrap();
+        self.select_files(inputs);
+    }
+
+    /// Clicks `#run` and waits for the review (`#confirm` enabled), showing the page's
+    /// messages if it does not come.
+    pub fn run_to_review(&self, timeout: Duration) {
+        self.session.find("#run").unwrap().click().unwrap();
+        self.wait_enabled_or_report("#confirm", timeout);
+    }
+
+    /// After the review is confirmed: waits for the download link, clicks it and returns the
+    /// zip's bytes (earlier downloads are removed first, so that the new one is found).
+    pub fn download_zip(&self, timeout: Duration) -> Vec<u8> {
+        self.wait_download_link(timeout);
+        for entry in std::fs::read_dir(self.downloads.path()).unwrap().flatten() {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+        self.session.find("#download").unwrap().click().unwrap();
+        std::fs::read(self.wait_downloaded_zip(timeout)).unwrap()
+    }
+
     /// Waits until the element is enabled (e.g. `#run` once the worker is ready).
     pub fn wait_enabled(&self, css: &str, timeout: Duration) {
         let s = &self.session;
