@@ -96,19 +96,13 @@ impl Layout {
 
     /// An EHR table, by its unique name.
     pub fn table(&self, name: &str) -> String {
-        table(&self.day, name)
+        format!("{}/{}/{name}.csv", Root::Ehr, self.day)
     }
 
     /// The `.ready` marker of a root's daily folder.
     pub fn ready(&self, root: Root) -> String {
         format!("{root}/{}/.ready", self.day)
     }
-}
-
-/// An EHR table in the daily folder `day` (as [`Layout::day`] gives it): the table planner
-/// is handed the folder, not the layout.
-pub fn table(day: &str, name: &str) -> String {
-    format!("{}/{day}/{name}.csv", Root::Ehr)
 }
 
 #[cfg(test)]
@@ -157,7 +151,6 @@ mod tests {
     fn tables_sit_in_the_daily_folder() {
         assert_eq!(layout(false, false).table("labs"), "EHR/20261124/labs.csv");
         assert_eq!(layout(true, false).table("labs"), "EHR/2026/20261124/labs.csv");
-        assert_eq!(table("20261124", "t"), "EHR/20261124/t.csv");
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Job {
 
     /// The EHR tables' paths; a table the settings skip (malformed rows) is reported.
     fn plan_tables(&mut self) -> Vec<(usize, Target)> {
-        let planned = self.tables.plan(&self.settings.ehr, self.policy.dates, self.dicom(), self.layout.day());
+        let planned = self.tables.plan(&self.settings.ehr, self.policy.dates, self.dicom(), &self.layout);
         let mut targets = Vec::new();
         for (input, path) in planned {
             match path {

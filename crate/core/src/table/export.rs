@@ -163,7 +163,7 @@ mod tests {
         let keyring = Keyring::from_secret(b"unit");
         let mut tables = Tables::default();
         tables.scan(0, table, bytes).unwrap();
-        let plan = tables.plan(settings, policy, dicom, "20261124");
+        let plan = tables.plan(settings, policy, dicom, &crate::layout::Layout::new(crate::dates::Date::parse_da("20261124").unwrap(), false, false));
         assert_eq!(plan[0].1.as_deref(), Ok("EHR/20261124/t.csv"));
         let csv = String::from_utf8(tables.export(0, "EHR/20261124/t.csv", bytes, &keyring, policy).unwrap()).unwrap();
         (csv, tables.report(&keyring).0.remove(0))

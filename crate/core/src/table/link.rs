@@ -209,7 +209,7 @@ mod tests {
         let input = b"ipp,n\n00123,1\n 123 ,2\n,3\n999,4\n998,5\n456,6\n";
         let mut tables = Tables::default();
         tables.scan(0, "t.csv", input).unwrap();
-        tables.plan(&settings, DatePolicy::Month, images(&["123", "456"], PatientIdRule::default()), "20261124");
+        tables.plan(&settings, DatePolicy::Month, images(&["123", "456"], PatientIdRule::default()), &crate::layout::Layout::new(crate::dates::Date::parse_da("20261124").unwrap(), false, false));
         tables.export(0, "EHR/20261124/t.csv", input, &k, DatePolicy::Month).unwrap();
         let linkage = tables.report(&k).1.unwrap();
         let t = &linkage.tables[0];

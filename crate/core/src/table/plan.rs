@@ -139,7 +139,7 @@ impl Tables {
     /// unique in the order of (table name, input name). Returns, per table, its input and its
     /// path or why it is skipped. A hidden sheet's table is planned too (the page chooses it
     /// after the plan) but written only when chosen ([`Tables::chosen`]).
-    pub fn plan(&mut self, settings: &TableSettings, policy: DatePolicy, dicom: Dicom, export_date: &str) -> Vec<(usize, Result<String, String>)> {
+    pub fn plan(&mut self, settings: &TableSettings, policy: DatePolicy, dicom: Dicom, layout: &crate::layout::Layout) -> Vec<(usize, Result<String, String>)> {
         let mut order: Vec<Key> = self.scanned.keys().copied().collect();
         order.sort_by(|a, b| {
             let (sa, sb) = (&self.scanned[a], &self.scanned[b]);
@@ -155,7 +155,7 @@ impl Tables {
                 continue;
             }
             let name = read::unique(&mut names, s.table.clone());
-            let path = crate::layout::table(export_date, &name);
+            let path = layout.table(&name);
             let (columns, patient) = self.columns(key, settings, policy, &dicom);
             let named = settings.profiles.iter().any(|p| p.table.as_deref() == Some(s.table.as_str()));
             let chosen = !s.hidden || named || self.overrides.contains_key(&key);
@@ -206,7 +206,7 @@ mod tests {
         let bytes = b"name,score\nAda,2\n";
         let mut tables = Tables::default();
         tables.scan(0, "t.csv", bytes).unwrap();
-        tables.plan(&settings, DatePolicy::Month, Dicom::default(), "20261124");
+        tables.plan(&settings, DatePolicy::Month, Dicom::default(), &crate::layout::Layout::new(crate::dates::Date::parse_da("20261124").unwrap(), false, false));
         let profile = profiles_from_json(r#"{"columns": [{"name": "score", "rule": "keep"}]}"#).unwrap().remove(0);
         tables.set_profile(0, profile);
         tables.replan(0, &settings, DatePolicy::Month);
