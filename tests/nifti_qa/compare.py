@@ -5,14 +5,19 @@ usage: compare.py DCM2NIIX CAPTURE_BIN QA_DIR WORK_DIR
 
 For each folder: dcm2niix (-z n -b y -ba y) and `capture export --format nifti` convert its In/;
 each dcm2niix volume is matched with ours by dimensions, sform (1e-4 mm) and voxel bytes; for the
-matched pairs the BIDS fields issue 17 lists are compared (numbers within 1e-3 relative); .bval
-files are counted on both sides. Prints one row a folder; WORK/<folder>/unmatched.txt lists
-the dcm2niix volumes without an exact match, WORK/<folder>/fields.txt each field that differs. Pure Python (no numpy): NIfTI-1 read
+matched pairs the BIDS fields issue 17 lists are compared (numbers within 1e-3 relative), and the
+file-name suffixes (dcm2niix's `%s_%p` name less series number and protocol name, e.g. `_e2_ph`;
+ours less series number and name, and less a `_<n>` copy number where the name was removed);
+.bval files are counted on both sides. Prints one row a folder; WORK/<folder>/unmatched.txt
+lists the dcm2niix volumes without an exact match, WORK/<folder>/fields.txt each field that
+differs, WORK/<folder>/suffixes.txt each matched volume whose suffix differs. Pure Python (no numpy): NIfTI-1 read
 by hand. A measurement, not a test: it never fails on a difference.
 """
 import hashlib
 import json
 import os
+import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -47,7 +52,9 @@ def same_number(a, b):
 
 
 def dcm2niix(exe, src, out):
-    os.makedirs(out, exist_ok=True)
+    # A fresh folder: dcm2niix names a second run's outputs `…a.nii`, `…b.nii`.
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
     subprocess.run([exe, "-z", "n", "-b", "y", "-ba", "y", "-f", "%s_%p", "-o", out, src],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = {}
@@ -79,11 +86,43 @@ def sidecar(files, nii_name):
     return {}
 
 
+def our_sanitise(name):
+    """plan.rs `sanitise`: ASCII letters, digits and `-` kept, runs of others one `_`, trimmed."""
+    out = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9-]", "_", name)).lstrip("_")
+    return out.rstrip("_")[:64]
+
+
+def ref_suffix(name, want):
+    """dcm2niix's suffix: its `%s_%p` stem less `<series>_` and the protocol name (dcm2niix
+    replaces characters one for one, so its length is the protocol name's)."""
+    stem = name[: -len(".nii")]
+    series = stem.split("_", 1)[0]
+    protocol = want.get("ProtocolName") or want.get("SeriesDescription") or ""
+    rest = stem[len(series):]
+    return rest[1 + len(protocol):] if protocol and rest.startswith("_") else rest
+
+
+def our_suffix(name, want, ours):
+    """Our suffix: the stem less the series number, our form of the name when kept, and a
+    `_<n>` copy number when the stem without it is also ours (two series, one name)."""
+    stem = name[: -len(".nii")]
+    base = re.sub(r"_\d+$", "", stem)
+    if base != stem and base + ".nii" in ours:
+        stem = base
+    series = stem.split("_", 1)[0]
+    rest = stem[len(series):]
+    for field in ("ProtocolName", "SeriesDescription"):
+        kept = our_sanitise(want.get(field) or "")
+        if kept and rest.startswith("_" + kept):
+            return rest[1 + len(kept):]
+    return rest
+
+
 def compare(ref, ours):
     vols_ref = {n: read_nifti(d) for n, d in ref.items() if n.endswith(".nii")}
     vols_ours = {n: read_nifti(d) for n, d in ours.items() if n.endswith(".nii")}
     matched, geometry_only, fields_equal, fields_total = 0, 0, 0, 0
-    missing, differ = [], []
+    missing, differ, suffixes = [], [], []
     for name, (dims, _, srow, digest) in sorted(vols_ref.items()):
         same_geometry = [o for o, (d2, _, s2, _) in vols_ours.items()
                          if d2 == dims and all(abs(a - b) <= 1e-4 for a, b in zip(srow, s2))]
@@ -94,6 +133,9 @@ def compare(ref, ours):
             continue
         matched += 1
         want, got = sidecar(ref, name), sidecar(ours, exact[0])
+        expected, found = ref_suffix(name, want), our_suffix(exact[0], want, vols_ours)
+        if expected != found:
+            suffixes.append(f"{name}\t{exact[0]}\twant {expected!r}\tgot {found!r}")
         for field in FIELDS:
             if field in want:
                 fields_total += 1
@@ -102,14 +144,14 @@ def compare(ref, ours):
                 if not same:
                     differ.append(f"{name}\t{field}\twant {json.dumps(want[field])}\tgot {json.dumps(got.get(field))}")
     bvals = (sum(n.endswith(".bval") for n in ref), sum(n.endswith(".bval") for n in ours))
-    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ
+    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ, suffixes
 
 
 def main():
     exe, capture_bin, qa, work = sys.argv[1:5]
-    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    totals = [0, 0, 0, 0, 0, 0]
+    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours | suffix differs |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    totals = [0, 0, 0, 0, 0, 0, 0]
     for folder in sorted(os.listdir(qa)):
         src = os.path.join(qa, folder, "In")
         if not os.path.isdir(src):
@@ -117,15 +159,17 @@ def main():
         out = os.path.join(work, folder)
         ref = dcm2niix(exe, src, os.path.join(out, "ref"))
         ours = capture(capture_bin, src, out)
-        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ = compare(ref, ours)
-        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]} |")
-        for i, v in enumerate((n_ref, n_ours, matched, geom, feq, ftot)):
+        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ, suffixes = compare(ref, ours)
+        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]} | {len(suffixes)} |")
+        for i, v in enumerate((n_ref, n_ours, matched, geom, feq, ftot, len(suffixes))):
             totals[i] += v
         with open(os.path.join(out, "unmatched.txt"), "w") as f:
             f.write("\n".join(missing) + "\n")
         with open(os.path.join(out, "fields.txt"), "w") as f:
             f.write("\n".join(differ) + "\n")
-    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | |")
+        with open(os.path.join(out, "suffixes.txt"), "w") as f:
+            f.write("\n".join(suffixes) + "\n")
+    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | | {totals[6]} |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 
 mod convert;
 mod csa;
+mod enhanced;
 mod geometry;
 mod header;
 mod mosaic;

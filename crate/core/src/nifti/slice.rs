@@ -5,6 +5,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use crate::dicom::{number, numbers, text};
+use super::enhanced::converted_alone;
 use super::mosaic::{mosaic_images, mosaic_normal_sign};
 use super::pixels;
 use crate::dicom::Object;
@@ -241,10 +242,14 @@ impl Slice {
                 let sign = mosaic_normal_sign(ds, slice.orientation);
                 slice.untiled(images, sign)
             }
-            // Measured: dcm2niix writes each enhanced file as a volume of its own.
+            // A file whose frames dcm2niix orders is a volume of its own; other enhanced files
+            // of a series are stacked (see `enhanced`). Their echo is in the frames.
             // Functional groups beyond NumberOfFrames are ignored (measured on a trimmed SEG).
             _ if slice.enhanced => Slice {
-                split: format!("{}|{}", slice.split, slice.order.1),
+                split: match converted_alone(ds) {
+                    true => format!("{}|{}", slice.split, slice.order.1),
+                    false => format!("{}|{:?}", slice.split, slice.echo_time),
+                },
                 frame_list: slice.frame_list[..slice.frame_list.len().min(slice.frames as usize)].to_vec(),
                 ..slice
             },
