@@ -6,7 +6,9 @@ usage: compare.py DCM2NIIX CAPTURE_BIN QA_DIR WORK_DIR
 For each folder: dcm2niix (-z n -b y -ba y) and `capture export --format nifti` convert its In/;
 each dcm2niix volume is matched with ours by dimensions, sform (1e-4 mm) and voxel bytes; for the
 matched pairs the BIDS fields issue 17 lists are compared (numbers within 1e-3 relative); .bval
-files are counted on both sides. Prints one row a folder; WORK/<folder>/unmatched.txt lists
+files are counted on both sides, and the .bval/.bvec of matched volumes compared (b within 0.5,
+vector components within 1e-3, as dcm2niix writes them: no sign flips allowed), each difference
+in WORK/<folder>/diffusion.txt. Prints one row a folder; WORK/<folder>/unmatched.txt lists
 the dcm2niix volumes without an exact match, WORK/<folder>/fields.txt each field that differs. Pure Python (no numpy): NIfTI-1 read
 by hand. A measurement, not a test: it never fails on a difference.
 """
@@ -79,11 +81,40 @@ def sidecar(files, nii_name):
     return {}
 
 
+def read_table(files, nii_name, ext):
+    """The rows of numbers of a .bval/.bvec beside `nii_name`, or None."""
+    name = nii_name[: -len(".nii")] + ext
+    if name not in files:
+        return None
+    return [[float(x) for x in line.split()] for line in files[name].decode().splitlines() if line.strip()]
+
+
+def same_table(want, got, tolerance):
+    if want is None or got is None:
+        return want is None and got is None
+    return len(want) == len(got) and all(
+        len(a) == len(b) and all(abs(x - y) <= tolerance for x, y in zip(a, b)) for a, b in zip(want, got))
+
+
+def compare_diffusion(ref, ours, name, ours_name, counts, diffs):
+    """Counts equal .bval and .bvec of one matched pair ([bval equal, bvec equal, with either])."""
+    for i, (ext, tolerance) in enumerate(((".bval", 0.5), (".bvec", 1e-3))):
+        want, got = read_table(ref, name, ext), read_table(ours, ours_name, ext)
+        if want is None and got is None:
+            continue
+        counts[2 + i] += 1
+        if same_table(want, got, tolerance):
+            counts[i] += 1
+        else:
+            diffs.append(f"{name}\t{ext}\twant {want}\tgot {got}")
+
+
 def compare(ref, ours):
     vols_ref = {n: read_nifti(d) for n, d in ref.items() if n.endswith(".nii")}
     vols_ours = {n: read_nifti(d) for n, d in ours.items() if n.endswith(".nii")}
     matched, geometry_only, fields_equal, fields_total = 0, 0, 0, 0
     missing, differ = [], []
+    diffusion, diffusion_counts = [], [0, 0, 0, 0]
     for name, (dims, _, srow, digest) in sorted(vols_ref.items()):
         same_geometry = [o for o, (d2, _, s2, _) in vols_ours.items()
                          if d2 == dims and all(abs(a - b) <= 1e-4 for a, b in zip(srow, s2))]
@@ -93,6 +124,7 @@ def compare(ref, ours):
             missing.append(name)
             continue
         matched += 1
+        compare_diffusion(ref, ours, name, exact[0], diffusion_counts, diffusion)
         want, got = sidecar(ref, name), sidecar(ours, exact[0])
         for field in FIELDS:
             if field in want:
@@ -102,13 +134,15 @@ def compare(ref, ours):
                 if not same:
                     differ.append(f"{name}\t{field}\twant {json.dumps(want[field])}\tgot {json.dumps(got.get(field))}")
     bvals = (sum(n.endswith(".bval") for n in ref), sum(n.endswith(".bval") for n in ours))
-    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ
+    return (len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ,
+            diffusion_counts, diffusion)
 
 
 def main():
     exe, capture_bin, qa, work = sys.argv[1:5]
-    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours"
+          " | bval equal | bvec equal |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     totals = [0, 0, 0, 0, 0, 0]
     for folder in sorted(os.listdir(qa)):
         src = os.path.join(qa, folder, "In")
@@ -117,15 +151,18 @@ def main():
         out = os.path.join(work, folder)
         ref = dcm2niix(exe, src, os.path.join(out, "ref"))
         ours = capture(capture_bin, src, out)
-        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ = compare(ref, ours)
-        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]} |")
+        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ, dc, diffusion = compare(ref, ours)
+        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]}"
+              f" | {dc[0]}/{dc[2]} | {dc[1]}/{dc[3]} |")
         for i, v in enumerate((n_ref, n_ours, matched, geom, feq, ftot)):
             totals[i] += v
         with open(os.path.join(out, "unmatched.txt"), "w") as f:
             f.write("\n".join(missing) + "\n")
         with open(os.path.join(out, "fields.txt"), "w") as f:
             f.write("\n".join(differ) + "\n")
-    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | |")
+        with open(os.path.join(out, "diffusion.txt"), "w") as f:
+            f.write("\n".join(diffusion) + "\n")
+    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | | | |")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@
 
 mod convert;
 mod csa;
+mod diffusion;
 mod geometry;
 mod header;
 mod mosaic;
@@ -25,8 +26,11 @@ mod pixels;
 mod plan;
 mod sidecar;
 mod slice;
+mod slots;
+mod timing;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
+pub use diffusion::{GradientPaths, GradientTexts, Table};
 pub use header::{DataType, Header, VOX_OFFSET};
 pub use plan::{plan, sanitise, Volume};
 pub use slice::Slice;
