@@ -15,6 +15,7 @@ by hand. A measurement, not a test: it never fails on a difference.
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -49,6 +50,8 @@ def same_number(a, b):
 
 
 def dcm2niix(exe, src, out):
+    # A second run into the same folder would get dcm2niix's suffixed copies ("…a.nii").
+    shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out, exist_ok=True)
     subprocess.run([exe, "-z", "n", "-b", "y", "-ba", "y", "-f", "%s_%p", "-o", out, src],
                    check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
