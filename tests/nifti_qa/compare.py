@@ -8,9 +8,11 @@ each dcm2niix volume is matched with ours by dimensions, sform (1e-4 mm) and vox
 matched pairs the BIDS fields issue 17 lists are compared (numbers within 1e-3 relative), and the
 file-name suffixes (dcm2niix's `%s_%p` name less series number and protocol name, e.g. `_e2_ph`;
 ours less series number and name, and less a `_<n>` copy number where the name was removed);
-.bval files are counted on both sides. Prints one row a folder; WORK/<folder>/unmatched.txt
-lists the dcm2niix volumes without an exact match, WORK/<folder>/fields.txt each field that
-differs, WORK/<folder>/suffixes.txt each matched volume whose suffix differs. Pure Python (no numpy): NIfTI-1 read
+.bval files are counted on both sides, and the .bval/.bvec of matched volumes compared (b within
+0.5, vector components within 1e-3, as dcm2niix writes them: no sign flips allowed). Prints one
+row a folder; WORK/<folder>/unmatched.txt lists the dcm2niix volumes without an exact match,
+WORK/<folder>/fields.txt each field that differs, WORK/<folder>/suffixes.txt each matched volume
+whose suffix differs, WORK/<folder>/diffusion.txt each .bval/.bvec that differs. Pure Python (no numpy): NIfTI-1 read
 by hand. A measurement, not a test: it never fails on a difference.
 """
 import hashlib
@@ -118,11 +120,40 @@ def our_suffix(name, want, ours):
     return rest
 
 
+def read_table(files, nii_name, ext):
+    """The rows of numbers of a .bval/.bvec beside `nii_name`, or None."""
+    name = nii_name[: -len(".nii")] + ext
+    if name not in files:
+        return None
+    return [[float(x) for x in line.split()] for line in files[name].decode().splitlines() if line.strip()]
+
+
+def same_table(want, got, tolerance):
+    if want is None or got is None:
+        return want is None and got is None
+    return len(want) == len(got) and all(
+        len(a) == len(b) and all(abs(x - y) <= tolerance for x, y in zip(a, b)) for a, b in zip(want, got))
+
+
+def compare_diffusion(ref, ours, name, ours_name, counts, diffs):
+    """Counts equal .bval and .bvec of one matched pair ([bval equal, bvec equal, with either])."""
+    for i, (ext, tolerance) in enumerate(((".bval", 0.5), (".bvec", 1e-3))):
+        want, got = read_table(ref, name, ext), read_table(ours, ours_name, ext)
+        if want is None and got is None:
+            continue
+        counts[2 + i] += 1
+        if same_table(want, got, tolerance):
+            counts[i] += 1
+        else:
+            diffs.append(f"{name}\t{ext}\twant {want}\tgot {got}")
+
+
 def compare(ref, ours):
     vols_ref = {n: read_nifti(d) for n, d in ref.items() if n.endswith(".nii")}
     vols_ours = {n: read_nifti(d) for n, d in ours.items() if n.endswith(".nii")}
     matched, geometry_only, fields_equal, fields_total = 0, 0, 0, 0
     missing, differ, suffixes = [], [], []
+    diffusion, diffusion_counts = [], [0, 0, 0, 0]
     for name, (dims, _, srow, digest) in sorted(vols_ref.items()):
         same_geometry = [o for o, (d2, _, s2, _) in vols_ours.items()
                          if d2 == dims and all(abs(a - b) <= 1e-4 for a, b in zip(srow, s2))]
@@ -132,6 +163,7 @@ def compare(ref, ours):
             missing.append(name)
             continue
         matched += 1
+        compare_diffusion(ref, ours, name, exact[0], diffusion_counts, diffusion)
         want, got = sidecar(ref, name), sidecar(ours, exact[0])
         expected, found = ref_suffix(name, want), our_suffix(exact[0], want, vols_ours)
         if expected != found:
@@ -144,13 +176,15 @@ def compare(ref, ours):
                 if not same:
                     differ.append(f"{name}\t{field}\twant {json.dumps(want[field])}\tgot {json.dumps(got.get(field))}")
     bvals = (sum(n.endswith(".bval") for n in ref), sum(n.endswith(".bval") for n in ours))
-    return len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ, suffixes
+    return (len(vols_ref), len(vols_ours), matched, geometry_only, fields_equal, fields_total, bvals, missing, differ,
+            suffixes, diffusion_counts, diffusion)
 
 
 def main():
     exe, capture_bin, qa, work = sys.argv[1:5]
-    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours | suffix differs |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| folder | dcm2niix volumes | ours | matched | same geometry, other voxels | fields equal | .bval dcm2niix / ours"
+          " | suffix differs | bval equal | bvec equal |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     totals = [0, 0, 0, 0, 0, 0, 0]
     for folder in sorted(os.listdir(qa)):
         src = os.path.join(qa, folder, "In")
@@ -159,8 +193,9 @@ def main():
         out = os.path.join(work, folder)
         ref = dcm2niix(exe, src, os.path.join(out, "ref"))
         ours = capture(capture_bin, src, out)
-        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ, suffixes = compare(ref, ours)
-        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]} | {len(suffixes)} |")
+        n_ref, n_ours, matched, geom, feq, ftot, bvals, missing, differ, suffixes, dc, diffusion = compare(ref, ours)
+        print(f"| {folder} | {n_ref} | {n_ours} | {matched} | {geom} | {feq}/{ftot} | {bvals[0]} / {bvals[1]}"
+              f" | {len(suffixes)} | {dc[0]}/{dc[2]} | {dc[1]}/{dc[3]} |")
         for i, v in enumerate((n_ref, n_ours, matched, geom, feq, ftot, len(suffixes))):
             totals[i] += v
         with open(os.path.join(out, "unmatched.txt"), "w") as f:
@@ -169,7 +204,9 @@ def main():
             f.write("\n".join(differ) + "\n")
         with open(os.path.join(out, "suffixes.txt"), "w") as f:
             f.write("\n".join(suffixes) + "\n")
-    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | | {totals[6]} |")
+        with open(os.path.join(out, "diffusion.txt"), "w") as f:
+            f.write("\n".join(diffusion) + "\n")
+    print(f"| all | {totals[0]} | {totals[1]} | {totals[2]} | {totals[3]} | {totals[4]}/{totals[5]} | | {totals[6]} | | |")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 //! ```text
 //! DICOM/<day>/<visit>/<NNNN>.dcm
 //! NIFTI/<day>/<visit>/<stem>[_<n>].nii[.gz]   and its sidecar <stem>[_<n>].json
+//!                                              (diffusion: also .bval and .bvec)
 //! EHR/<day>/<table>.csv
 //! <root>/<day>/.ready                          (an empty marker, after the folder's files)
 //! ```
@@ -46,6 +47,10 @@ pub struct Nifti {
     pub volume: String,
     /// The `.json` sidecar, written before its volume (entries are in path order).
     pub sidecar: String,
+    /// The b-values of a diffusion volume (`.bval`), written before its sidecar.
+    pub bval: String,
+    /// The gradient directions of a diffusion volume (`.bvec`).
+    pub bvec: String,
 }
 
 /// The paths of one export: its daily folder and the NIfTI extension.
@@ -78,7 +83,12 @@ impl Layout {
         let name = if copy > 1 { format!("{stem}_{copy}") } else { stem.to_string() };
         let folder = format!("{}/{}/{visit}", Root::Nifti, self.day);
         let extension = if self.nifti_gzip { ".nii.gz" } else { ".nii" };
-        Nifti { volume: format!("{folder}/{name}{extension}"), sidecar: format!("{folder}/{name}.json") }
+        Nifti {
+            volume: format!("{folder}/{name}{extension}"),
+            sidecar: format!("{folder}/{name}.json"),
+            bval: format!("{folder}/{name}.bval"),
+            bvec: format!("{folder}/{name}.bvec"),
+        }
     }
 
     /// [`Layout::nifti`] with the first copy whose volume path is not in `taken` (two series
@@ -130,6 +140,8 @@ mod tests {
         let plain = layout(false, false).nifti("V1", "3_t1", 1);
         assert_eq!(plain.volume, "NIFTI/20261124/V1/3_t1.nii");
         assert_eq!(plain.sidecar, "NIFTI/20261124/V1/3_t1.json");
+        assert_eq!(plain.bval, "NIFTI/20261124/V1/3_t1.bval");
+        assert_eq!(plain.bvec, "NIFTI/20261124/V1/3_t1.bvec");
         let gz = layout(true, true).nifti("V1", "3_t1", 1);
         assert_eq!(gz.volume, "NIFTI/2026/20261124/V1/3_t1.nii.gz");
         assert_eq!(gz.sidecar, "NIFTI/2026/20261124/V1/3_t1.json");

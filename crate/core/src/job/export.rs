@@ -145,9 +145,13 @@ impl Job {
         };
         let (volume, written) = match converter.add(input, object, &self.policy) {
             Ok(nifti::Output::Nothing) => return Ok(Vec::new()),
-            Ok(nifti::Output::Whole(done)) => (done.volume, write_whole(archive, &paths, done.result, self.settings.nifti_gzip)?),
+            Ok(nifti::Output::Whole(done)) => {
+                let gradients = gradient_texts(converter, done.volume);
+                (done.volume, write_whole(archive, &paths, done.result, gradients, self.settings.nifti_gzip)?)
+            }
             Ok(nifti::Output::Stream { volume, start, bytes, last }) => {
-                write_stream(archive, &paths, start, bytes)?;
+                let gradients = start.is_some().then(|| gradient_texts(converter, volume)).flatten();
+                write_stream(archive, &paths, start.map(|s| (s, gradients)), bytes)?;
                 if !last {
                     return Ok(archive.take_parts());
                 }
@@ -230,12 +234,28 @@ fn parse_for_nifti<'b>(bytes: Result<&'b [u8], &str>, summary: &Summary) -> Resu
         .map_err(|e| e.to_string())
 }
 
-/// A volume converted whole: its sidecar, then the `.nii` stored as dcm2niix -z n writes it
-/// (`.nii.gz` is the compressed choice). The inner error is why it was not converted.
+/// The `.bval`/`.bvec` texts of planned volume `v`, if it is a diffusion volume.
+fn gradient_texts(converter: &nifti::Converter, v: usize) -> Option<nifti::GradientTexts> {
+    converter.volumes()[v].diffusion.as_ref().map(nifti::Table::texts)
+}
+
+/// A diffusion volume's `.bval` and `.bvec`, before its sidecar (entries in path order).
+fn write_gradients(archive: &mut Archive, paths: &layout::Nifti, gradients: Option<nifti::GradientTexts>) -> Result<(), JobError> {
+    if let Some(texts) = gradients {
+        archive.put(&paths.bval, texts.bval.as_bytes(), Packing::Deflated)?;
+        archive.put(&paths.bvec, texts.bvec.as_bytes(), Packing::Deflated)?;
+    }
+    Ok(())
+}
+
+/// A volume converted whole: its `.bval`/`.bvec` (diffusion), its sidecar, then the `.nii`
+/// stored as dcm2niix -z n writes it (`.nii.gz` is the compressed choice). The inner error
+/// is why it was not converted.
 fn write_whole(
     archive: &mut Archive,
     paths: &layout::Nifti,
     result: Result<(Vec<u8>, Vec<u8>), String>,
+    gradients: Option<nifti::GradientTexts>,
     gzip: bool,
 ) -> Result<Result<(), String>, JobError> {
     let (json, volume) = match result {
@@ -243,15 +263,19 @@ fn write_whole(
         Err(why) => return Ok(Err(why)),
     };
     let volume = nifti::pack(volume, gzip);
+    write_gradients(archive, paths, gradients)?;
     archive.put(&paths.sidecar, &json, Packing::Deflated)?;
     archive.put_owned(&paths.volume, volume)?;
     Ok(Ok(()))
 }
 
 /// The next bytes of a volume written as its files arrive; its first file starts the entry,
-/// after the sidecar.
-fn write_stream(archive: &mut Archive, paths: &layout::Nifti, start: Option<(Vec<u8>, usize)>, bytes: Vec<u8>) -> Result<(), JobError> {
-    if let Some((json, size)) = start {
+/// after the `.bval`/`.bvec` (diffusion) and the sidecar.
+type StreamStart = ((Vec<u8>, usize), Option<nifti::GradientTexts>);
+
+fn write_stream(archive: &mut Archive, paths: &layout::Nifti, start: Option<StreamStart>, bytes: Vec<u8>) -> Result<(), JobError> {
+    if let Some(((json, size), gradients)) = start {
+        write_gradients(archive, paths, gradients)?;
         archive.put(&paths.sidecar, &json, Packing::Deflated)?;
         archive.start_entry(&paths.volume, size)?;
     }

@@ -134,6 +134,9 @@ impl Job {
             let visit = &self.visits[&visit_key(self.summary(volume.members[0]), &self.settings)].visit;
             let paths = self.layout.nifti_unique(visit, &volume.stem(), &mut taken);
             volume.path = Some(paths.volume.clone());
+            if volume.diffusion.is_some() {
+                volume.gradient_paths = Some(nifti::GradientPaths { bval: paths.bval.clone(), bvec: paths.bvec.clone() });
+            }
             steps.extend(volume.members.iter().map(|&input| (input, Target::Nifti(paths.clone()))));
         }
         self.nifti = Some(nifti::Converter::new(volumes, !self.settings.nifti_gzip));

@@ -30,6 +30,9 @@ pub struct VolumeReport {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A diffusion volume's `.bval` and `.bvec`, where written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gradients: Option<super::GradientPaths>,
 }
 
 /// A volume being filled.
@@ -129,6 +132,7 @@ impl Converter {
                     files: v.members.len(),
                     slices: v.slices,
                     volumes: v.volumes,
+                    gradients: v.gradient_paths.clone().filter(|_| reason.is_none()),
                     reason,
                     warnings: v.warnings.clone(),
                 }

@@ -19,6 +19,7 @@
 mod convert;
 mod csa;
 mod enhanced;
+mod diffusion;
 mod geometry;
 mod header;
 mod mosaic;
@@ -27,8 +28,11 @@ mod plan;
 mod sidecar;
 mod slice;
 mod summary;
+mod slots;
+mod timing;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
+pub use diffusion::{GradientPaths, GradientTexts, Table};
 pub use header::{DataType, Header, VOX_OFFSET};
 pub use plan::{plan, sanitise, Volume};
 pub use slice::Slice;

@@ -64,6 +64,8 @@ impl Slice {
                     position: Some([0, 1, 2].map(|i| corner[i] + normal[i] * dz * k as f64)),
                     rescale: self.rescale,
                     echo: None,
+                    time: self.timing.tiles_ms.as_ref().and_then(|t| t.get(k).copied()),
+                    gradient: None,
                 })
                 .collect();
             self.position = Some(corner);

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::diffusion;
 use super::geometry::{add, cross, dot, normalise, rotate, sub, Reorient};
 use super::header::{self, DataType, Header};
 use super::slice::{Frame, Slice};
@@ -42,6 +43,12 @@ pub struct Volume {
     /// turning, no frames placed elsewhere), each with samples the scan saw (see
     /// [`Slice::placed_as_scanned`]).
     pub(super) streamable: bool,
+    /// SliceTiming (seconds, voxel order), where dcm2niix writes it.
+    pub slice_timing: Option<Vec<f64>>,
+    /// The `.bval`/`.bvec` of a diffusion volume.
+    pub diffusion: Option<diffusion::Table>,
+    /// Where its `.bval`/`.bvec` go, set by the job's plan for a diffusion volume.
+    pub gradient_paths: Option<diffusion::GradientPaths>,
 }
 
 impl Volume {
@@ -146,6 +153,9 @@ impl Volume {
             echo,
             reorient: None,
             streamable: false,
+            slice_timing: None,
+            diffusion: None,
+            gradient_paths: None,
         };
         if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
             volume.problem = Some(why);
@@ -157,6 +167,7 @@ impl Volume {
         volume.streamable = volume.reorient.is_none()
             && volume.frame_places.is_empty()
             && members.iter().all(|m| m.1.placed_as_scanned());
+        super::slots::per_image(&mut volume, members);
         volume
     }
 }

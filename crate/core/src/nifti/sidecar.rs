@@ -244,6 +244,9 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
         };
         fields.push(("PhaseEncodingAxis".into(), Value::String(axis.into())));
     }
+    if let Some(times) = &volume.slice_timing {
+        fields.push(("SliceTiming".into(), Value::Array(times.iter().filter_map(|&t| json_number(t)).collect())));
+    }
     if !volume.warnings.is_empty() {
         fields.push((
             "ConversionWarnings".into(),

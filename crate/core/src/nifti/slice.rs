@@ -6,8 +6,10 @@ use dicom_object::InMemDicomObject;
 
 use crate::dicom::{number, numbers, text};
 use super::enhanced::converted_alone;
+use super::diffusion::{self, Gradient};
 use super::mosaic::{mosaic_images, mosaic_normal_sign};
 use super::pixels;
+use super::timing::{self, Timing};
 use crate::dicom::Object;
 
 /// Transfer syntaxes whose pixel data is read as is.
@@ -107,6 +109,10 @@ pub struct Slice {
     pub(super) normal_sign: f64,
     /// A Siemens mosaic (ImageType MOSAIC): the slices tiled in one image.
     pub(super) mosaic: bool,
+    /// When it was acquired (SliceTiming), as the scan reads it.
+    pub(super) timing: Timing,
+    /// Its diffusion weighting, if any (`.bval`/`.bvec`).
+    pub(super) gradient: Option<Gradient>,
 }
 
 /// What differs between the frames of an enhanced image.
@@ -116,6 +122,10 @@ pub(super) struct Frame {
     pub(super) rescale: (f64, f64),
     /// EffectiveEchoTime of an enhanced MR frame (ms).
     pub(super) echo: Option<f64>,
+    /// When the frame (or mosaic tile) was acquired, in ms from a reference (SliceTiming).
+    pub(super) time: Option<f64>,
+    /// The frame's diffusion weighting, if any.
+    pub(super) gradient: Option<Gradient>,
 }
 
 /// An enhanced image's functional groups (PS3.3 C.7.6.16): the shared item and one item
@@ -183,6 +193,8 @@ impl<'a> Groups<'a> {
                 position: self.position(f),
                 rescale: self.rescale(ds, f),
                 echo: self.number(f, tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME),
+                time: self.per_frame.get(f).and_then(|item| timing::frame_time(item)),
+                gradient: self.group(f, tags::MR_DIFFUSION_SEQUENCE).and_then(diffusion::standard),
             })
             .collect()
     }
@@ -276,6 +288,7 @@ impl Slice {
             .or(position.map(|_| [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
         let pixel_spacing = grouped(measures, tags::PIXEL_SPACING);
         let frame_list = groups.frames(ds);
+        let mosaic = t(tags::IMAGE_TYPE).to_ascii_uppercase().split('\\').any(|v| v.trim() == "MOSAIC");
         Slice {
             split: split_key(ds, orientation, pixel_spacing.as_deref()),
             series_number: int(tags::SERIES_NUMBER),
@@ -305,7 +318,9 @@ impl Slice {
             order: (int(tags::INSTANCE_NUMBER).unwrap_or(i64::MAX), t(tags::SOP_INSTANCE_UID)),
             phase_rows: text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION).map(|v| v.eq_ignore_ascii_case("ROW")),
             photometric: t(tags::PHOTOMETRIC_INTERPRETATION).trim().to_ascii_uppercase(),
-            mosaic: t(tags::IMAGE_TYPE).to_ascii_uppercase().split('\\').any(|v| v.trim() == "MOSAIC"),
+            mosaic,
+            timing: timing::of_image(ds, mosaic),
+            gradient: diffusion::of_image(ds, &t(tags::MANUFACTURER)),
             enhanced: !frame_list.is_empty(),
             frame_list,
             acquisition_3d: t(tags::MR_ACQUISITION_TYPE).eq_ignore_ascii_case("3D"),

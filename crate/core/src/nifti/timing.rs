@@ -1,0 +1,242 @@
+//! SliceTiming as dcm2niix 1.0.20260724 derives it: what the scan reads of each image (a
+//! Siemens mosaic's CSA MosaicRefAcqTimes per tile, a Siemens enhanced frame's TimeAfterStart
+//! (0021,1104), a Siemens 2D image's AcquisitionTime, GE's Protocol Data Block (0025,101B):
+//! slice order and multiband), and per volume the offsets in seconds, in voxel order. Only
+//! differences leave this module: a sidecar never gets a time of day.
+
+use std::io::Read;
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use super::csa;
+use super::diffusion::round_g;
+use super::slots::Source;
+use crate::dicom::{number, text};
+
+/// How an image's acquisition is timed, as read by the scan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(super) struct Timing {
+    /// A Siemens 2D image's AcquisitionTime, as dcm2niix reads it (seconds of the day in
+    /// float32, in ms): only its differences within a volume are used.
+    pub(super) clock_ms: Option<f64>,
+    /// A mosaic's times per tile (ms), from its CSA header.
+    pub(super) tiles_ms: Option<Vec<f64>>,
+    /// GE's protocol, from which dcm2niix computes the times.
+    pub(super) ge: Option<GeProtocol>,
+}
+
+/// What GE's Protocol Data Block and headers say of the slice order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct GeProtocol {
+    pub(super) interleaved: bool,
+    pub(super) multiband: usize,
+    pub(super) repetition_ms: f64,
+    /// Software 27.0 R03 or later (multiband excitations no longer made odd).
+    pub(super) release_27r3: bool,
+    /// Software before 26 (multiband timing unknown).
+    pub(super) before_26: bool,
+}
+
+/// A time of the day `HHMMSS.frac` in seconds, as dcm2niix reads it: through float32.
+fn clock_seconds(value: &str) -> Option<f64> {
+    let quantised = value.trim().parse::<f32>().ok()? as f64;
+    let text = format!("{quantised:013.5}");
+    let (hours, rest) = text.split_at(text.find('.')?.checked_sub(4)?);
+    let hours: f64 = hours.parse().ok()?;
+    let (minutes, seconds) = rest.split_at(2);
+    Some(hours * 3600.0 + minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?)
+}
+
+/// The lines `KEY "value"` of GE's Protocol Data Block: a length, then gzip (read up to 1 MiB).
+fn ge_block(ds: &InMemDicomObject) -> Option<String> {
+    let bytes = ds.element_opt(Tag(0x0025, 0x101B)).ok()??.to_bytes().ok()?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(bytes.get(4..)?).take(1 << 20).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+fn block_value<'a>(block: &'a str, key: &str) -> Option<&'a str> {
+    block.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ').map(|v| v.trim().trim_matches('"')))
+}
+
+/// GE's major.minor version and whether it is 27.0 R03 or later, from SoftwareVersions
+/// ("…:DV26.0_R01_1725.a" or "…\MR29.1_EA_2039.g").
+fn ge_version(ds: &InMemDicomObject) -> Option<(f64, bool)> {
+    let versions = text(ds, tags::SOFTWARE_VERSIONS)?;
+    let tail = match versions.rfind(':') {
+        Some(at) => &versions[at + 1..],
+        None => &versions[versions.rfind('\\')? + 1..],
+    };
+    let mut parts = tail.get(2..)?.split('_');
+    let major: f64 = parts.next()?.parse().ok()?;
+    let release = parts.next()?.trim_start_matches('R').parse::<u32>().unwrap_or(0);
+    Some((major, major >= 27.1 || (major.floor() == 27.0 && release >= 3)))
+}
+
+/// GE's protocol for an EPI series (epi, epiRT or its FMRI/MPh options), where dcm2niix
+/// computes slice times; `None` otherwise (among them variable multi-phase delays).
+fn ge_protocol(ds: &InMemDicomObject) -> Option<GeProtocol> {
+    let block = ge_block(ds)?;
+    let options = block_value(&block, "IOPT").unwrap_or_default();
+    let sequence = text(ds, Tag(0x0019, 0x109C)).unwrap_or_default().to_ascii_lowercase();
+    let epi = sequence.starts_with("epi") || options.contains("FMRI") || options.contains("MPh");
+    if !epi || options.contains("MPhVar") {
+        return None;
+    }
+    let (major, release_27r3) = ge_version(ds).unwrap_or((0.0, false));
+    Some(GeProtocol {
+        interleaved: block_value(&block, "SLICEORDER") != Some("0"),
+        multiband: block_value(&block, "MBACCEL").and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
+        repetition_ms: number(ds, tags::REPETITION_TIME)?,
+        release_27r3,
+        before_26: major < 26.0,
+    })
+}
+
+/// How the image `ds` is timed, by its manufacturer (`mosaic`: a Siemens mosaic).
+pub(super) fn of_image(ds: &InMemDicomObject, mosaic: bool) -> Timing {
+    let maker = text(ds, tags::MANUFACTURER).unwrap_or_default().to_ascii_lowercase();
+    if maker.starts_with("ge") {
+        return Timing { ge: ge_protocol(ds), ..Timing::default() };
+    }
+    if !maker.contains("siemens") {
+        return Timing::default();
+    }
+    if mosaic {
+        let tiles = csa::image_header(ds).and_then(|h| csa::values(&h, "MosaicRefAcqTimes"));
+        let tiles_ms = tiles.map(|v| v.iter().filter_map(|t| t.parse::<f32>().ok().map(f64::from)).collect::<Vec<_>>());
+        return Timing { tiles_ms: tiles_ms.filter(|t| t.len() > 3), ..Timing::default() };
+    }
+    let clock_ms = text(ds, tags::ACQUISITION_TIME).and_then(|t| clock_seconds(&t)).map(|s| s * 1000.0);
+    Timing { clock_ms, ..Timing::default() }
+}
+
+/// A Siemens enhanced frame's TimeAfterStart (0021,1104, seconds, in the private per-frame
+/// group 0021,11FE), in ms.
+pub(super) fn frame_time(per_frame: &InMemDicomObject) -> Option<f64> {
+    let group = per_frame.element_opt(Tag(0x0021, 0x11FE)).ok()??.items()?.first()?;
+    number(group, Tag(0x0021, 0x1104)).map(|s| s * 1000.0)
+}
+
+/// GE's times (ms) of `slices` slices in acquisition order, as dcm2niix computes them from
+/// TR, order and multiband (excitations evenly spread over the TR).
+fn ge_pattern(p: &GeProtocol, slices: usize) -> Option<Vec<f64>> {
+    if p.multiband > 1 && p.before_26 {
+        return None;
+    }
+    let mut excitations = slices.div_ceil(p.multiband);
+    if p.multiband > 1 && !p.release_27r3 && excitations % 2 == 0 {
+        excitations += 1;
+    }
+    let step = p.repetition_ms / excitations as f64;
+    let mut times: Vec<f64> = (0..excitations)
+        .map(|i| match p.interleaved {
+            false => i as f64,
+            true if i % 2 == 0 => (i / 2) as f64,
+            true => ((excitations - 1) / 2 + (i + 1) / 2) as f64,
+        })
+        .map(|n| (n * step) as f32 as f64)
+        .collect();
+    if p.multiband > 1 && p.release_27r3 && p.interleaved && excitations > 2 && excitations % 2 == 0 {
+        times.swap(excitations - 1, excitations - 3);
+    }
+    Some((0..slices).map(|i| times[i % excitations]).collect())
+}
+
+/// The volume's SliceTiming (seconds, voxel order), or `None` where dcm2niix writes none.
+/// `sources` fill the volume's slots (`slices` a volume, `volumes` of them); `acquisition`
+/// are its inputs in acquisition order.
+pub(super) fn seconds(sources: &[Option<Source>], slices: usize, volumes: usize, acquisition: &[usize]) -> Option<Vec<f64>> {
+    let first = sources.first()?.as_ref()?;
+    if slices < 2 || first.slice.acquisition_3d || matches!(first.slice.modality.as_str(), "CT" | "PT") {
+        return None;
+    }
+    let ms = if let Some(protocol) = &first.slice.timing.ge {
+        // In acquisition order; reversed where the slices run against the normal.
+        let mut times = ge_pattern(protocol, slices).filter(|_| volumes > 1)?;
+        if acquisition.first() != Some(&first.input) {
+            times.reverse();
+        }
+        times
+    } else {
+        let times = siemens_times(sources, slices, volumes)?;
+        let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let shift = if first.slice.mosaic { min.min(0.0) } else { min };
+        times.into_iter().map(|t| ((t - shift) as f32) as f64).collect()
+    };
+    if ms.iter().all(|&t| t == ms[0]) {
+        return None;
+    }
+    Some(ms.into_iter().map(|t| round_g(t / 1000.0)).collect())
+}
+
+/// The Siemens times (ms) of one volume's slots: a 2D series' AcquisitionTimes from its
+/// first volume; a mosaic's tiles or an enhanced file's frames from its first volume too,
+/// unless the second's span differs (dcm2niix's issue 870: a first volume's times can be off).
+fn siemens_times(sources: &[Option<Source>], slices: usize, volumes: usize) -> Option<Vec<f64>> {
+    let first = sources.first()?.as_ref()?;
+    let of_volume = |t: usize| -> Option<Vec<f64>> {
+        sources
+            .get(t * slices..(t + 1) * slices)?
+            .iter()
+            .map(|s| {
+                let s = s.as_ref()?;
+                match s.frame {
+                    Some(frame) => frame.time,
+                    None => s.slice.timing.clock_ms,
+                }
+            })
+            .collect()
+    };
+    let span = |times: &[f64]| {
+        let (min, max) = times.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &t| (a.min(t), b.max(t)));
+        ((max - min) as f32, min)
+    };
+    let times = of_volume(0)?;
+    match (first.frame.is_some() && volumes > 1).then(|| of_volume(1)).flatten() {
+        Some(second) if span(&second).0 != span(&times).0 => Some(second),
+        _ => Some(times),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dcm2niix reads a time of day through float32: 14:01:36.32 is 36.3125 s.
+    #[test]
+    fn clock_times_go_through_float32() {
+        assert_eq!(clock_seconds("140136.320000"), Some(14.0 * 3600.0 + 60.0 + 36.3125));
+        assert_eq!(clock_seconds("140136.120000"), Some(14.0 * 3600.0 + 60.0 + 36.125));
+        assert_eq!(clock_seconds("nonsense"), None);
+    }
+
+    /// GE's computed orders (dcm_qa: nih series 4, interleaved, 15 slices, TR 5 s; ge series
+    /// 4, multiband 2, 9 slices, TR 1 s, release 29.1).
+    #[test]
+    fn ge_patterns_follow_dcm2niix() {
+        let p = GeProtocol { interleaved: true, multiband: 1, repetition_ms: 5000.0, release_27r3: false, before_26: false };
+        let times = ge_pattern(&p, 15).expect("times");
+        assert_eq!(times[..4].iter().map(|t| round_g(t / 1000.0)).collect::<Vec<_>>(), [0.0, 2.66667, 0.333333, 3.0]);
+        let p = GeProtocol { multiband: 2, repetition_ms: 1000.0, release_27r3: true, ..p };
+        assert_eq!(ge_pattern(&p, 9).expect("times"), [0.0, 600.0, 200.0, 800.0, 400.0, 0.0, 600.0, 200.0, 800.0]);
+        let p = GeProtocol { interleaved: false, multiband: 1, ..p };
+        assert_eq!(ge_pattern(&p, 4).expect("times"), [0.0, 250.0, 500.0, 750.0]);
+    }
+
+    /// GE software versions as dcm2niix reads them.
+    #[test]
+    fn ge_versions_parse() {
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        let of = |v: &str| {
+            let mut ds = InMemDicomObject::new_empty();
+            ds.put(DataElement::new(tags::SOFTWARE_VERSIONS, VR::LO, PrimitiveValue::from(v)));
+            ge_version(&ds)
+        };
+        assert_eq!(of("27\\LX\\MR Software release:DV26.0_R01_1725.a"), Some((26.0, false)));
+        assert_eq!(of("28\\LX\\MR29.1_EA_2039.g"), Some((29.1, true)));
+        assert_eq!(of("27\\LX\\MR Software release:RX27.0_R03_1831.a"), Some((27.0, true)));
+    }
+}
