@@ -167,14 +167,8 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
             None => fields.push(("EchoTime".into(), te)),
         }
     }
-    if let Some(dir) = text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION) {
-        let axis = if dir.eq_ignore_ascii_case("ROW") {
-            "i"
-        } else {
-            "j"
-        };
-        fields.push(("PhaseEncodingAxis".into(), Value::String(axis.into())));
-    }
+    // Phase encoding, readout, acceleration, matrix: derived as dcm2niix derives them.
+    super::bids::extend(&mut fields, ds, volume);
     if !volume.warnings.is_empty() {
         fields.push((
             "ConversionWarnings".into(),
