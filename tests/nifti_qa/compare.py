@@ -13,6 +13,7 @@ by hand. A measurement, not a test: it never fails on a difference.
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -93,6 +94,9 @@ def compare(ref, ours):
             missing.append(name)
             continue
         matched += 1
+        # Series with the same voxels (GE's multiphase series differ only in their delay):
+        # the one of the same series number first.
+        exact.sort(key=lambda o: re.match(r"\d*", o).group() != re.match(r"\d*", name).group())
         want, got = sidecar(ref, name), sidecar(ours, exact[0])
         for field in FIELDS:
             if field in want:
