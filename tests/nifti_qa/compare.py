@@ -163,6 +163,9 @@ def compare(ref, ours):
             missing.append(name)
             continue
         matched += 1
+        # Series with the same voxels (GE's multiphase series differ only in their delay):
+        # the one of the same series number first.
+        exact.sort(key=lambda o: re.match(r"\d*", o).group() != re.match(r"\d*", name).group())
         compare_diffusion(ref, ours, name, exact[0], diffusion_counts, diffusion)
         want, got = sidecar(ref, name), sidecar(ours, exact[0])
         expected, found = ref_suffix(name, want), our_suffix(exact[0], want, vols_ours)

@@ -16,6 +16,7 @@
 //! points against the DICOM column direction; LPS → RAS; qform = sform = scanner
 //! (code 1); repeated positions become volumes in acquisition order.
 
+mod bids;
 mod convert;
 mod csa;
 mod enhanced;

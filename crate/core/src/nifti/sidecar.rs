@@ -236,17 +236,12 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
         }
     }
     complete(&mut fields, ds);
-    if let Some(dir) = text(ds, tags::IN_PLANE_PHASE_ENCODING_DIRECTION) {
-        let axis = if dir.eq_ignore_ascii_case("ROW") {
-            "i"
-        } else {
-            "j"
-        };
-        fields.push(("PhaseEncodingAxis".into(), Value::String(axis.into())));
-    }
     if let Some(times) = &volume.slice_timing {
         fields.push(("SliceTiming".into(), Value::Array(times.iter().filter_map(|&t| json_number(t)).collect())));
     }
+    // Phase encoding, readout, acceleration, matrix: derived as dcm2niix derives them (after
+    // SliceTiming, from which it takes the multiband factor).
+    super::bids::extend(&mut fields, ds, volume);
     if !volume.warnings.is_empty() {
         fields.push((
             "ConversionWarnings".into(),
