@@ -26,6 +26,7 @@ mod pixels;
 mod plan;
 mod sidecar;
 mod slice;
+mod suffix;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use header::{DataType, Header, VOX_OFFSET};
