@@ -41,7 +41,7 @@ pub(super) fn converted_alone(ds: &InMemDicomObject) -> bool {
 
 /// Whether dcm2niix records DimensionIndexValues for this maker: unknown makers, Philips,
 /// Canon (Toshiba) and Bruker (it compares the first two letters of Manufacturer).
-fn reads_dimension_indices(ds: &InMemDicomObject) -> bool {
+pub(super) fn reads_dimension_indices(ds: &InMemDicomObject) -> bool {
     let maker = text(ds, tags::MANUFACTURER).unwrap_or_default().to_ascii_uppercase();
     const OTHERS: [&str; 5] = ["SI", "GE", "HI", "ME", "UI"];
     !OTHERS.iter().any(|p| maker.starts_with(p))

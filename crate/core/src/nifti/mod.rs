@@ -31,6 +31,7 @@ mod slice;
 mod summary;
 mod slots;
 mod timing;
+mod suffix;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use diffusion::{GradientPaths, GradientTexts, Table};

@@ -39,6 +39,8 @@ pub struct Volume {
     pub echo: Option<(usize, f64)>,
     /// A 3D acquisition turned to the axes nearest RAS once filled.
     pub(super) reorient: Option<Reorient>,
+    /// dcm2niix's suffix after the name (`_e2`, `_ph`…), set by `suffix::name_volumes`.
+    pub suffix: String,
     /// Its files can be written as they arrive: they fill whole slices in voxel order (no
     /// turning, no frames placed elsewhere), each with samples the scan saw (see
     /// [`Slice::placed_as_scanned`]).
@@ -52,16 +54,16 @@ pub struct Volume {
 }
 
 impl Volume {
-    /// `<SeriesNumber>_<sanitised name>`, without the extension.
+    /// `<SeriesNumber>_<sanitised name><suffix>`, without the extension.
     pub fn stem(&self) -> String {
         let number = self
             .series_number
             .map(|n| n.to_string())
             .unwrap_or_else(|| "0".into());
-        let echo = self.echo.map(|(n, _)| format!("_e{n}")).unwrap_or_default();
+        let suffix = &self.suffix;
         match self.name.as_deref().map(sanitise).filter(|n| !n.is_empty()) {
-            Some(name) => format!("{number}_{name}{echo}"),
-            None => format!("{number}{echo}"),
+            Some(name) => format!("{number}_{name}{suffix}"),
+            None => format!("{number}{suffix}"),
         }
     }
 }
@@ -87,7 +89,7 @@ pub fn sanitise(name: &str) -> String {
 /// volume's geometry. `slices` are (input index, header), named as the export writes the
 /// name ([`Slice::export_name`]). The result does not depend on the order of `slices`.
 pub fn plan(slices: &[(usize, &Slice)]) -> Vec<Volume> {
-    series(slices)
+    let planned: Vec<(Volume, &Slice)> = series(slices)
         .into_iter()
         .flat_map(|members| {
             let echoes = echoes(members[0].1);
@@ -95,9 +97,13 @@ pub fn plan(slices: &[(usize, &Slice)]) -> Vec<Volume> {
         })
         .map(|(members, echo)| {
             let name = members[0].1.name.as_ref().map(|(_, n)| n.clone());
-            Volume::planned(&members, name, echo)
+            (Volume::planned(&members, name, echo), members[0].1)
         })
-        .collect()
+        .collect();
+    let firsts: Vec<&Slice> = planned.iter().map(|p| p.1).collect();
+    let mut volumes: Vec<Volume> = planned.iter().map(|p| p.0.clone()).collect();
+    super::suffix::name_volumes(&mut volumes, &firsts);
+    volumes
 }
 
 /// The slices of each series (split where dcm2niix splits one), in acquisition order;
@@ -119,12 +125,16 @@ fn series<'a>(slices: &[(usize, &'a Slice)]) -> Vec<Vec<(usize, &'a Slice)>> {
         .collect()
 }
 
-/// The distinct echoes of an enhanced file, ascending and numbered from 1: one volume
+/// The distinct echoes of an enhanced file, numbered from 1 in the order of their first
+/// frames (as dcm2niix numbers them: Philips' B0 map, magnitude first, is `_e1`): one volume
 /// each. A single `None` when it has fewer than two.
 fn echoes(first: &Slice) -> Vec<Option<(usize, f64)>> {
-    let mut echoes: Vec<f64> = first.frame_list.iter().filter_map(|f| f.echo).collect();
-    echoes.sort_by(f64::total_cmp);
-    echoes.dedup();
+    let mut echoes: Vec<f64> = Vec::new();
+    for echo in first.frame_list.iter().filter_map(|f| f.echo) {
+        if !echoes.contains(&echo) {
+            echoes.push(echo);
+        }
+    }
     match echoes.len() {
         0 | 1 => vec![None],
         _ => echoes.into_iter().enumerate().map(|(n, e)| Some((n + 1, e))).collect(),
@@ -151,6 +161,7 @@ impl Volume {
             frames: 1,
             frame_places: Vec::new(),
             echo,
+            suffix: String::new(),
             reorient: None,
             streamable: false,
             slice_timing: None,
@@ -235,7 +246,7 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
     volume.slices = nz;
     volume.volumes = nt;
     volume.rescale_varies = members.iter().any(|m| m.1.rescale != first.rescale);
-    let affine = match lowest.position {
+    let affine = match lowest {
         Some(position) => lps_affine(first, position, [row_dir, col_dir, normal], dz),
         // No position: dcm2niix's unit voxel grid (rows bottom-up), with no transform code.
         None => [
@@ -279,8 +290,8 @@ fn check_alike(members: &[(usize, &Slice)]) -> Result<(), String> {
 
 /// Without positions (or within one multi-frame file) the images stay in acquisition
 /// order, one slice each, SliceThickness (else 1 mm) apart, as dcm2niix stacks them:
-/// (slices, volumes, slice spacing, the first slice).
-fn unstacked<'a>(volume: &mut Volume, members: &[(usize, &'a Slice)]) -> (usize, usize, f64, &'a Slice) {
+/// (slices, volumes, slice spacing, the first slice's position).
+fn unstacked(volume: &mut Volume, members: &[(usize, &Slice)]) -> (usize, usize, f64, Option<[f64; 3]>) {
     let first = members[0].1;
     volume.members = members.iter().map(|m| m.0).collect();
     let nz = members.len() * first.frames as usize;
@@ -288,7 +299,7 @@ fn unstacked<'a>(volume: &mut Volume, members: &[(usize, &'a Slice)]) -> (usize,
         1 => first.between.or(first.thickness),
         _ => first.thickness,
     };
-    (nz, 1, dz.unwrap_or(1.0), first)
+    (nz, 1, dz.unwrap_or(1.0), first.position)
 }
 
 /// The RAS affine of the stored voxels, from the LPS geometry: i along the row direction,
@@ -375,12 +386,12 @@ fn datatype(first: &Slice, rescale_varies: bool) -> DataType {
 }
 
 /// Sorts located single-frame images along the normal and stacks repeated positions
-/// into volumes: (slices, volumes, slice spacing, the lowest slice).
-fn stack<'a>(
+/// into volumes: (slices, volumes, slice spacing, the lowest slice's position).
+fn stack(
     volume: &mut Volume,
-    members: &[(usize, &'a Slice)],
+    members: &[(usize, &Slice)],
     normal: [f64; 3],
-) -> Result<(usize, usize, f64, &'a Slice), String> {
+) -> Result<(usize, usize, f64, Option<[f64; 3]>), String> {
     let first = members[0].1;
     // Distinct positions along the normal; members are in acquisition order.
     let along = |s: &Slice| dot(s.position.expect("checked"), normal);
@@ -416,15 +427,25 @@ fn stack<'a>(
     volume.members = order;
     let lowest = members[at[by_position[0]][0]].1;
     let highest = members[at[by_position[nz - 1]][0]].1;
-    // Slice spacing: measured, else the slice thickness.
+    // Slice spacing: measured, else the slice thickness; or the header's (see
+    // `Slice::header_spacing`: XA30 3D T1w, positions give 2.0000010 mm, dcm2niix writes 2).
     let dz = if nz > 1 {
         let sorted: Vec<f64> = by_position.iter().map(|&j| positions[j]).collect();
         let travel = sub(highest.position.unwrap(), lowest.position.unwrap());
-        measured_spacing(volume, &sorted, travel, normal)
+        let measured = measured_spacing(volume, &sorted, travel, normal);
+        first.header_spacing.unwrap_or(measured)
     } else {
         first.between.or(first.thickness).unwrap_or(1.0)
     };
-    Ok((nz, nt, dz, lowest))
+    // With the header's spacing, dcm2niix steps from the first image, not the lowest.
+    let origin = match (first.header_spacing, first.position) {
+        (Some(_), Some(p)) if nz > 1 => {
+            let rank = by_position.iter().position(|&j| j == 0).expect("the first position is listed") as f64;
+            Some(add(p, normal.map(|v| -v * dz * rank)))
+        }
+        _ => lowest.position,
+    };
+    Ok((nz, nt, dz, origin))
 }
 
 /// The mean spacing of slices at `sorted` positions along `normal` (ascending); warns when

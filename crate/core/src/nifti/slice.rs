@@ -5,10 +5,11 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use crate::dicom::{number, numbers, text};
-use super::enhanced::converted_alone;
+use super::enhanced::{converted_alone, reads_dimension_indices};
 use super::diffusion::{self, Gradient};
 use super::mosaic::{mosaic_images, mosaic_normal_sign};
 use super::pixels;
+use super::suffix::Naming;
 use super::timing::{self, Timing};
 use crate::dicom::Object;
 
@@ -113,6 +114,12 @@ pub struct Slice {
     pub(super) timing: Timing,
     /// Its diffusion weighting, if any (`.bval`/`.bvec`).
     pub(super) gradient: Option<Gradient>,
+    /// The slice spacing dcm2niix takes from the header, not the positions: an enhanced
+    /// image whose frames it does not order by DimensionIndexValues (see `enhanced`) is
+    /// SpacingBetweenSlices, else SliceThickness, apart.
+    pub(super) header_spacing: Option<f64>,
+    /// Echo number and phase, for dcm2niix's file-name suffixes.
+    pub(super) naming: Naming,
 }
 
 /// What differs between the frames of an enhanced image.
@@ -258,6 +265,7 @@ impl Slice {
             // of a series are stacked (see `enhanced`). Their echo is in the frames.
             // Functional groups beyond NumberOfFrames are ignored (measured on a trimmed SEG).
             _ if slice.enhanced => Slice {
+                header_spacing: (!reads_dimension_indices(ds)).then_some(slice.between.or(slice.thickness)).flatten(),
                 split: match converted_alone(ds) {
                     true => format!("{}|{}", slice.split, slice.order.1),
                     false => format!("{}|{:?}", slice.split, slice.echo_time),
@@ -330,7 +338,14 @@ impl Slice {
                 .then(|| philips_scale(ds, groups))
                 .flatten(),
             normal_sign: 1.0,
+            header_spacing: None,
+            naming: Naming::of(ds),
         }
+    }
+
+    /// The SeriesInstanceUID (the split key's first part).
+    pub(super) fn series_uid(&self) -> &str {
+        self.split.split('|').next().unwrap_or_default()
     }
 
     /// Whether the export will place this file's samples straight from its bytes, all of

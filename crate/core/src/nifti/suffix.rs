@@ -1,0 +1,128 @@
+//! dcm2niix's file-name suffixes (FILENAMING.md, "post-fixes"), after the series number and
+//! name: `_e<N>` for an echo of a multi-echo series (or any echo after the first), then `_ph`
+//! for a phase image. Read from the image for the conversion only: the echo number of a
+//! Siemens XA image is in a private attribute, and only the number is used.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use crate::dicom::text;
+use super::plan::Volume;
+use super::slice::Slice;
+
+/// Siemens' ICE dimensions (0021,1106, "SIEMENS MR SDI 02"), e.g. `X_2_1_1…`: the second
+/// field is the echo number (dcm2niix reads it when EchoNumbers is missing).
+const ICE_DIMS: Tag = Tag(0x0021, 0x1106);
+
+/// What names a volume besides its series: echo number and phase.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Naming {
+    /// EchoNumbers, else (Siemens) the ICE dimensions' echo.
+    pub(super) echo_number: Option<i64>,
+    /// A phase image: ImageType holds `P` or `PHASE`, or ComplexImageComponent is PHASE.
+    pub(super) phase: bool,
+}
+
+impl Naming {
+    /// The naming of image `ds`.
+    pub(super) fn of(ds: &InMemDicomObject) -> Naming {
+        let image_type = text(ds, tags::IMAGE_TYPE).unwrap_or_default().to_ascii_uppercase();
+        let phase = image_type.split('\\').any(|v| matches!(v.trim(), "P" | "PHASE"))
+            || text(ds, tags::COMPLEX_IMAGE_COMPONENT).is_some_and(|v| v.eq_ignore_ascii_case("PHASE"));
+        let siemens = text(ds, tags::MANUFACTURER).is_some_and(|m| m.to_ascii_uppercase().starts_with("SI"));
+        let echo_number = text(ds, tags::ECHO_NUMBERS)
+            .and_then(|v| v.split('\\').next()?.trim().parse().ok())
+            .or_else(|| siemens.then(|| ice_echo(ds)).flatten());
+        Naming { echo_number, phase }
+    }
+}
+
+/// The echo of the first ICE dimensions in `ds` (depth first).
+fn ice_echo(ds: &InMemDicomObject) -> Option<i64> {
+    if let Some(value) = text(ds, ICE_DIMS) {
+        return value.split('_').nth(1)?.trim().parse().ok();
+    }
+    ds.iter()
+        .filter_map(|e| e.items())
+        .flat_map(|items| items.iter())
+        .find_map(ice_echo)
+}
+
+/// Sets each volume's suffix; `firsts[v]` is the first image of `volumes[v]`. A series
+/// (SeriesInstanceUID) whose converted volumes differ in echo time or number is multi-echo
+/// (dcm2niix's isMultiEcho): each is `_e<N>`; any echo after the first is too.
+pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
+    let echo = |v: &Volume, s: &Slice| Echo {
+        time: v.echo.map(|e| e.1).or(s.echo_time).map(|t| (t * 1000.0).round() as i64),
+        number: v.echo.map(|(n, _)| n as i64).or(s.naming.echo_number),
+    };
+    let echoes: Vec<Echo> = volumes.iter().zip(firsts).map(|(v, s)| echo(v, s)).collect();
+    let converted: Vec<bool> = volumes.iter().map(|v| v.problem.is_none()).collect();
+    for (v, volume) in volumes.iter_mut().enumerate() {
+        let multi = (0..echoes.len()).any(|w| {
+            converted[w] && firsts[w].series_uid() == firsts[v].series_uid() && echoes[w].differs(&echoes[v])
+        });
+        let mut suffix = match echoes[v].number {
+            Some(n) if multi || n > 1 => format!("_e{n}"),
+            _ => String::new(),
+        };
+        if firsts[v].naming.phase {
+            suffix.push_str("_ph");
+        }
+        volume.suffix = suffix;
+    }
+}
+
+/// A volume's echo: time (µs) and number, each when known.
+#[derive(Debug, PartialEq)]
+struct Echo {
+    time: Option<i64>,
+    number: Option<i64>,
+}
+
+impl Echo {
+    /// Different echoes: times or numbers known on both sides and unequal.
+    fn differs(&self, other: &Echo) -> bool {
+        let unequal = |a: Option<i64>, b: Option<i64>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        unequal(self.time, other.time) || unequal(self.number, other.number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The first file of a dcm_qa folder, or `None` (skipped) when the data is absent.
+    fn first_file(folder: &str) -> Option<InMemDicomObject> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!("skipped: {} is absent", dir.display());
+            return None;
+        };
+        let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        Some(dicom_object::open_file(&files[0]).expect("a DICOM file").into_inner())
+    }
+
+    /// dcm2niix's `_e2_ph`: XA30's echo from the ICE dimensions, classic Siemens' from
+    /// EchoNumbers; both phase by ImageType `P`.
+    #[test]
+    fn echo_and_phase_as_dcm2niix_names_them() {
+        for folder in ["xa30/In/9_gre_field_mapping", "fmap/In/Siemens/3_gre_field_magph"] {
+            let Some(ds) = first_file(folder) else { return };
+            assert_eq!(Naming::of(&ds), Naming { echo_number: Some(2), phase: true }, "{folder}");
+        }
+        let Some(ds) = first_file("xa30/In/7_func-bold_task-fa_run-1") else { return };
+        assert_eq!(Naming::of(&ds), Naming { echo_number: Some(1), phase: false });
+    }
+
+    #[test]
+    fn echoes_differ_only_where_both_are_known() {
+        let echo = |time, number| Echo { time, number };
+        assert!(echo(Some(10_000), None).differs(&echo(Some(12_460), None)));
+        assert!(!echo(Some(10_000), Some(1)).differs(&echo(None, Some(1))));
+        assert!(!echo(None, None).differs(&echo(Some(1), Some(2))));
+    }
+}
