@@ -106,7 +106,8 @@ function visitLines(v) {
   return [vh, series];
 }
 
-/** One planned NIfTI volume as a researcher checks it: file, size, voxel, TR, time points. */
+/** One planned NIfTI volume as a researcher checks it: file, size, voxel, TR, time points, and
+ *  its gradients (diffusion) or whether its slice timing is known (fMRI). */
 export function volumeText(vol) {
   const num = (x) => String(Math.round(x * 100) / 100);
   const parts = [
@@ -116,6 +117,12 @@ export function volumeText(vol) {
   ];
   if (vol.repetitionTime) parts.push(t('niftiTr', { tr: num(vol.repetitionTime) }));
   parts.push(tp('niftiVolumes', vol.volumes || 1));
+  if (vol.diffusion) {
+    parts.push(t('niftiDiffusion', { directions: tp('niftiDirections', vol.diffusion.directions || 0),
+      b: (vol.diffusion.bValues || []).map(num).join(', ') }));
+  } else if (vol.sliceTiming || (vol.volumes || 1) > 1) {
+    parts.push(t(vol.sliceTiming ? 'niftiTimingKnown' : 'niftiTimingUnknown'));
+  }
   if (vol.problem) parts.push(t('niftiProblem', { why: vol.problem }));
   return parts.join(' · ');
 }

@@ -268,6 +268,24 @@ impl Table {
         Some(Table { b: read.iter().map(|g| g.b).collect(), vectors })
     }
 
+    /// What the review says of the gradients: the distinct b-values (whole s/mm²) and the
+    /// number of distinct directions among the diffusion-weighted time points.
+    pub fn shells(&self) -> super::summary::Diffusion {
+        let mut b_values: Vec<f64> = self.b.iter().map(|b| b.round()).collect();
+        b_values.sort_by(f64::total_cmp);
+        b_values.dedup();
+        let mut directions: Vec<[i64; 3]> = self
+            .b
+            .iter()
+            .zip(&self.vectors)
+            .filter(|(b, v)| **b > EPSILON && v.iter().any(|x| x.abs() > EPSILON))
+            .map(|(_, v)| v.map(|x| (x * 1000.0).round() as i64))
+            .collect();
+        directions.sort();
+        directions.dedup();
+        super::summary::Diffusion { directions: directions.len(), b_values }
+    }
+
     /// The texts dcm2niix writes: one line of b-values; x, y and z lines of the directions.
     pub fn texts(&self) -> GradientTexts {
         let line = |values: Vec<f64>| values.into_iter().map(format_g).collect::<Vec<_>>().join(" ") + "\n";
@@ -378,5 +396,15 @@ mod tests {
         let texts = Table::of(&[b0, x, x], &axial()).expect("a table").texts();
         assert_eq!(texts.bval, "0 1000 1000\n");
         assert_eq!(texts.bvec, "0 1 1\n0 0 0\n0 0 0\n");
+    }
+
+    /// The review counts distinct directions among the weighted points and lists the shells.
+    #[test]
+    fn the_review_counts_directions_and_shells() {
+        let at = |b: f64, direction: [f64; 3]| Some(Gradient { b, direction, axes: Axes::Patient });
+        let points = [at(0.0, [0.0; 3]), at(1000.0, [1.0, 0.0, 0.0]), at(1000.0, [0.0, 1.0, 0.0]), at(2000.0, [1.0, 0.0, 0.0])];
+        let shells = Table::of(&points, &axial()).expect("a table").shells();
+        assert_eq!(shells.directions, 2);
+        assert_eq!(shells.b_values, [0.0, 1000.0, 2000.0]);
     }
 }

@@ -1,5 +1,5 @@
 //! What the review shows of one planned volume: what a researcher checks before the export
-//! (dimensions, voxel size, repetition time, number of volumes).
+//! (dimensions, voxel size, repetition time, number of volumes, slice timing, gradients).
 
 use serde::Serialize;
 
@@ -20,9 +20,24 @@ pub struct VolumeSummary {
     /// RepetitionTime (s), when the images state it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repetition_time: Option<f32>,
+    /// Whether the sidecar will hold SliceTiming (fMRI needs it for slice-time correction).
+    pub slice_timing: bool,
+    /// The gradients of a diffusion volume (its `.bval`/`.bvec`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diffusion: Option<Diffusion>,
     /// Why it will not be converted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+}
+
+/// A diffusion volume's gradients as the review shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Diffusion {
+    /// Distinct directions among the diffusion-weighted time points.
+    pub directions: usize,
+    /// Distinct b-values (s/mm²), ascending.
+    pub b_values: Vec<f64>,
 }
 
 impl Volume {
@@ -36,6 +51,8 @@ impl Volume {
             voxel_size: header.map_or([0.0; 3], |h| [h.pixdim[0], h.pixdim[1], h.pixdim[2]]),
             volumes: header.map_or(self.volumes, |h| h.dim[3].max(1)),
             repetition_time: header.map(|h| h.pixdim[3]).filter(|tr| *tr > 0.0),
+            slice_timing: self.slice_timing.is_some(),
+            diffusion: self.diffusion.as_ref().map(|table| table.shells()),
             problem: self.problem.clone(),
         }
     }
