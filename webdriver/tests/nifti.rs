@@ -31,7 +31,7 @@ fn page_converts_600_slice_ct_like_the_cli() {
     );
 
     let date = today();
-    let (page, page_time, scanned) = convert_in_page(&inputs);
+    let PageNifti { zip: page, page_time, scanned, .. } = convert_in_page(&inputs);
     let t1 = Instant::now();
     let cli = cli::export(&inputs, &date, &["--format", "nifti"]);
     let cli_time = t1.elapsed();
@@ -63,7 +63,7 @@ fn page_converts_jpeg2000_like_the_cli() {
         .map(|name| capture_tests::fixtures::pydicom_file(name).expect("pydicom's test files"))
         .collect();
     let date = today();
-    let (page, _, _) = convert_in_page(&inputs);
+    let page = convert_in_page(&inputs).zip;
     let cli = cli::export(&inputs, &date, &["--format", "nifti"]);
     let nii = zip::ZipArchive::new(std::io::Cursor::new(&page))
         .unwrap()
@@ -74,9 +74,72 @@ fn page_converts_jpeg2000_like_the_cli() {
     assert_same_zip(&page, &cli.zip, "NIfTI export of JPEG 2000 files");
 }
 
-/// Exports `inputs` as NIfTI through the page; returns its zip, the time from Run to the
-/// download link and the time to the review.
-fn convert_in_page(inputs: &[std::path::PathBuf]) -> (Vec<u8>, Duration, Duration) {
+/// Real scanner series from `../shared/dcm_qa`: GE and Philips diffusion (classic files),
+/// Siemens XA30 enhanced diffusion and BOLD (a file per volume), Siemens mosaic EPI. The page's zip equals the
+/// CLI's byte for byte, with `.bval`/`.bvec` beside the diffusion volumes and SliceTiming in
+/// the BOLD sidecar; the review lists each volume with its dimensions, gradients or slice timing.
+#[test]
+fn page_converts_scanner_diffusion_and_fmri_like_the_cli() {
+    let qa = capture_tests::fixtures::workspace_root().join("../shared/dcm_qa");
+    assert!(qa.is_dir(), "{} is missing: ../shared/dcm_qa must be beside the repository", qa.display());
+    let inputs: Vec<_> = ["ge/In/01_Ax_DWI_TENSOR_R2", "philips_dwi/In/cl", "xa30/In/10_DWI_dir80_PA", "xa30/In/7_func-bold_task-fa_run-1", "nih/In/20180918Si"]
+        .iter()
+        .flat_map(|dir| files_under(&qa.join(dir)))
+        .collect();
+    let date = today();
+    let page = convert_in_page(&inputs);
+    let cli = cli::export(&inputs, &date, &["--format", "nifti"]);
+    assert_same_zip(&page.zip, &cli.zip, "NIfTI export of scanner diffusion and fMRI series");
+    let names: Vec<String> = zip::ZipArchive::new(std::io::Cursor::new(&page.zip))
+        .unwrap()
+        .file_names()
+        .map(|n| n.expect("entry name").into_owned())
+        .collect();
+    let count = |ext: &str| names.iter().filter(|n| n.ends_with(ext)).count();
+    assert!(count(".bval") == 3 && count(".bvec") == 3, "a .bval and .bvec per diffusion series expected: {names:?}");
+    assert!(page.volumes.iter().any(|v| v.contains("64 × 64 × 33") && v.contains("20 volumes")), "the review lists the BOLD volume: {:?}", page.volumes);
+    assert_eq!(page.volumes.iter().filter(|v| v.contains("diffusion: ")).count(), 3, "the review says which volumes are diffusion: {:?}", page.volumes);
+    assert!(page.volumes.iter().any(|v| v.contains("20 volumes") && v.contains("slice timing: known")), "{:?}", page.volumes);
+    let bold = names.iter().find(|n| n.ends_with("_func-bold_task-fa_run-1.json") || (n.contains("/7_") && n.ends_with(".json")));
+    let bold = bold.unwrap_or_else(|| panic!("no BOLD sidecar in {names:?}"));
+    let sidecar = capture_tests::scan::entries(&page.zip).into_iter().find(|(n, _)| n == bold).expect("listed").1;
+    let sidecar: serde_json::Value = serde_json::from_slice(&sidecar).expect("JSON sidecar");
+    assert_eq!(sidecar["SliceTiming"].as_array().map(Vec::len), Some(33), "{sidecar}");
+}
+
+/// The files under `dir`, in name order (not the text notes beside the DICOM files).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = walkdir(dir).into_iter().filter(|p| p.extension().is_none_or(|e| e != "txt")).collect();
+    out.sort();
+    out
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walkdir(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// What the page gave for one NIfTI export.
+struct PageNifti {
+    zip: Vec<u8>,
+    /// From Run to the download link.
+    page_time: Duration,
+    /// From Run to the review.
+    scanned: Duration,
+    /// The review's NIfTI lines, one per planned volume.
+    volumes: Vec<String>,
+}
+
+/// Exports `inputs` as NIfTI through the page.
+fn convert_in_page(inputs: &[std::path::PathBuf]) -> PageNifti {
     let dist = dist_dir();
     let mut server = Server::start(&dist, 0).expect("start the static server");
     let browser = Browser::start();
@@ -93,15 +156,18 @@ fn convert_in_page(inputs: &[std::path::PathBuf]) -> (Vec<u8>, Duration, Duratio
 
     let limit = Duration::from_secs(600);
     let t0 = Instant::now();
-    s.find("#run").unwrap().click().unwrap();
+    browser.run_to_review(limit);
+    let volumes = s
+        .execute("return [...document.querySelectorAll('td.nifti')].flatMap((td) => td.textContent.split('\\n'));", vec![])
+        .unwrap();
+    let volumes = volumes.as_array().map(|v| v.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
     let review = browser.confirm_review(limit);
     let scanned = t0.elapsed();
-    assert_eq!(review["images"].as_u64(), Some(inputs.len() as u64), "review counts: {review}");
+    let n = |k: &str| review[k].as_u64().unwrap_or(0);
+    assert_eq!(n("images") + n("skipped") + n("quarantined"), inputs.len() as u64, "review counts: {review}");
     browser.wait_download_link(limit);
     let page_time = t0.elapsed();
-    s.find("#download").unwrap().click().unwrap();
-    let zip = browser.wait_downloaded_zip(Duration::from_secs(120));
-    let page = std::fs::read(&zip).unwrap();
+    let zip = browser.download_zip(Duration::from_secs(120));
     server.stop();
-    (page, page_time, scanned)
+    PageNifti { zip, page_time, scanned, volumes }
 }
