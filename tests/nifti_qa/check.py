@@ -37,7 +37,7 @@ FORBIDDEN_KEYS = {
     "SeriesInstanceUID", "StudyInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID",
     "OperatorsName", "PerformingPhysicianName", "ProcedureStepDescription", "ImageComments",
 }
-FORBIDDEN_PATTERN = re.compile(r"(Date|DateTime|UID|Physician|Operator|Institution|Station|Serial|Patient(?!Position))")
+FORBIDDEN_PATTERN = re.compile(r"(Date|DateTime|UID|Physician|Operator|Institution|Station|Serial|^Patient(?!Position))")
 
 # Attributes whose values identify the patient, the visit or the place, read with pydicom.
 IDENTIFYING = [
