@@ -114,10 +114,10 @@ pub(super) fn of_image(ds: &InMemDicomObject, mosaic: bool) -> Timing {
 }
 
 /// A Siemens enhanced frame's TimeAfterStart (0021,1104, seconds, in the private per-frame
-/// group 0021,11FE), in ms.
+/// group 0021,11FE), in ms as dcm2niix holds it: read as float32, times 1000 kept in float32.
 pub(super) fn frame_time(per_frame: &InMemDicomObject) -> Option<f64> {
     let group = per_frame.element_opt(Tag(0x0021, 0x11FE)).ok()??.items()?.first()?;
-    number(group, Tag(0x0021, 0x1104)).map(|s| s * 1000.0)
+    number(group, Tag(0x0021, 0x1104)).map(|s| ((s as f32) as f64 * 1000.0) as f32 as f64)
 }
 
 /// GE's times (ms) of `slices` slices in acquisition order, as dcm2niix computes them from
@@ -160,6 +160,8 @@ pub(super) fn seconds(sources: &[Option<Source>], slices: usize, volumes: usize,
             times.reverse();
         }
         times
+    } else if first.frame.is_some() && !first.slice.mosaic {
+        enhanced_times(sources, slices, volumes)?
     } else {
         let times = siemens_times(sources, slices, volumes)?;
         let min = times.iter().copied().fold(f64::INFINITY, f64::min);
@@ -172,9 +174,29 @@ pub(super) fn seconds(sources: &[Option<Source>], slices: usize, volumes: usize,
     Some(ms.into_iter().map(|t| round_g(t / 1000.0)).collect())
 }
 
+/// The offsets (ms, float32 as dcm2niix computes them) of a Siemens enhanced series whose
+/// frames carry TimeAfterStart. As dcm2niix: the times are one file's first `slices` frames
+/// in the file's order; the file is the second one when each volume is a file of its own
+/// (its first volume can be off, dcm2niix's issue 240), else the first; less their minimum
+/// (a negative minimum is kept for a file per volume).
+fn enhanced_times(sources: &[Option<Source>], slices: usize, volumes: usize) -> Option<Vec<f64>> {
+    let mut files: Vec<usize> = sources.iter().flatten().map(|s| s.input).collect();
+    files.sort_unstable();
+    files.dedup();
+    let file_per_volume = volumes > 1 && files.len() == volumes;
+    let slot = if file_per_volume { slices } else { 0 };
+    let frames = &sources.get(slot)?.as_ref()?.slice.frame_list;
+    let times: Vec<f32> = frames.get(..slices)?.iter().map(|f| f.time.map(|t| t as f32)).collect::<Option<_>>()?;
+    let mut min = times.iter().copied().fold(f32::INFINITY, f32::min);
+    if file_per_volume && min < 0.0 {
+        min = 0.0;
+    }
+    Some(times.iter().map(|&t| f64::from(t - min)).collect())
+}
+
 /// The Siemens times (ms) of one volume's slots: a 2D series' AcquisitionTimes from its
-/// first volume; a mosaic's tiles or an enhanced file's frames from its first volume too,
-/// unless the second's span differs (dcm2niix's issue 870: a first volume's times can be off).
+/// first volume; a mosaic's tiles from its first volume too, unless the second's span
+/// differs (dcm2niix: a first volume's times can be off).
 fn siemens_times(sources: &[Option<Source>], slices: usize, volumes: usize) -> Option<Vec<f64>> {
     let first = sources.first()?.as_ref()?;
     let of_volume = |t: usize| -> Option<Vec<f64>> {
@@ -224,6 +246,35 @@ mod tests {
         assert_eq!(ge_pattern(&p, 9).expect("times"), [0.0, 600.0, 200.0, 800.0, 400.0, 0.0, 600.0, 200.0, 800.0]);
         let p = GeProtocol { interleaved: false, multiband: 1, ..p };
         assert_eq!(ge_pattern(&p, 4).expect("times"), [0.0, 250.0, 500.0, 750.0]);
+    }
+
+    /// XA30's diffusion series 17 (21 files of 39 frames, one volume each), stacked as
+    /// dcm2niix stacks it: the times are those of the second file, as dcm2niix writes them
+    /// (the first file's differ by 2.5 ms at some slices: 0.2675 s where 0.27 s is written).
+    #[test]
+    fn xa30_file_per_volume_takes_the_second_file() {
+        use super::super::slice::Slice;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa/xa30/In/17_DWI_dir80_AP");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!("skipped: {} is absent", dir.display());
+            return;
+        };
+        let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+        paths.sort();
+        let read = |p: &std::path::PathBuf| crate::dicom::parse(&std::fs::read(p).ok()?, true).ok();
+        let slices: Vec<Slice> = paths.iter().filter_map(read).map(|ds| Slice::of(&ds)).collect();
+        assert_eq!(slices.len(), 21);
+        let sources: Vec<Option<Source>> = (0..21 * 39)
+            .map(|s| Some(Source { input: s / 39, slice: &slices[s / 39], frame: slices[s / 39].frame_list.get(s % 39) }))
+            .collect();
+        let acquisition: Vec<usize> = (0..21).collect();
+        let times = seconds(&sources, 39, 21, &acquisition).expect("slice times");
+        let want = [0.0, 1.8825, 0.27, 2.1525, 0.5375, 2.42, 0.8075, 2.69, 1.0775, 2.96, 1.345, 3.2275, 1.615];
+        assert_eq!(times[..13], want);
+        assert_eq!(times[13..26], want);
+        // One file alone: its own times, less its minimum.
+        let one = seconds(&sources[..39], 39, 1, &acquisition[..1]).expect("slice times");
+        assert_eq!(one[..4], [0.0, 1.8825, 0.2675, 2.15]);
     }
 
     /// GE software versions as dcm2niix reads them.
