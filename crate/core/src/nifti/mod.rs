@@ -20,6 +20,7 @@ mod bids;
 mod convert;
 mod csa;
 mod enhanced;
+mod fieldmap;
 mod diffusion;
 mod geometry;
 mod header;

@@ -66,6 +66,7 @@ impl Slice {
                     echo: None,
                     time: self.timing.tiles_ms.as_ref().and_then(|t| t.get(k).copied()),
                     gradient: None,
+                    field_map_hz: false,
                 })
                 .collect();
             self.position = Some(corner);

@@ -41,6 +41,8 @@ pub struct Volume {
     pub(super) reorient: Option<Reorient>,
     /// dcm2niix's suffix after the name (`_e2`, `_ph`…), set by `suffix::name_volumes`.
     pub suffix: String,
+    /// A field map in Hz (`fieldmap`): `_fieldmaphz`, ImageType ending FIELDMAPHZ.
+    pub(super) field_map_hz: bool,
     /// Its files can be written as they arrive: they fill whole slices in voxel order (no
     /// turning, no frames placed elsewhere), each with samples the scan saw (see
     /// [`Slice::placed_as_scanned`]).
@@ -162,6 +164,7 @@ impl Volume {
             frame_places: Vec::new(),
             echo,
             suffix: String::new(),
+            field_map_hz: false,
             reorient: None,
             streamable: false,
             slice_timing: None,

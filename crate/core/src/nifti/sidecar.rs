@@ -177,13 +177,15 @@ fn complex_kind(ds: &InMemDicomObject) -> Option<&'static str> {
     KINDS.into_iter().find(|k| words.iter().any(|w| w == k || *w == &k[..1]))
 }
 
-/// dcm2niix's forms of Manufacturer and ImageType (completed with the complex kind).
-fn complete(fields: &mut [(String, Value)], ds: &InMemDicomObject) {
+/// dcm2niix's forms of Manufacturer and ImageType (completed with the complex kind, or
+/// FIELDMAPHZ for a field map in Hz).
+fn complete(fields: &mut [(String, Value)], ds: &InMemDicomObject, field_map_hz: bool) {
     for (key, value) in fields.iter_mut() {
         match (key.as_str(), value) {
             ("Manufacturer", Value::String(name)) => *name = manufacturer(name),
             ("ImageType", Value::Array(words)) => {
-                if let Some(kind) = complex_kind(ds).filter(|k| !words.iter().any(|w| w == k)) {
+                let kind = if field_map_hz { Some(super::fieldmap::IMAGE_TYPE) } else { complex_kind(ds) };
+                if let Some(kind) = kind.filter(|k| !words.iter().any(|w| w == k)) {
                     words.push(Value::String(kind.into()));
                 }
             }
@@ -235,7 +237,10 @@ pub fn json(object: &Object, volume: &Volume, policy: &Policy) -> Vec<u8> {
             None => fields.push(("EchoTime".into(), te)),
         }
     }
-    complete(&mut fields, ds);
+    complete(&mut fields, ds, volume.field_map_hz);
+    if volume.field_map_hz {
+        super::fieldmap::sidecar(&mut fields);
+    }
     if let Some(times) = &volume.slice_timing {
         fields.push(("SliceTiming".into(), Value::Array(times.iter().filter_map(|&t| json_number(t)).collect())));
     }

@@ -6,6 +6,7 @@ use dicom_object::InMemDicomObject;
 
 use crate::dicom::{number, numbers, text};
 use super::enhanced::{converted_alone, reads_dimension_indices};
+use super::fieldmap;
 use super::diffusion::{self, Gradient};
 use super::mosaic::{mosaic_images, mosaic_normal_sign};
 use super::pixels;
@@ -133,6 +134,8 @@ pub(super) struct Frame {
     pub(super) time: Option<f64>,
     /// The frame's diffusion weighting, if any.
     pub(super) gradient: Option<Gradient>,
+    /// A field map in Hz (see `fieldmap`).
+    pub(super) field_map_hz: bool,
 }
 
 /// An enhanced image's functional groups (PS3.3 C.7.6.16): the shared item and one item
@@ -193,6 +196,14 @@ impl<'a> Groups<'a> {
         )
     }
 
+    /// Whether `frame` of enhanced image `ds` is a field map in Hz.
+    fn field_map_hz(&self, ds: &InMemDicomObject, frame: usize) -> bool {
+        let component = self
+            .group(frame, tags::MR_IMAGE_FRAME_TYPE_SEQUENCE)
+            .and_then(|item| text(item, tags::COMPLEX_IMAGE_COMPONENT));
+        fieldmap::enhanced_frame(ds, self.per_frame.get(frame).copied(), component.as_deref())
+    }
+
     /// The frames of an enhanced image `ds`, in the file's order (none for another image).
     fn frames(&self, ds: &InMemDicomObject) -> Vec<Frame> {
         (0..self.per_frame.len())
@@ -202,6 +213,7 @@ impl<'a> Groups<'a> {
                 echo: self.number(f, tags::MR_ECHO_SEQUENCE, tags::EFFECTIVE_ECHO_TIME),
                 time: self.per_frame.get(f).and_then(|item| timing::frame_time(item)),
                 gradient: self.group(f, tags::MR_DIFFUSION_SEQUENCE).and_then(diffusion::standard),
+                field_map_hz: self.field_map_hz(ds, f),
             })
             .collect()
     }
@@ -297,8 +309,11 @@ impl Slice {
         let pixel_spacing = grouped(measures, tags::PIXEL_SPACING);
         let frame_list = groups.frames(ds);
         let mosaic = t(tags::IMAGE_TYPE).to_ascii_uppercase().split('\\').any(|v| v.trim() == "MOSAIC");
+        let naming = Naming::of(ds);
+        // dcm2niix does not stack a field map in Hz with other images of its series.
+        let split = split_key(ds, orientation, pixel_spacing.as_deref());
         Slice {
-            split: split_key(ds, orientation, pixel_spacing.as_deref()),
+            split: if naming.field_map_hz { split + "|fieldmaphz" } else { split },
             series_number: int(tags::SERIES_NUMBER),
             name: [tags::PROTOCOL_NAME, tags::SERIES_DESCRIPTION]
                 .into_iter()
@@ -339,7 +354,7 @@ impl Slice {
                 .flatten(),
             normal_sign: 1.0,
             header_spacing: None,
-            naming: Naming::of(ds),
+            naming,
         }
     }
 

@@ -8,6 +8,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use crate::dicom::text;
+use super::fieldmap;
 use super::plan::Volume;
 use super::slice::Slice;
 
@@ -22,6 +23,8 @@ pub(super) struct Naming {
     pub(super) echo_number: Option<i64>,
     /// A phase image: ImageType holds `P` or `PHASE`, or ComplexImageComponent is PHASE.
     pub(super) phase: bool,
+    /// The field map in Hz of a GE B0map series (see `fieldmap`).
+    pub(super) field_map_hz: bool,
 }
 
 impl Naming {
@@ -34,7 +37,7 @@ impl Naming {
         let echo_number = text(ds, tags::ECHO_NUMBERS)
             .and_then(|v| v.split('\\').next()?.trim().parse().ok())
             .or_else(|| siemens.then(|| ice_echo(ds)).flatten());
-        Naming { echo_number, phase }
+        Naming { echo_number, phase, field_map_hz: fieldmap::ge_image(ds) }
     }
 }
 
@@ -51,7 +54,8 @@ fn ice_echo(ds: &InMemDicomObject) -> Option<i64> {
 
 /// Sets each volume's suffix; `firsts[v]` is the first image of `volumes[v]`. A series
 /// (SeriesInstanceUID) whose converted volumes differ in echo time or number is multi-echo
-/// (dcm2niix's isMultiEcho): each is `_e<N>`; any echo after the first is too.
+/// (dcm2niix's isMultiEcho): each is `_e<N>`; any echo after the first is too. Then
+/// `_fieldmaphz` for a field map in Hz, `_ph` for phase.
 pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
     let echo = |v: &Volume, s: &Slice| Echo {
         time: v.echo.map(|e| e.1).or(s.echo_time).map(|t| (t * 1000.0).round() as i64),
@@ -67,11 +71,22 @@ pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
             Some(n) if multi || n > 1 => format!("_e{n}"),
             _ => String::new(),
         };
+        volume.field_map_hz = field_map_hz(volume, firsts[v]);
+        if volume.field_map_hz {
+            suffix.push_str("_fieldmaphz");
+        }
         if firsts[v].naming.phase {
             suffix.push_str("_ph");
         }
         volume.suffix = suffix;
     }
+}
+
+/// Whether `volume` (first image `first`) is a field map in Hz: its image's flag, or that of
+/// the first frame of its echo.
+fn field_map_hz(volume: &Volume, first: &Slice) -> bool {
+    let frame = first.frame_list.iter().find(|f| volume.echo.is_none_or(|(_, te)| f.echo == Some(te)));
+    first.naming.field_map_hz || frame.is_some_and(|f| f.field_map_hz)
 }
 
 /// A volume's echo: time (µs) and number, each when known.
@@ -112,10 +127,10 @@ mod tests {
     fn echo_and_phase_as_dcm2niix_names_them() {
         for folder in ["xa30/In/9_gre_field_mapping", "fmap/In/Siemens/3_gre_field_magph"] {
             let Some(ds) = first_file(folder) else { return };
-            assert_eq!(Naming::of(&ds), Naming { echo_number: Some(2), phase: true }, "{folder}");
+            assert_eq!(Naming::of(&ds), Naming { echo_number: Some(2), phase: true, field_map_hz: false }, "{folder}");
         }
         let Some(ds) = first_file("xa30/In/7_func-bold_task-fa_run-1") else { return };
-        assert_eq!(Naming::of(&ds), Naming { echo_number: Some(1), phase: false });
+        assert_eq!(Naming::of(&ds), Naming { echo_number: Some(1), phase: false, field_map_hz: false });
     }
 
     #[test]
