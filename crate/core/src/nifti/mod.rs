@@ -17,6 +17,7 @@
 //! (code 1); repeated positions become volumes in acquisition order.
 
 mod bids;
+mod complex;
 mod convert;
 mod csa;
 mod enhanced;

@@ -8,7 +8,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde_json::Value;
 
-use crate::dicom::{number, numbers, text};
+use crate::dicom::{numbers, text};
+use super::complex::Complex;
 use super::Volume;
 use crate::dicom::Object;
 use crate::profile::{Action, Code, Policy};
@@ -155,28 +156,6 @@ fn manufacturer(name: &str) -> String {
     known.iter().find(|(k, _)| *k == head).map_or(name.to_string(), |(_, v)| v.to_string())
 }
 
-/// Whether the image holds magnitude, phase, real or imaginary values, as dcm2niix names it at
-/// the end of ImageType: the enhanced ComplexImageComponent, GE's private image type
-/// (0043,102F: 0 to 3), else a word of ImageType (M, P, R, I or the whole word).
-fn complex_kind(ds: &InMemDicomObject) -> Option<&'static str> {
-    const KINDS: [&str; 4] = ["MAGNITUDE", "PHASE", "REAL", "IMAGINARY"];
-    let component = text(ds, tags::COMPLEX_IMAGE_COMPONENT)
-        .or_else(|| match grouped(ds, tags::COMPLEX_IMAGE_COMPONENT, Kind::Text) {
-            Some(Value::String(v)) => Some(v),
-            _ => None,
-        });
-    if let Some(kind) = component.and_then(|c| KINDS.into_iter().find(|k| c.trim().eq_ignore_ascii_case(k))) {
-        return Some(kind);
-    }
-    let ge = text(ds, tags::MANUFACTURER).is_some_and(|m| manufacturer(&m) == "GE");
-    if let Some(n) = ge.then(|| number(ds, Tag(0x0043, 0x102F))).flatten() {
-        return KINDS.get(n as usize).copied();
-    }
-    let words = text(ds, tags::IMAGE_TYPE).unwrap_or_default().to_ascii_uppercase();
-    let words: Vec<&str> = words.split(['\\', '_']).map(str::trim).collect();
-    KINDS.into_iter().find(|k| words.iter().any(|w| w == k || *w == &k[..1]))
-}
-
 /// dcm2niix's forms of Manufacturer and ImageType (completed with the complex kind, or
 /// FIELDMAPHZ for a field map in Hz).
 fn complete(fields: &mut [(String, Value)], ds: &InMemDicomObject, field_map_hz: bool) {
@@ -184,7 +163,7 @@ fn complete(fields: &mut [(String, Value)], ds: &InMemDicomObject, field_map_hz:
         match (key.as_str(), value) {
             ("Manufacturer", Value::String(name)) => *name = manufacturer(name),
             ("ImageType", Value::Array(words)) => {
-                let kind = if field_map_hz { Some(super::fieldmap::IMAGE_TYPE) } else { complex_kind(ds) };
+                let kind = if field_map_hz { Some(super::fieldmap::IMAGE_TYPE) } else { Complex::of(ds).map(Complex::word) };
                 if let Some(kind) = kind.filter(|k| !words.iter().any(|w| w == k)) {
                     words.push(Value::String(kind.into()));
                 }

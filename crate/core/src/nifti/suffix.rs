@@ -1,6 +1,6 @@
 //! dcm2niix's file-name suffixes (FILENAMING.md, "post-fixes"), after the series number and
-//! name: `_e<N>` for an echo of a multi-echo series (or any echo after the first), then `_ph`
-//! for a phase image. Read from the image for the conversion only: the echo number of a
+//! name: `_e<N>` for an echo of a multi-echo series (or any echo after the first), then
+//! `_fieldmaphz`, then `_ph`, `_real` or `_imaginary` (see `complex`). Read from the image for the conversion only: the echo number of a
 //! Siemens XA image is in a private attribute, and only the number is used.
 
 use dicom_core::Tag;
@@ -8,6 +8,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use crate::dicom::text;
+use super::complex::Complex;
 use super::fieldmap;
 use super::plan::Volume;
 use super::slice::Slice;
@@ -21,8 +22,8 @@ const ICE_DIMS: Tag = Tag(0x0021, 0x1106);
 pub(super) struct Naming {
     /// EchoNumbers, else (Siemens) the ICE dimensions' echo.
     pub(super) echo_number: Option<i64>,
-    /// A phase image: ImageType holds `P` or `PHASE`, or ComplexImageComponent is PHASE.
-    pub(super) phase: bool,
+    /// Magnitude, phase, real or imaginary, when the image says (see `complex`).
+    pub(super) complex: Option<Complex>,
     /// The field map in Hz of a GE B0map series (see `fieldmap`).
     pub(super) field_map_hz: bool,
 }
@@ -30,14 +31,11 @@ pub(super) struct Naming {
 impl Naming {
     /// The naming of image `ds`.
     pub(super) fn of(ds: &InMemDicomObject) -> Naming {
-        let image_type = text(ds, tags::IMAGE_TYPE).unwrap_or_default().to_ascii_uppercase();
-        let phase = image_type.split('\\').any(|v| matches!(v.trim(), "P" | "PHASE"))
-            || text(ds, tags::COMPLEX_IMAGE_COMPONENT).is_some_and(|v| v.eq_ignore_ascii_case("PHASE"));
         let siemens = text(ds, tags::MANUFACTURER).is_some_and(|m| m.to_ascii_uppercase().starts_with("SI"));
         let echo_number = text(ds, tags::ECHO_NUMBERS)
             .and_then(|v| v.split('\\').next()?.trim().parse().ok())
             .or_else(|| siemens.then(|| ice_echo(ds)).flatten());
-        Naming { echo_number, phase, field_map_hz: fieldmap::ge_image(ds) }
+        Naming { echo_number, complex: Complex::of(ds), field_map_hz: fieldmap::ge_image(ds) }
     }
 }
 
@@ -55,7 +53,7 @@ fn ice_echo(ds: &InMemDicomObject) -> Option<i64> {
 /// Sets each volume's suffix; `firsts[v]` is the first image of `volumes[v]`. A series
 /// (SeriesInstanceUID) whose converted volumes differ in echo time or number is multi-echo
 /// (dcm2niix's isMultiEcho): each is `_e<N>`; any echo after the first is too. Then
-/// `_fieldmaphz` for a field map in Hz, `_ph` for phase.
+/// `_fieldmaphz` for a field map in Hz, `_ph`, `_real` or `_imaginary`.
 pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
     let echo = |v: &Volume, s: &Slice| Echo {
         time: v.echo.map(|e| e.1).or(s.echo_time).map(|t| (t * 1000.0).round() as i64),
@@ -75,8 +73,8 @@ pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
         if volume.field_map_hz {
             suffix.push_str("_fieldmaphz");
         }
-        if firsts[v].naming.phase {
-            suffix.push_str("_ph");
+        if let Some(kind) = firsts[v].naming.complex {
+            suffix.push_str(kind.suffix());
         }
         volume.suffix = suffix;
     }
@@ -127,10 +125,10 @@ mod tests {
     fn echo_and_phase_as_dcm2niix_names_them() {
         for folder in ["xa30/In/9_gre_field_mapping", "fmap/In/Siemens/3_gre_field_magph"] {
             let Some(ds) = first_file(folder) else { return };
-            assert_eq!(Naming::of(&ds), Naming { echo_number: Some(2), phase: true, field_map_hz: false }, "{folder}");
+            assert_eq!(Naming::of(&ds), Naming { echo_number: Some(2), complex: Some(Complex::Phase), field_map_hz: false }, "{folder}");
         }
         let Some(ds) = first_file("xa30/In/7_func-bold_task-fa_run-1") else { return };
-        assert_eq!(Naming::of(&ds), Naming { echo_number: Some(1), phase: false, field_map_hz: false });
+        assert_eq!(Naming::of(&ds), Naming { echo_number: Some(1), complex: Some(Complex::Magnitude), field_map_hz: false });
     }
 
     #[test]
