@@ -23,6 +23,7 @@ mod csa;
 mod enhanced;
 mod fieldmap;
 mod diffusion;
+mod ge_block;
 mod geometry;
 mod header;
 mod mosaic;

@@ -4,7 +4,7 @@
 //! slice order and multiband), and per volume the offsets in seconds, in voxel order. Only
 //! differences leave this module: a sidecar never gets a time of day.
 
-use std::io::Read;
+use super::ge_block::ProtocolBlock;
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
@@ -49,18 +49,6 @@ fn clock_seconds(value: &str) -> Option<f64> {
     Some(hours * 3600.0 + minutes.parse::<f64>().ok()? * 60.0 + seconds.parse::<f64>().ok()?)
 }
 
-/// The lines `KEY "value"` of GE's Protocol Data Block: a length, then gzip (read up to 1 MiB).
-fn ge_block(ds: &InMemDicomObject) -> Option<String> {
-    let bytes = ds.element_opt(Tag(0x0025, 0x101B)).ok()??.to_bytes().ok()?;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(bytes.get(4..)?).take(1 << 20).read_to_string(&mut text).ok()?;
-    Some(text)
-}
-
-fn block_value<'a>(block: &'a str, key: &str) -> Option<&'a str> {
-    block.lines().find_map(|line| line.strip_prefix(key)?.strip_prefix(' ').map(|v| v.trim().trim_matches('"')))
-}
-
 /// GE's major.minor version and whether it is 27.0 R03 or later, from SoftwareVersions
 /// ("…:DV26.0_R01_1725.a" or "…\MR29.1_EA_2039.g").
 fn ge_version(ds: &InMemDicomObject) -> Option<(f64, bool)> {
@@ -78,8 +66,8 @@ fn ge_version(ds: &InMemDicomObject) -> Option<(f64, bool)> {
 /// GE's protocol for an EPI series (epi, epiRT or its FMRI/MPh options), where dcm2niix
 /// computes slice times; `None` otherwise (among them variable multi-phase delays).
 fn ge_protocol(ds: &InMemDicomObject) -> Option<GeProtocol> {
-    let block = ge_block(ds)?;
-    let options = block_value(&block, "IOPT").unwrap_or_default();
+    let block = ProtocolBlock::of(ds)?;
+    let options = block.value("IOPT").unwrap_or_default();
     let sequence = text(ds, Tag(0x0019, 0x109C)).unwrap_or_default().to_ascii_lowercase();
     let epi = sequence.starts_with("epi") || options.contains("FMRI") || options.contains("MPh");
     if !epi || options.contains("MPhVar") {
@@ -87,8 +75,8 @@ fn ge_protocol(ds: &InMemDicomObject) -> Option<GeProtocol> {
     }
     let (major, release_27r3) = ge_version(ds).unwrap_or((0.0, false));
     Some(GeProtocol {
-        interleaved: block_value(&block, "SLICEORDER") != Some("0"),
-        multiband: block_value(&block, "MBACCEL").and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
+        interleaved: block.value("SLICEORDER") != Some("0"),
+        multiband: block.value("MBACCEL").and_then(|v| v.parse().ok()).unwrap_or(1).max(1),
         repetition_ms: number(ds, tags::REPETITION_TIME)?,
         release_27r3,
         before_26: major < 26.0,

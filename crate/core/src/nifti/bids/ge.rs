@@ -4,12 +4,11 @@
 //! Reordering where present, else the user-defined data header 0043,102A) and the group
 //! delay (0043,107C, or the protocol data block's DELACQ) that RepetitionTime leaves out.
 
-use std::io::Read as _;
-
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
+use super::super::ge_block::ProtocolBlock;
 use super::{binary_number, deep_number, deep_text, holder, Matrix, Private};
 
 const EFFECTIVE_ECHO_SPACING: Tag = Tag(0x0043, 0x102C);
@@ -17,7 +16,6 @@ const ASSET_R_FACTORS: Tag = Tag(0x0043, 0x1083);
 const MULTIBAND: Tag = Tag(0x0043, 0x10B6);
 const USER_DATA: Tag = Tag(0x0043, 0x102A);
 const GROUP_DELAY: Tag = Tag(0x0043, 0x107C);
-const PROTOCOL_BLOCK: Tag = Tag(0x0025, 0x101B);
 
 /// What a GE image's private attributes tell.
 pub(super) fn private(ds: &InMemDicomObject, matrix: &Matrix) -> Private {
@@ -83,18 +81,8 @@ fn user_data_positive(ds: &InMemDicomObject) -> Option<bool> {
     Some(flipped == bottom_up)
 }
 
-/// A value of the protocol data block (0025,101B: a 4-byte length, then gzip text of
-/// `KEY "value"` lines), read for the conversion only.
+/// A value of the protocol data block, in the image or an item nested in it.
 fn protocol_value(ds: &InMemDicomObject, key: &str) -> Option<String> {
-    let at = holder(ds, PROTOCOL_BLOCK)?;
-    let block = at.element_opt(PROTOCOL_BLOCK).ok()??.to_bytes().ok()?;
-    let mut text = String::new();
-    flate2::read::GzDecoder::new(block.get(4..)?)
-        .take(1 << 20)
-        .read_to_string(&mut text)
-        .ok()?;
-    text.lines().find_map(|line| {
-        let (k, v) = line.trim().split_once(' ')?;
-        (k == key).then(|| v.trim().trim_matches('"').to_string())
-    })
+    let block = ProtocolBlock::of(holder(ds, ProtocolBlock::TAG)?)?;
+    block.value(key).map(str::to_string)
 }
