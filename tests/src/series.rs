@@ -67,6 +67,9 @@ pub struct Spec {
     pub file_per_volume: bool,
     /// With `enhanced`: the "time points" are echoes (EffectiveEchoTime 30, 40… ms per frame).
     pub multi_echo: bool,
+    /// GantryDetectorTilt (degrees, CT): when not 0, the slices step along the table (z) by
+    /// `gap`, not along their normal, as a scanner with a tilted gantry writes them.
+    pub tilt: f64,
 }
 
 impl Spec {
@@ -74,6 +77,8 @@ impl Spec {
     pub fn outputs(&self) -> usize {
         if self.enhanced && (self.file_per_volume || self.multi_echo) {
             self.volumes
+        } else if self.tilt != 0.0 && self.volumes == 1 && self.slices >= 3 {
+            2 // the volume as stored and dcm2niix's tilt-corrected `_Tilt_1`
         } else {
             1
         }
@@ -104,6 +109,7 @@ impl Spec {
             mosaic: false,
             file_per_volume: false,
             multi_echo: false,
+            tilt: 0.0,
         }
     }
 }
@@ -146,6 +152,8 @@ pub fn bench_specs(quick: bool) -> Vec<Spec> {
 pub fn specs() -> Vec<Spec> {
     let c = std::f64::consts::FRAC_1_SQRT_2;
     let (a, b) = (0.2f64.cos(), 0.2f64.sin());
+    // Gantry tilts of 15° and -12°: the image plane turned about the row direction.
+    let (t, u) = (15f64.to_radians(), 12f64.to_radians());
     vec![
         Spec::base("axial", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
         Spec {
@@ -277,6 +285,32 @@ pub fn specs() -> Vec<Spec> {
             series_number: 15,
             ..Spec::base("enhanced-ct-slope-varies", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0])
         },
+        Spec {
+            rows: 64,
+            columns: 64,
+            slices: 20,
+            modality: "CT",
+            bits_stored: 16,
+            signed: true,
+            rescale: Some((1.0, -1024.0)),
+            series_number: 24,
+            gap: 2.5,
+            tilt: 15.0,
+            ..Spec::base("ct-tilt", [1.0, 0.0, 0.0, 0.0, t.cos(), -t.sin()])
+        },
+        Spec {
+            rows: 64,
+            columns: 48,
+            slices: 12,
+            modality: "CT",
+            bits_stored: 12,
+            rescale: Some((1.0, -1024.0)),
+            descending: true,
+            series_number: 25,
+            gap: 3.0,
+            tilt: -12.0,
+            ..Spec::base("ct-tilt-negative", [1.0, 0.0, 0.0, 0.0, u.cos(), u.sin()])
+        },
     ]
 }
 
@@ -321,8 +355,9 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
                 z
             };
             let number = t * spec.slices + z + 1;
+            let step = if spec.tilt != 0.0 { [0.0, 0.0, 1.0] } else { n };
             let position: Vec<f64> = (0..3)
-                .map(|i| spec.origin[i] + n[i] * spec.gap * k as f64)
+                .map(|i| spec.origin[i] + step[i] * spec.gap * k as f64)
                 .collect();
             let sop = format!("{UID_ROOT}.4.{index}.{number}");
             let mut obj = InMemDicomObject::new_empty();
@@ -388,6 +423,9 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19610704");
             text(&mut obj, tags::PATIENT_SEX, VR::CS, "O");
             text(&mut obj, tags::SLICE_THICKNESS, VR::DS, &ds(&[spec.gap]));
+            if spec.tilt != 0.0 {
+                text(&mut obj, tags::GANTRY_DETECTOR_TILT, VR::DS, &ds(&[spec.tilt]));
+            }
             if spec.acquisition_3d {
                 text(&mut obj, tags::MR_ACQUISITION_TYPE, VR::CS, "3D");
             }

@@ -1,6 +1,7 @@
 //! DICOM → NIfTI against the reference, dcm2niix: every series that dcm2niix converts from
 //! pydicom's and nibabel's test files and from generated series (axial, sagittal, coronal,
-//! oblique, 4D, rescaled, enhanced multi-frame MR/CT, 3D acquisitions) goes through `capture export --format nifti`; both outputs must have the same
+//! oblique, 4D, rescaled, enhanced multi-frame MR/CT, 3D acquisitions, CT with gantry tilt and its
+//! `_Tilt_1` correction) goes through `capture export --format nifti`; both outputs must have the same
 //! dimensions and data type, identical voxel bytes, affines within 1e-4 mm, the same
 //! scl_slope/scl_inter and the same qform/sform codes. Lossy series too: the core decodes
 //! 8-bit lossy JPEG with dcm2niix's own arithmetic, JPEG 2000 (irreversible included) with

@@ -198,10 +198,13 @@ impl Converter {
     fn finish(&mut self, v: usize) -> Finished {
         let volume = &self.volumes[v];
         let mut b = self.building.remove(&v).expect("present");
+        let header = volume.header.as_ref().expect("planned volumes have a header");
         if let (Some(r), None) = (&volume.reorient, &b.failed) {
-            let turned = volume.header.as_ref().expect("planned volumes have a header");
-            r.apply(&mut b.buffer[VOX_OFFSET..], turned.datatype.bytes());
-            b.buffer[..VOX_OFFSET].copy_from_slice(&turned.encode());
+            r.apply(&mut b.buffer[VOX_OFFSET..], header.datatype.bytes());
+            b.buffer[..VOX_OFFSET].copy_from_slice(&header.encode());
+        }
+        if let (Some(tilt), None) = (volume.tilt.as_ref().filter(|t| t.stored.is_some()), &b.failed) {
+            b.buffer = tilt.correct(&b.buffer, header);
         }
         let result = match b.failed {
             Some(why) => Err(why),
@@ -217,9 +220,11 @@ impl Converter {
 
 /// The header the slices of `volume` are placed with: a 3D acquisition is turned at the end.
 fn placed_header(volume: &Volume) -> &Header {
-    match &volume.reorient {
-        Some(r) => &r.stored,
-        None => volume.header.as_ref().expect("planned volumes have a header"),
+    match (&volume.reorient, volume.tilt.as_ref().and_then(|t| t.stored.as_ref())) {
+        (Some(r), _) => &r.stored,
+        // A tilt-corrected volume: placed as the stored volume, corrected once complete.
+        (None, Some(stored)) => stored,
+        (None, None) => volume.header.as_ref().expect("planned volumes have a header"),
     }
 }
 

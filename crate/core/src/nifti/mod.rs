@@ -35,6 +35,7 @@ mod summary;
 mod slots;
 mod timing;
 mod suffix;
+mod tilt;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use diffusion::{GradientPaths, GradientTexts, Table};

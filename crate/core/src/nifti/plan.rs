@@ -49,6 +49,9 @@ pub struct Volume {
     pub(super) streamable: bool,
     /// SliceTiming (seconds, voxel order), where dcm2niix writes it.
     pub slice_timing: Option<Vec<f64>>,
+    /// A CT series with gantry tilt (`tilt`): on the stored volume, what its corrected
+    /// volume is computed with; on the corrected volume (`_Tilt_1`), also the stored header.
+    pub(super) tilt: Option<super::tilt::Tilt>,
     /// The `.bval`/`.bvec` of a diffusion volume.
     pub diffusion: Option<diffusion::Table>,
     /// Where its `.bval`/`.bvec` go, set by the job's plan for a diffusion volume.
@@ -105,6 +108,7 @@ pub fn plan(slices: &[(usize, &Slice)]) -> Vec<Volume> {
     let firsts: Vec<&Slice> = planned.iter().map(|p| p.1).collect();
     let mut volumes: Vec<Volume> = planned.iter().map(|p| p.0.clone()).collect();
     super::suffix::name_volumes(&mut volumes, &firsts);
+    super::tilt::add_corrected(&mut volumes);
     volumes
 }
 
@@ -168,6 +172,7 @@ impl Volume {
             reorient: None,
             streamable: false,
             slice_timing: None,
+            tilt: None,
             diffusion: None,
             gradient_paths: None,
         };
@@ -235,6 +240,9 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
     let o = first.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
     let (row_dir, col_dir) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
     let mut normal = normalise(cross(row_dir, col_dir)).map(|v| v * first.normal_sign);
+    // A tilted CT series: its slice axis along the table (see `tilt`).
+    let tilted = (first.frames == 1 && located).then(|| super::tilt::Tilt::of(members, normal)).flatten();
+    volume.tilt = tilted.as_ref().map(|t| t.0.clone());
     let (nz, nt, dz, lowest) = if first.frames > 1 || !located {
         unstacked(volume, members)
     } else {
@@ -250,7 +258,10 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
     volume.volumes = nt;
     volume.rescale_varies = members.iter().any(|m| m.1.rescale != first.rescale);
     let affine = match lowest {
-        Some(position) => lps_affine(first, position, [row_dir, col_dir, normal], dz),
+        Some(position) => {
+            let slice_axis = tilted.map_or(normal, |t| t.1);
+            lps_affine(first, position, [row_dir, col_dir, slice_axis], dz)
+        }
         // No position: dcm2niix's unit voxel grid (rows bottom-up), with no transform code.
         None => [
             [1.0, 0.0, 0.0, 0.0],
@@ -440,9 +451,11 @@ fn stack(
     } else {
         first.between.or(first.thickness).unwrap_or(1.0)
     };
-    // With the header's spacing, dcm2niix steps from the first image, not the lowest.
-    let origin = match (first.header_spacing, first.position) {
-        (Some(_), Some(p)) if nz > 1 => {
+    // With the header's spacing, dcm2niix steps from the first image, not the lowest; so
+    // it does for a tilted CT (along the normal: the lowest slice is elsewhere on the table).
+    let from_first = first.header_spacing.is_some() || volume.tilt.is_some();
+    let origin = match (from_first, first.position) {
+        (true, Some(p)) if nz > 1 => {
             let rank = by_position.iter().position(|&j| j == 0).expect("the first position is listed") as f64;
             Some(add(p, normal.map(|v| -v * dz * rank)))
         }
@@ -468,7 +481,7 @@ fn measured_spacing(volume: &mut Volume, sorted: &[f64], travel: [f64; 3], norma
         ));
     }
     let cos = dot(normalise(travel), normal);
-    if cos < 0.9999 {
+    if cos < 0.9999 && volume.tilt.is_none() {
         volume.warnings.push(format!(
             "gantry tilt of {:.2}° (slices are sheared, not corrected)",
             cos.clamp(-1.0, 1.0).acos().to_degrees()

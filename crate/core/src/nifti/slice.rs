@@ -82,6 +82,8 @@ pub struct Slice {
     pub(super) between: Option<f64>,
     /// GantryDetectorTilt (degrees).
     pub(super) tilt: Option<f64>,
+    /// PixelPaddingValue: what a tilt-corrected volume fills its new voxels with.
+    pub(super) padding: Option<f64>,
     pub(super) rows: usize,
     pub(super) columns: usize,
     pub(super) bits_allocated: u16,
@@ -325,6 +327,7 @@ impl Slice {
             thickness: first(grouped(measures, tags::SLICE_THICKNESS)),
             between: first(grouped(measures, tags::SPACING_BETWEEN_SLICES)).filter(|v| *v > 0.0),
             tilt: number(ds, tags::GANTRY_DETECTOR_TILT).filter(|v| *v != 0.0),
+            padding: number(ds, tags::PIXEL_PADDING_VALUE),
             rows: int(tags::ROWS).unwrap_or(0) as usize,
             columns: int(tags::COLUMNS).unwrap_or(0) as usize,
             bits_allocated: int(tags::BITS_ALLOCATED).unwrap_or(0) as u16,
