@@ -19,6 +19,20 @@ for f in CT_small.dcm MR_small.dcm MR_small_implicit.dcm MR_small_bigendian.dcm 
     [[ -f "$files/$f" ]] && cp "$files/$f" "$corpus/nifti_export/$f"
 done
 { cat "$files/MR_small.dcm"; printf '\xff\xfe\xfd\xfc'; cat "$files/MR_small_implicit.dcm"; } > "$corpus/nifti_export/pair.bin"
+# Real scanners (../shared/dcm_qa beside the repository, when present): one file of each
+# vendor's private headers the NIfTI conversion reads (Siemens CSA and mosaic, XA30 enhanced,
+# GE private tags and protocol block, Philips), for both the DICOM and the NIfTI targets.
+qa="$here/../../../../shared/dcm_qa"
+if [[ -d "$qa" ]]; then
+    for d in nih/In/20180918Si/mr_0003 ge/In/01_Ax_DWI_TENSOR_R2 xa30/In/27_asl_2d_tra \
+             philips_dwi/In/cl/DICOM fmap/In/GE/6_CV_Neuro xa30/In/7_func-bold_task-fa_run-1; do
+        f=$(find "$qa/$d" -type f ! -name '*.txt' | sort | head -1)
+        [[ -n "$f" ]] || continue
+        name="qa-$(echo "$d" | tr '/' '-')"
+        cp "$f" "$corpus/nifti_export/$name"
+        cp "$f" "$corpus/dicom_export/$name"
+    done
+fi
 # Tables: the shapes the table reader detects.
 printf 'patient_id,visit_date,birth_date,weight\n1CT1,2004-01-19,1960-03-12,80\n4MR1,19.01.2004,12/03/1960,71\n' > "$corpus/table_export/comma.csv"
 printf 'PatientID;Datum;Wert\n1CT1;19.01.2004;1,5\n"4MR1";"20.01.2004";"2;5"\n' > "$corpus/table_export/semicolon.csv"
