@@ -41,3 +41,18 @@ pub fn number(ds: &InMemDicomObject, tag: Tag) -> Option<f64> {
     numbers(ds, tag)?.first().copied().filter(|v| v.is_finite())
 }
 
+
+/// The first value `find` gives in an enhanced image's functional groups (PS3.3 C.7.6.16): in
+/// the first item of each standard (even-group) sequence of the shared item, else of the first
+/// frame's item.
+pub fn in_functional_groups<T>(ds: &InMemDicomObject, find: impl FnMut(&InMemDicomObject) -> Option<T>) -> Option<T> {
+    use dicom_core::header::Header as _;
+    use dicom_dictionary_std::tags;
+    [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE]
+        .into_iter()
+        .filter_map(|sequence| ds.element_opt(sequence).ok().flatten()?.items()?.first())
+        .flat_map(|item| item.iter())
+        .filter(|group| group.tag().group() % 2 == 0)
+        .filter_map(|group| group.items()?.first())
+        .find_map(find)
+}

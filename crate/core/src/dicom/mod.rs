@@ -11,7 +11,7 @@ mod tests;
 
 use dicom_object::{FileDicomObject, InMemDicomObject};
 
-pub use attr::{element, number, numbers, text};
+pub use attr::{element, in_functional_groups, number, numbers, text};
 pub use encode::{encode, meta, reinterpret_un};
 pub use length::check_data_set;
 pub use parse::{is_dicom, parse, parse_header, parse_split, Header, Split};

@@ -4,12 +4,11 @@
 //! whole word). One reading for the file-name suffix (`_ph`, `_real`, `_imaginary`) and the
 //! word that ends the sidecar's ImageType.
 
-use dicom_core::header::Header as _;
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
-use crate::dicom::{number, text};
+use crate::dicom::{in_functional_groups, number, text};
 
 /// GE's image type (0043,102F, "GEMS_PARM_01"): 0 magnitude, 1 phase, 2 real, 3 imaginary.
 const GE_IMAGE_TYPE: Tag = Tag(0x0043, 0x102F);
@@ -67,18 +66,10 @@ impl Complex {
     }
 }
 
-/// ComplexImageComponent at the top level, else in the first item of a standard functional
-/// group (shared, then the first frame's) that holds it.
+/// ComplexImageComponent at the top level, else in the functional groups.
 fn component(ds: &InMemDicomObject) -> Option<String> {
-    text(ds, tags::COMPLEX_IMAGE_COMPONENT).or_else(|| {
-        [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE]
-            .into_iter()
-            .filter_map(|sequence| ds.element_opt(sequence).ok().flatten()?.items()?.first())
-            .flat_map(|item| item.iter())
-            .filter(|group| group.tag().group() % 2 == 0)
-            .filter_map(|group| group.items()?.first())
-            .find_map(|item| text(item, tags::COMPLEX_IMAGE_COMPONENT))
-    })
+    text(ds, tags::COMPLEX_IMAGE_COMPONENT)
+        .or_else(|| in_functional_groups(ds, |item| text(item, tags::COMPLEX_IMAGE_COMPONENT)))
 }
 
 #[cfg(test)]

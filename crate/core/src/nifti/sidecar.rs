@@ -2,13 +2,12 @@
 //! when the de-identification policy keeps its DICOM attribute. No names, IDs, UIDs,
 //! institution, station, serial numbers, dates or times are ever written.
 
-use dicom_core::header::Header as _;
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use serde_json::Value;
 
-use crate::dicom::{numbers, text};
+use crate::dicom::{in_functional_groups, numbers, text};
 use super::complex::Complex;
 use super::Volume;
 use crate::dicom::Object;
@@ -135,13 +134,7 @@ fn grouped(ds: &InMemDicomObject, tag: Tag, kind: Kind) -> Option<Value> {
         t if t == tags::ECHO_TIME => tags::EFFECTIVE_ECHO_TIME,
         t => t,
     };
-    [tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE]
-        .into_iter()
-        .filter_map(|sequence| ds.element_opt(sequence).ok().flatten()?.items()?.first())
-        .flat_map(|item| item.iter())
-        .filter(|group| group.tag().group() % 2 == 0)
-        .filter_map(|group| group.items()?.first())
-        .find_map(|item| value(item, tag_there, kind))
+    in_functional_groups(ds, |item| value(item, tag_there, kind))
 }
 
 /// dcm2niix's short name of a manufacturer, from the first two letters as it reads them;
