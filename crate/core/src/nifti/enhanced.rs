@@ -92,31 +92,18 @@ impl Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    fn qa(folder: &str) -> Option<PathBuf> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
-        if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipped: {} is absent", dir.display());
-            None
-        }
-    }
-
-    fn first_file(dir: &std::path::Path) -> InMemDicomObject {
-        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        files.sort();
-        let object = dicom_object::open_file(&files[0]).expect("a DICOM file");
-        object.into_inner()
+    /// The first file of dcm_qa's `folder`, or `None` where the data is absent.
+    fn first_file(folder: &str) -> Option<InMemDicomObject> {
+        let files = super::super::dcm_qa_files(folder)?;
+        Some(dicom_object::open_file(&files[0]).expect("a DICOM file").into_inner())
     }
 
     /// Siemens XA30 BOLD, one file a time point: per-frame orientations, so dcm2niix counts
     /// 32 of 33 positions and stacks the 20 files into one 4D volume.
     #[test]
     fn siemens_xa_files_are_stacked() {
-        let Some(dir) = qa("xa30/In/7_func-bold_task-fa_run-1") else { return };
-        let ds = first_file(&dir);
+        let Some(ds) = first_file("xa30/In/7_func-bold_task-fa_run-1") else { return };
         assert!(!reads_dimension_indices(&ds));
         let mut walk = Walk::default();
         walk.visit(&ds);
@@ -128,8 +115,7 @@ mod tests {
     /// and dcm2niix writes it alone (measured: `-a` suffixed copies, one a file).
     #[test]
     fn unknown_maker_with_indices_stands_alone() {
-        let Some(dir) = qa("xa30/In/7_func-bold_task-fa_run-1") else { return };
-        let mut ds = first_file(&dir);
+        let Some(mut ds) = first_file("xa30/In/7_func-bold_task-fa_run-1") else { return };
         ds.put(dicom_core::DataElement::new(
             tags::MANUFACTURER,
             dicom_core::VR::LO,

@@ -95,17 +95,7 @@ mod tests {
     use crate::profile::{Policy, Preset};
     use std::path::PathBuf;
 
-    /// The files of a dcm_qa folder, sorted, or `None` (skipped) when the data is absent.
-    fn files(folder: &str) -> Option<Vec<PathBuf>> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("skipped: {} is absent", dir.display());
-            return None;
-        };
-        let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
-        files.sort();
-        Some(files)
-    }
+    use super::super::dcm_qa_files as files;
 
     fn open(path: &PathBuf) -> InMemDicomObject {
         dicom_object::open_file(path).expect("a DICOM file").into_inner()

@@ -44,6 +44,20 @@ pub use plan::{plan, sanitise, Volume};
 pub use slice::Slice;
 pub use summary::VolumeSummary;
 
+/// The files of `folder` of ../shared/dcm_qa (beside the repository, as CI has it), sorted by
+/// name, or `None` with a note where the data is absent: the unit tests on real scanner data.
+#[cfg(test)]
+pub(crate) fn dcm_qa_files(folder: &str) -> Option<Vec<std::path::PathBuf>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipped: {} is absent", dir.display());
+        return None;
+    };
+    let mut files: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
+    files.sort();
+    Some(files)
+}
+
 /// A finished `.nii` as written: as is, or gzip-compressed for `.nii.gz` (no name and a
 /// zero time in the gzip header, so the same volume always gives the same bytes).
 pub fn pack(nii: Vec<u8>, gzip: bool) -> Vec<u8> {

@@ -71,13 +71,7 @@ mod tests {
     /// The slices of the files of dcm_qa's `folder` (sorted by name), or `None` (with a
     /// message) where ../shared/dcm_qa is absent.
     fn dcm_qa(folder: &str) -> Option<Vec<Slice>> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("skipped: {} is absent", dir.display());
-            return None;
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
-        paths.sort();
+        let paths = super::super::dcm_qa_files(folder)?;
         let slice = |p: &std::path::PathBuf| Some(Slice::of(&crate::dicom::parse(&std::fs::read(p).ok()?, true).ok()?));
         Some(paths.iter().filter_map(slice).collect())
     }

@@ -105,17 +105,10 @@ impl Echo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     /// The first file of a dcm_qa folder, or `None` (skipped) when the data is absent.
     fn first_file(folder: &str) -> Option<InMemDicomObject> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("skipped: {} is absent", dir.display());
-            return None;
-        };
-        let mut files: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
-        files.sort();
+        let files = super::super::dcm_qa_files(folder)?;
         Some(dicom_object::open_file(&files[0]).expect("a DICOM file").into_inner())
     }
 

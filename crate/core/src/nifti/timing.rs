@@ -242,13 +242,7 @@ mod tests {
     #[test]
     fn xa30_file_per_volume_takes_the_second_file() {
         use super::super::slice::Slice;
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa/xa30/In/17_DWI_dir80_AP");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("skipped: {} is absent", dir.display());
-            return;
-        };
-        let mut paths: Vec<_> = entries.filter_map(|e| Some(e.ok()?.path())).collect();
-        paths.sort();
+        let Some(paths) = super::super::dcm_qa_files("xa30/In/17_DWI_dir80_AP") else { return };
         let read = |p: &std::path::PathBuf| crate::dicom::parse(&std::fs::read(p).ok()?, true).ok();
         let slices: Vec<Slice> = paths.iter().filter_map(read).map(|ds| Slice::of(&ds)).collect();
         assert_eq!(slices.len(), 21);

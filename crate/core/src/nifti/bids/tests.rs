@@ -1,7 +1,6 @@
 //! The derived fields on real scanner files of ../shared/dcm_qa, each value checked against
 //! dcm2niix 1.0.20260724's sidecar for the same series (tests/nifti_qa/compare.py).
 
-use std::path::PathBuf;
 
 use dicom_core::header::Header as _;
 use dicom_object::InMemDicomObject;
@@ -14,13 +13,7 @@ use crate::profile::{Policy, Preset};
 
 /// The first file (by name) of a dcm_qa folder, or `None` (and a note) when the data is absent.
 fn first(folder: &str) -> Option<Object> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/dcm_qa").join(folder);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipped: {} is absent", dir.display());
-        return None;
-    };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.is_file()).collect();
-    files.sort();
+    let files = crate::nifti::dcm_qa_files(folder)?;
     // The first DICOM file: folders also hold README and DICOMDIR files.
     files.iter().find_map(|f| parse(&std::fs::read(f).ok()?, false).ok().filter(|o| o.element_opt(dicom_dictionary_std::tags::ROWS).ok().flatten().is_some()))
 }
