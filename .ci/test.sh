@@ -7,8 +7,8 @@
 #   wasm    the capture crate's #[wasm_bindgen_test] tests, in headless Chromium through
 #           wasm-bindgen-test-runner + chromedriver (each crate/web/tests/*.rs that uses
 #           wasm_bindgen_test)
-#   e2e     builds dist/ (make dist), then `cargo test -p webdriver -- --test-threads=1` with
-#           CAPTURE_DIST, CHROMEDRIVER and CHROME set
+#   e2e     builds dist/ (make dist), then `cargo test --no-fail-fast -p webdriver -- --test-threads=1`
+#           with CAPTURE_DIST, CHROMEDRIVER and CHROME set (every test file runs even after a failure)
 #   big     (not in the default list: `make test-big`) the ignored big-study test
 #           (webdriver/tests/big.rs: ≥ 6,000 files, ≥ 5 GiB through the page, memory sampled),
 #           in release mode; needs unzip and ~20 GB of free disk
@@ -47,6 +47,8 @@ tier() {
   if [ "$rc" != 0 ]; then
     failed=1
     grep -Ev '^\s+(Compiling|Downloaded|Downloading|Checking|Fresh) ' "$log" | tail -n 150 >&2
+    # The machine's room when it failed: a full disk or memory shows here, not in the test.
+    { echo "== disk and memory after the failure"; df -h "$ROOT" /tmp 2>&1; free -m 2>&1; } >&2 || true
     line="$line  FAILED (exit $rc; log: $log)"
   fi
   echo "$line" >&2
@@ -81,7 +83,7 @@ e2e_tier() {
   # shellcheck disable=SC1091
   . target/ci/browser.env
   CAPTURE_DIST="$ROOT/dist" CHROMEDRIVER="$CHROMEDRIVER" CHROME="$CHROME" \
-    "$native_cargo" test -p webdriver -- --test-threads=1
+    "$native_cargo" test --no-fail-fast -p webdriver -- --test-threads=1
 }
 
 big_tier() {

@@ -22,11 +22,17 @@ const GROUP = 32;
 // file (file.arrayBuffer()) was collected late by V8, and the renderer grew with the study.
 // Several at a time: the browser reads them in parallel.
 const STREAMS = 4;
+// A read that gives no bytes for this long is stalled: it is tried once more as one whole read,
+// then reported for its file. The export goes on either way; without this a browser read that
+// never settled left the run waiting for ever with nothing on the page.
+export const STALL_MS = 30000;
 
-/** A reader of `files` whose answers go to `post(message, transfer)`. */
-export function reader(post) {
+/** A reader of `files` whose answers go to `post(message, transfer)`; `stallMs` (tests) is how
+ *  long a read may give no bytes. */
+export function reader(post, { stallMs = STALL_MS } = {}) {
   const r = {
     post,
+    stallMs,
     files: [],
     pool: [], // buffers given back, for reuse
     byob: null, // whether Blob streams have BYOB readers here (found on the first large read)
@@ -102,7 +108,7 @@ async function readInto(r, blob, n) {
   r.reading.add(stream);
   try {
     while (at < n) {
-      const { value, done } = await stream.read(new Uint8Array(buf, at, n - at));
+      const { value, done } = await patient(r, stream.read(new Uint8Array(buf, at, n - at)));
       buf = value ? value.buffer : new ArrayBuffer(buf.byteLength); // the buffer, transferred back
       if (done) break;
       at += value.byteLength;
@@ -119,10 +125,32 @@ async function readInto(r, blob, n) {
   return { buffer: buf, length: at };
 }
 
-async function large(r, { id, file, len }) {
-  const blob = r.files[file];
-  const { buffer, length } = await readInto(r, part(r, { file, len }), Math.min(len, blob.size));
-  r.post({ type: 'read', buffer, reusable: true, reads: [{ id, at: 0, length, size: blob.size }] }, [buffer]);
+async function large(r, x) {
+  const blob = r.files[x.file];
+  let got;
+  try {
+    got = await readInto(r, part(r, x), Math.min(x.len, blob.size));
+  } catch (err) {
+    if (!(err instanceof Stalled)) throw err;
+    whole(r, x); // once more, as one read
+    return;
+  }
+  const { buffer, length } = got;
+  r.post({ type: 'read', buffer, reusable: true, reads: [{ id: x.id, at: 0, length, size: blob.size }] }, [buffer]);
+}
+
+class Stalled extends Error {}
+
+// `promise`, or a Stalled error once it has not settled for r.stallMs (more for a whole read of
+// `bytes`: 1 s per 10 MB, slow disks included).
+function patient(r, promise, bytes = 0) {
+  const ms = r.stallMs + bytes / 10000;
+  let timer;
+  const stalled = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Stalled(
+      `the browser gave no bytes of this file for ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([promise, stalled]).finally(() => clearTimeout(timer));
 }
 
 // Starts the queued large reads, at most STREAMS at a time.
@@ -137,7 +165,8 @@ function next(r) {
 // One read into a fresh buffer (where Blob streams have no BYOB reader, or alone after its
 // group failed).
 function whole(r, x) {
-  part(r, x).arrayBuffer().then(
+  const blob = part(r, x);
+  patient(r, blob.arrayBuffer(), blob.size).then(
     (buffer) => r.post({ type: 'read', buffer, reusable: false,
       reads: [{ id: x.id, at: 0, length: buffer.byteLength, size: r.files[x.file].size }] }, [buffer]),
     (err) => fail(r, x.id, err));

@@ -120,3 +120,46 @@ fn nested_folder_and_dropped_zip() {
     let bomb = report.lines().find(|l| l.contains("ST0/BOMB")).unwrap_or("");
     assert!(bomb.contains("skipped") && bomb.contains("zip bomb"), "the bomb is not reported as such: {bomb:?}\n{report}");
 }
+
+/// In the page: reader.js given three large files (over SMALL_FILE) with a short stall limit.
+/// One reads normally; one's stream never gives a byte but its whole read works; one never
+/// gives a byte either way. Gives each read's answer: its length, or its error.
+const STALLED_READS: &str = r#"
+const done = arguments[arguments.length - 1];
+import('./reader.js').then(({ reader, SMALL_FILE }) => {
+  const size = SMALL_FILE + 4096;
+  const real = new Blob([new Uint8Array(size).fill(7)]);
+  const never = () => new Promise(() => {});
+  // A File-like whose stream stalls; its whole read works unless `dead`.
+  const stalling = (blob, dead) => ({
+    size: blob.size,
+    slice: (a, b) => stalling(blob.slice(a, b), dead),
+    stream: () => ({ getReader: () => ({ read: never, cancel: async () => {} }) }),
+    arrayBuffer: () => (dead ? never() : blob.arrayBuffer()),
+  });
+  const answers = {};
+  const r = reader((m) => {
+    for (const a of m.reads) answers[a.id] = a.error !== undefined ? { error: a.error } : { length: a.length };
+    if (Object.keys(answers).length === 3) done(answers);
+  }, { stallMs: 300 });
+  r.files([real, stalling(real, false), stalling(real, true)]);
+  r.read([0, 1, 2].map((k) => ({ id: k, file: k, len: Infinity })));
+}, (err) => done({ importFailed: String(err) }));
+"#;
+
+/// A browser read that never settles does not hold the run for ever: reader.js tries the file
+/// once more as one whole read, and else answers with an error that names the stall (the export
+/// then reports that file and goes on).
+#[test]
+fn a_stalled_read_is_retried_then_reported() {
+    let (mut server, browser, _url) = open_page();
+    let s = &browser.session;
+    s.set_script_timeout(Duration::from_secs(20)).unwrap();
+    let answers = s.execute_async(STALLED_READS, vec![]).unwrap();
+    server.stop();
+    let size = 256 * 1024 + 4096;
+    assert_eq!(answers["0"], json!({ "length": size }), "the normal read: {answers}");
+    assert_eq!(answers["1"], json!({ "length": size }), "the stalled stream, read again whole: {answers}");
+    let error = answers["2"]["error"].as_str().unwrap_or_else(|| panic!("no error for the dead read: {answers}"));
+    assert!(error.contains("gave no bytes of this file"), "{error}");
+}

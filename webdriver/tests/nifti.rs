@@ -154,7 +154,7 @@ fn convert_in_page(inputs: &[std::path::PathBuf]) -> PageNifti {
     assert_eq!(checked, serde_json::json!(true), "the NIfTI format radio is not selected");
     browser.select_files(inputs);
 
-    let limit = Duration::from_secs(600);
+    let limit = Duration::from_secs(300);
     let t0 = Instant::now();
     browser.run_to_review(limit);
     let volumes = s

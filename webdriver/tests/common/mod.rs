@@ -140,31 +140,66 @@ impl Browser {
         counts
     }
 
-    /// Like `wait_enabled`, but shows the messages and the browser console when it times out.
+    /// Like `wait_enabled`, but stops as soon as the page shows an error, and shows the page's
+    /// status, messages and browser console when it fails.
     pub fn wait_enabled_or_report(&self, css: &str, timeout: Duration) {
         let s = &self.session;
-        s.wait_for(&format!("{css} to be enabled"), timeout, || Ok(s.find(css)?.is_enabled()?.then_some(())))
-            .unwrap_or_else(|e| {
-                let status = s.find("#status").and_then(|r| r.text()).unwrap_or_default();
-                let messages = s.find("#messages").and_then(|r| r.text()).unwrap_or_default();
-                let logs = s.log("browser").unwrap_or_default();
-                panic!("{e}\n#status: {status}\n#messages: {messages}\nbrowser console: {logs:#?}")
-            });
+        self.wait_unless_error(&format!("{css} to be enabled"), timeout, || Ok(s.find(css)?.is_enabled()?.then_some(())));
     }
 
-    /// Waits until `#download` has a `blob:` href; returns it.
+    /// Waits until `#download` has a `blob:` href; returns it. Stops as soon as the page shows an
+    /// error (a failed export would otherwise be seen only when the timeout ends).
     pub fn wait_download_link(&self, timeout: Duration) -> String {
         let s = &self.session;
-        s.wait_for("#download to get a blob: href", timeout, || {
+        self.wait_unless_error("#download to get a blob: href", timeout, || {
             let href = s.find("#download")?.property("href")?;
             Ok(href.as_str().filter(|h| h.starts_with("blob:")).map(String::from))
         })
-        .unwrap_or_else(|e| {
-            let report = s.find("#report").and_then(|r| r.text()).unwrap_or_default();
-            let logs = s.log("browser").unwrap_or_default();
-            let requests = s.log("performance").map(|l| network_requests(&l)).unwrap_or_default();
-            panic!("{e}\n#report: {report}\nnetwork requests: {requests:?}\nbrowser console: {logs:#?}")
-        })
+    }
+
+    /// Polls `probe` until it gives a value; panics with the page's state when the page shows an
+    /// error message (`.msg-error`) or the timeout ends.
+    fn wait_unless_error<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut probe: impl FnMut() -> webdriver::driver::Result<Option<T>>,
+    ) -> T {
+        let s = &self.session;
+        let outcome = s.wait_for(what, timeout, || {
+            if let Some(error) = self.page_error()? {
+                return Ok(Some(Err(format!("the page shows an error while waiting for {what}: {error}"))));
+            }
+            Ok(probe()?.map(Ok))
+        });
+        match outcome {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) | Err(e) => panic!("{e}\n{}", self.page_state()),
+        }
+    }
+
+    /// The text of the page's error messages, if it shows any.
+    fn page_error(&self) -> webdriver::driver::Result<Option<String>> {
+        let text = self.session.execute(
+            "return [...document.querySelectorAll('#messages .msg-error')].map((p) => p.textContent).join('\\n');",
+            vec![],
+        )?;
+        Ok(text.as_str().filter(|t| !t.is_empty()).map(String::from))
+    }
+
+    /// What a failed wait shows: status, messages, report, network requests and the console.
+    fn page_state(&self) -> String {
+        let s = &self.session;
+        let text = |css: &str| s.find(css).and_then(|r| r.text()).unwrap_or_default();
+        let logs = s.log("browser").unwrap_or_default();
+        let requests = s.log("performance").map(|l| network_requests(&l)).unwrap_or_default();
+        let requests: Vec<&String> = requests.iter().filter(|r| !r.starts_with("GET chrome://")).collect();
+        format!(
+            "#status: {}\n#messages: {}\n#report: {}\nnetwork requests: {requests:?}\nbrowser console: {logs:#?}",
+            text("#status"),
+            text("#messages"),
+            text("#report")
+        )
     }
 
     /// Waits for a finished `.zip` in the download folder (no `.crdownload` left, size stable).
