@@ -15,6 +15,7 @@ pub mod nifti;
 pub mod patient_id;
 pub mod profile;
 pub mod pseudonym;
+pub mod redact;
 pub mod report;
 pub mod table;
 pub mod unzip;
