@@ -53,7 +53,7 @@ enum VisitByArg {
 
 fn parse_option(name: &str) -> Result<Opt, String> {
     Opt::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = Opt::ALL.iter().map(|o| o.name()).collect();
+        let names: Vec<&str> = Opt::ALL.iter().chain(&Opt::PIXEL).map(|o| o.name()).collect();
         format!("unknown option {name:?}; one of: {}", names.join(", "))
     })
 }

@@ -25,6 +25,25 @@ pub struct FileEntry {
     /// With a skipped or quarantined outcome: its code.
     #[serde(flatten)]
     pub why: Option<Why>,
+    /// With an exported image whose pixels were cleaned (Clean Pixel Data Option): the boxes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
+}
+
+/// What the Clean Pixel Data Option did to one exported image: the boxes blacked out on every
+/// frame and sample, and where they came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redaction {
+    /// Every box filled, in pixel coordinates, sorted.
+    pub boxes: Vec<crate::redact::Rect>,
+    pub frames: usize,
+    /// The names of the rules that matched the image (and gave boxes).
+    pub rules: Vec<String>,
+    /// Boxes the detector found (over all frames, before they were merged with the others).
+    pub detected: usize,
+    /// The boxes are the user's, accepted on the review screen.
+    pub accepted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -109,6 +109,8 @@ struct Input {
     outcome: Outcome,
     /// The code of a skipped or quarantined outcome.
     why: Option<Why>,
+    /// The pixel cleaning of an exported image (Clean Pixel Data Option).
+    redaction: Option<crate::report::Redaction>,
 }
 
 impl Input {

@@ -264,7 +264,7 @@ mod tests {
     }
 
     fn input(name: &str, summary: Option<Summary>) -> Input {
-        Input { name: name.into(), size: 1, summary, outcome: Outcome::Pending, why: None }
+        Input { name: name.into(), size: 1, summary, outcome: Outcome::Pending, why: None, redaction: None }
     }
 
     fn code(input: &Input) -> Option<Reason> {

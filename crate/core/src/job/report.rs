@@ -14,7 +14,13 @@ impl Job {
         let files: Vec<FileEntry> = self
             .inputs
             .iter()
-            .map(|i| FileEntry { name: i.name.clone(), size: i.size, outcome: i.outcome.clone(), why: i.why.clone() })
+            .map(|i| FileEntry {
+                name: i.name.clone(),
+                size: i.size,
+                outcome: i.outcome.clone(),
+                why: i.why.clone(),
+                redaction: i.redaction.clone(),
+            })
             .collect();
         let (tables, linkage) = self.tables.report(&self.keyring);
         Report {

@@ -37,7 +37,7 @@ impl Job {
             Err(e) => (None, Outcome::Skipped { reason: e.to_string() }, Some(e.why())),
         };
         let size = size.max(prefix.len() as u64);
-        self.inputs.push(Input { name: name.to_string(), size, summary, outcome, why });
+        self.inputs.push(Input { name: name.to_string(), size, summary, outcome, why, redaction: None });
         Scan::Input(self.inputs.len() - 1)
     }
 
@@ -77,7 +77,7 @@ impl Job {
 
     fn skipped(&mut self, name: &str, size: u64, reason: String, why: Why) -> usize {
         let (outcome, why) = (Outcome::Skipped { reason }, Some(why));
-        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome, why });
+        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome, why, redaction: None });
         self.inputs.len() - 1
     }
 }

@@ -85,6 +85,9 @@ pub enum Opt {
     CleanDescriptors,
     CleanStructuredContent,
     CleanGraphics,
+    /// Clean Pixel Data (E.3.1): no column of the table; burned-in text is blacked out of the
+    /// pixels of the images held back for it (crate::redact).
+    CleanPixelData,
 }
 
 impl Opt {
@@ -117,11 +120,15 @@ impl Opt {
             Opt::CleanDescriptors => "clean-descriptors",
             Opt::CleanStructuredContent => "clean-structured-content",
             Opt::CleanGraphics => "clean-graphics",
+            Opt::CleanPixelData => "clean-pixel-data",
         }
     }
 
+    /// The options that act on pixels, not on attributes: no column of Table E.1-1.
+    pub const PIXEL: [Opt; 1] = [Opt::CleanPixelData];
+
     pub fn from_name(name: &str) -> Option<Opt> {
-        Opt::ALL.into_iter().find(|o| o.name() == name)
+        Opt::ALL.into_iter().chain(Opt::PIXEL).find(|o| o.name() == name)
     }
 
     /// The CID 7050 code (De-identification Method) that records the option.
@@ -141,11 +148,13 @@ impl Opt {
             Opt::CleanDescriptors => ("113105", "Clean Descriptors Option"),
             Opt::CleanStructuredContent => ("113104", "Clean Structured Content Option"),
             Opt::CleanGraphics => ("113103", "Clean Graphics Option"),
+            Opt::CleanPixelData => ("113101", "Clean Pixel Data Option"),
         }
     }
 
-    fn column(self) -> usize {
-        Opt::ALL.iter().position(|&o| o == self).expect("every option has a column")
+    /// The option's column of Table E.1-1 (none for the pixel options).
+    fn column(self) -> Option<usize> {
+        Opt::ALL.iter().position(|&o| o == self)
     }
 }
 
@@ -245,7 +254,7 @@ impl Policy {
     /// A row's action under the options in force: an option that keeps wins over one
     /// that cleans, which wins over the Basic Profile.
     pub fn resolve(&self, row: &Row) -> Code {
-        let chosen: Vec<Code> = self.options.iter().filter_map(|o| row.3[o.column()]).collect();
+        let chosen: Vec<Code> = self.options.iter().filter_map(|o| o.column().and_then(|c| row.3[c])).collect();
         if chosen.contains(&Code::K) {
             Code::K
         } else if chosen.contains(&Code::C) {
@@ -258,7 +267,7 @@ impl Policy {
     /// The values written into DeidentificationMethod (LO, 64 characters each).
     pub fn method(&self) -> Vec<String> {
         let mut out = vec![TOOL.to_string(), format!("preset {}", self.preset.name()), format!("dates {}", self.dates.name())];
-        out.extend(self.options.iter().map(|o| o.name().to_string()));
+        out.extend(self.options.iter().filter(|o| o.column().is_some()).map(|o| o.name().to_string()));
         if self.preset == Preset::Mip {
             out.push("series-description and protocol-name kept, identifiers removed".to_string());
         }
@@ -268,7 +277,8 @@ impl Policy {
     /// The CID 7050 codes (value, meaning) of the method: the Basic Profile, then each option.
     pub fn method_codes(&self) -> Vec<(&'static str, &'static str)> {
         let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
-        codes.extend(self.options.iter().map(|o: &Opt| o.code()));
+        // 113101 only on the files whose pixels were cleaned (crate::redact adds it there).
+        codes.extend(self.options.iter().filter(|o| o.column().is_some()).map(|o: &Opt| o.code()));
         codes
     }
 }
@@ -276,7 +286,7 @@ impl Policy {
 /// Whether the tag's row is cleaned by Retain Longitudinal Temporal Information with
 /// Modified Dates: a temporal attribute whatever its VR (Timezone Offset From UTC is SH).
 pub fn is_temporal(tag: Tag) -> bool {
-    row(tag).is_some_and(|r| r.3[Opt::RetainLongitudinalTemporalInformationModifiedDates.column()] == Some(Code::C))
+    row(tag).is_some_and(|r| r.3[Opt::ALL.iter().position(|&o| o == Opt::RetainLongitudinalTemporalInformationModifiedDates).unwrap_or(6)] == Some(Code::C))
 }
 
 /// A text attribute as the DICOM export writes it, for the other outputs (NIfTI names and
