@@ -9,7 +9,8 @@ import { downloadReidTable } from './ui/review.js';
 import { cancelRun, confirmRun, startRun, sweepScratch } from './ui/run.js';
 import { generateKeyFile, loadKeyFile, rememberSecret, restoreSecret, toggleSecret } from './ui/secret.js';
 import { clearSelection, setupDropzone, updateSelection } from './ui/selection.js';
-import { exportSettings, importSettings, restoreSettings, settingControls, storeSettings } from './ui/settings.js';
+import { exportSettings, forgetPixelRules, importSettings, loadPixelRules, restoreSettings, settingControls, showPixelRules,
+  storeSettings } from './ui/settings.js';
 import { showStartFailure, spawnWorker } from './ui/workers.js';
 
 /** The language switch: remembered in this browser; the page's text follows at once. */
@@ -18,6 +19,7 @@ function changeLanguage() {
   storeLanguage();
   applyStrings();
   updateSelection();
+  showPixelRules();
   if (state.lastReport) renderReport(state.lastReport);
   else if (!state.running && state.active?.ready) setStatus(t('readyStatus'));
 }
@@ -40,6 +42,8 @@ function wire() {
   for (const c of settingControls()) c.addEventListener('change', storeSettings);
   $('settings-export').addEventListener('click', exportSettings);
   $('settings-import').addEventListener('change', importSettings);
+  $('pixel-rules-file').addEventListener('change', loadPixelRules);
+  $('pixel-rules-forget').addEventListener('click', forgetPixelRules);
   window.addEventListener('beforeunload', (ev) => {
     if (state.running) { ev.preventDefault(); ev.returnValue = t('leaveWarning'); }
   });

@@ -25,18 +25,35 @@ const TYPES = {
   blob: (v) => v instanceof Blob,
   'blob[]': (v) => Array.isArray(v) && v.every((x) => x instanceof Blob),
   'string[]': (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
+  'pixels[]': (v) => Array.isArray(v) && v.every(pixelSeriesFits),
+  'accepted[]': (v) => Array.isArray(v) && v.every((a) => TYPES.object(a) && typeof a.key === 'string' && boxesFit(a.boxes)),
 };
+
+// A box in image pixels: {x, y, width, height}, whole numbers, not negative.
+const boxesFit = (boxes) => Array.isArray(boxes) && boxes.every((b) => TYPES.object(b)
+  && ['x', 'y', 'width', 'height'].every((k) => Number.isInteger(b[k]) && b[k] >= 0));
+
+// One series of the review's 'pixels' (see `review` below): its preview, or its `error`.
+function pixelSeriesFits(p) {
+  if (!TYPES.object(p) || typeof p.key !== 'string' || typeof p.label !== 'string') return false;
+  if (!TYPES['string[]'](p.files) || !TYPES['string[]'](p.rules) || typeof p.needsAcceptance !== 'boolean') return false;
+  if (!TYPES.object(p.match)) return false;
+  if (typeof p.error === 'string') return true;
+  const th = p.thumb;
+  return ['columns', 'rows', 'frames'].every((k) => Number.isInteger(p[k])) && boxesFit(p.proposed)
+    && TYPES.object(th) && th.grey instanceof Uint8Array && th.grey.length === th.width * th.height;
+}
 
 const PAGE_TO_WORKER = {
   run: { files: 'blob[]', names: 'string[]', secret: 'string', exportDate: 'string', settings: 'object' },
-  confirm: { handle: 'object?', profiles: 'array', scratch: 'string?', mapping: 'boolean' },
+  confirm: { handle: 'object?', profiles: 'array', scratch: 'string?', mapping: 'boolean', pixelAccepted: 'accepted[]' },
 };
 
 const WORKER_TO_PAGE = {
   ready: {},
   progress: { phase: ['scan', 'export'], filesDone: 'number', filesTotal: 'number', bytesDone: 'number',
     bytesTotal: 'number', file: 'string' },
-  review: { review: 'object', tables: 'array', exportFiles: 'number', exportBytes: 'number' },
+  review: { review: 'object', tables: 'array', exportFiles: 'number', exportBytes: 'number', pixels: 'pixels[]' },
   done: { zip: 'blob?', size: 'number', saved: 'boolean', scratch: 'string?', report: 'object',
     mapping: 'blob?', wasmMemory: 'number', timing: 'object' },
   error: { message: 'string', file: 'string?', fatal: 'boolean', code: ['engine-stopped', undefined] },
@@ -80,9 +97,11 @@ export function run({ files, names, secret, exportDate, settings }) {
  *  named `scratch` (worker/sink.js openScratch), else a Blob of parts. `profiles`
  *  [{input, profile}]: the table rules the user changed on the review (WebJob.setTableProfile:
  *  the tables' columns are decided again; their paths, and the review, stay). `mapping`: record
- *  the UID and patient ID mapping (WebJob.recordMapping). */
-export function confirm({ handle = null, profiles = [], scratch = null, mapping = false }) {
-  return toWorker({ type: 'confirm', handle, profiles, scratch, mapping });
+ *  the UID and patient ID mapping (WebJob.recordMapping). `pixelAccepted` [{key, boxes}]: the
+ *  pixel series (review's `pixels`) the user accepted, with the boxes to black out, in image
+ *  pixels (WebJob.acceptPixelBoxes). */
+export function confirm({ handle = null, profiles = [], scratch = null, mapping = false, pixelAccepted = [] }) {
+  return toWorker({ type: 'confirm', handle, profiles, scratch, mapping, pixelAccepted });
 }
 
 /** worker → page: the wasm is initialised; 'run' may be sent. */
@@ -98,9 +117,15 @@ export function progress({ phase, filesDone, filesTotal, bytesDone, bytesTotal, 
 
 /** worker → page: the scan and the plan are done; the job stays alive until 'confirm'.
  *  `review` = WebJob.review(), `tables` = WebJob.tableReview() (both hold original identifiers,
- *  for the screen only); `exportFiles` and `exportBytes`: the inputs the plan exports. */
-export function review({ review, tables, exportFiles, exportBytes }) {
-  return toPage({ type: 'review', review, tables, exportFiles, exportBytes });
+ *  for the screen only); `exportFiles` and `exportBytes`: the inputs the plan exports.
+ *  `pixels`: with the Clean Pixel Data option, the series whose pixels would be cleaned
+ *  (WebJob.pixelSeries), each [{key, label, files (input names), rules (matching rules' names),
+ *  needsAcceptance, match ({manufacturer, model, sopClass, rows, columns}: for a new rule),
+ *  columns, rows, frames, thumb: {width, height, grey (Uint8Array, row-major)}, proposed (boxes
+ *  in image pixels)}], or {key, label, files, rules, needsAcceptance, match, error}
+ *  when its preview failed (the series then stays held back); [] without the option. */
+export function review({ review, tables, exportFiles, exportBytes, pixels = [] }) {
+  return toPage({ type: 'review', review, tables, exportFiles, exportBytes, pixels });
 }
 
 /** worker → page: the zip is written. `zip`: a Blob to offer (null when `saved` in the user's

@@ -25,6 +25,13 @@ export const state = {
   reviewData: null,
   // Per table of the review: {input, profile, edited}.
   reviewTables: [],
+  // The site's pixel rules (the Clean Pixel Data option's rule file, {rules: [...]}), or null:
+  // kept with the settings (ui/settings.js), sent to the worker as `pixelRules`.
+  pixelRules: null,
+  // The review's pixel series (ui/pixels.js), one per series the option would clean:
+  // {key, info (the review's entry), boxes (image pixels), selected (index or -1), accepted,
+  // edited, drag}.
+  pixels: [],
   // The last report, shown again in the other language when the language changes.
   lastReport: null,
   // The filling of the outcome table under way (ui/report.js appendOutcomes); replacing it

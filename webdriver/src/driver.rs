@@ -252,6 +252,33 @@ impl Session {
             .map(|_| ())
     }
 
+    /// Presses the keys of `keys` together (all down in order, then up in reverse), on whatever
+    /// has the focus: `"\u{E008}\u{E015}"` is Shift+ArrowDown.
+    pub fn chord(&self, keys: &str) -> Result<()> {
+        let down = keys.chars().map(|c| json!({"type": "keyDown", "value": c.to_string()}));
+        let up = keys.chars().rev().map(|c| json!({"type": "keyUp", "value": c.to_string()}));
+        let steps: Vec<Value> = down.chain(up).collect();
+        self.cmd("POST", "/actions", Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": steps}]})))
+            .map(|_| ())
+    }
+
+    /// Drags the mouse on `element` from `from` to `to` (CSS pixels from the element's centre),
+    /// the left button held in between (WebDriver pointer actions, in two steps of 50 ms).
+    pub fn drag(&self, element: &Element<'_>, from: (i64, i64), to: (i64, i64)) -> Result<()> {
+        let origin = element.as_arg();
+        let to_point = |(x, y): (i64, i64), ms: u64| json!({"type": "pointerMove", "duration": ms, "origin": origin, "x": x, "y": y});
+        let middle = ((from.0 + to.0) / 2, (from.1 + to.1) / 2);
+        let steps = vec![
+            to_point(from, 0),
+            json!({"type": "pointerDown", "button": 0}),
+            to_point(middle, 50),
+            to_point(to, 50),
+            json!({"type": "pointerUp", "button": 0}),
+        ];
+        let pointer = json!({"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": steps});
+        self.cmd("POST", "/actions", Some(json!({"actions": [pointer]}))).map(|_| ())
+    }
+
     /// A PNG of the whole page (beyond the viewport), through the DevTools protocol.
     pub fn screenshot_base64(&self) -> Result<String> {
         let v = self.cdp("Page.captureScreenshot", json!({"format": "png", "captureBeyondViewport": true}))?;

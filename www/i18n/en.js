@@ -69,6 +69,41 @@ export const strings = {
   optCleanDescriptors: 'Keep descriptions, cleaned of names and numbers',
   optCleanStructured: 'Keep structured content, cleaned',
   optCleanGraphics: 'Keep overlays and graphics (I have checked they show no identity)',
+  optCleanPixelData: 'Clean pixel data (black out burned-in text)',
+  optCleanPixelDataHint: 'Ultrasound, screenshots and other images held back for text drawn into their pixels are '
+    + 'exported with that text blacked out: by the site’s pixel rules, or with the boxes you accept on the review.',
+  pixelRulesLabel: 'Pixel rules file (JSON, optional)',
+  pixelRulesForget: 'Forget the pixel rules',
+  pixelRulesHint: 'A rule blacks out fixed places of the images of one scanner model (manufacturer, model, '
+    + 'image size). The rules are kept with the settings: in this browser and in the settings file.',
+  pixelRulesNone: 'No pixel rules loaded.',
+  pixelRulesLoaded: { one: '{n} pixel rule loaded.', other: '{n} pixel rules loaded.' },
+  pixelRulesFailed: 'The pixel rules file “{name}” was not loaded: {message}',
+  pixelRulesNoList: 'it has no “rules” list',
+  pixelRulesBadRule: 'rule {n} needs a “boxes” list of {x, y, width, height} in whole pixels',
+  pixelRulesInSettings: 'its pixel rules are wrong ({message})',
+  reviewPixels: 'Images with burned-in text',
+  pixelsIntro: 'These series are exported with the boxes below blacked out on every frame. Check that every '
+    + 'name, ID and date drawn in the image is inside a box. A series that no rule matches is exported only '
+    + 'if you tick “Export this series with these boxes”; otherwise it stays held back.',
+  pixelKeysHelp: 'Mouse: drag on the image to draw a box, drag a box to move it. Keyboard, with the image '
+    + 'focused: Tab, Shift+Tab, N or P select a box; arrows move it by one pixel (with Shift: ten); '
+    + 'Alt+arrows resize it; A adds a box in the middle; Delete removes the selected box.',
+  pixelPreviewFailed: 'The image could not be shown ({message}): this series stays held back.',
+  pixelFirstFile: 'shown: {name}',
+  pixelFrames: { one: '{n} frame', other: '{n} frames' },
+  pixelNoRule: 'no rule matches: exported only if you accept its boxes',
+  pixelRuleMatched: 'rule: {names}',
+  pixelBoxesNone: 'No box: nothing is blacked out.',
+  pixelAdd: 'Add a box',
+  pixelRemove: 'Remove box',
+  pixelSaveRule: 'Save as rule',
+  pixelAccept: 'Export this series with these boxes',
+  pixelAcceptRule: 'Exported with these boxes (rule: {names})',
+  pixelBox: 'Box {n}: x {x}, y {y}, {width} × {height} pixels',
+  pixelBoxCount: { one: '{n} box', other: '{n} boxes' },
+  pixelCanvasLabel: 'First image of {label}, {boxes} to black out',
+  pixelRuleSaved: 'Saved as rule “{name}” in the site settings: it applies from the next export.',
   includeQuarantined: 'Also export files that are held back by default',
   quarantineHint: 'Held back: images with burned-in text, screenshots, ultrasound, scanned documents, '
     + 'photographs and videos, reports, and (research platform preset) non-primary images.',

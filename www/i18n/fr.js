@@ -70,6 +70,45 @@ export const strings = {
   optCleanDescriptors: 'Garder les descriptions, nettoyées des noms et des numéros',
   optCleanStructured: 'Garder le contenu structuré, nettoyé',
   optCleanGraphics: 'Garder les superpositions et graphiques (j’ai vérifié qu’ils ne montrent aucune identité)',
+  optCleanPixelData: 'Nettoyer les pixels (masquer le texte incrusté)',
+  optCleanPixelDataHint: 'Les échographies, captures d’écran et autres images retenues à cause d’un texte '
+    + 'incrusté dans leurs pixels sont exportées avec ce texte masqué en noir : selon les règles de pixels du '
+    + 'site, ou avec les zones que vous acceptez à la vérification.',
+  pixelRulesLabel: 'Fichier de règles de pixels (JSON, facultatif)',
+  pixelRulesForget: 'Oublier les règles de pixels',
+  pixelRulesHint: 'Une règle masque des emplacements fixes des images d’un modèle d’appareil (fabricant, '
+    + 'modèle, taille d’image). Les règles sont conservées avec les réglages : dans ce navigateur et dans le '
+    + 'fichier de réglages.',
+  pixelRulesNone: 'Aucune règle de pixels chargée.',
+  pixelRulesLoaded: { one: '{n} règle de pixels chargée.', other: '{n} règles de pixels chargées.' },
+  pixelRulesFailed: 'Le fichier de règles de pixels « {name} » n’a pas été chargé : {message}',
+  pixelRulesNoList: 'il n’a pas de liste « rules »',
+  pixelRulesBadRule: 'la règle {n} doit avoir une liste « boxes » de {x, y, width, height} en pixels entiers',
+  pixelRulesInSettings: 'ses règles de pixels sont incorrectes ({message})',
+  reviewPixels: 'Images avec du texte incrusté',
+  pixelsIntro: 'Ces séries sont exportées avec les zones ci-dessous masquées en noir sur chaque image. '
+    + 'Vérifiez que chaque nom, identifiant et date écrit dans l’image est dans une zone. Une série '
+    + 'qu’aucune règle ne reconnaît n’est exportée que si vous cochez « Exporter cette série avec ces '
+    + 'zones » ; sinon elle reste retenue.',
+  pixelKeysHelp: 'Souris : faites glisser sur l’image pour tracer une zone, faites glisser une zone pour la '
+    + 'déplacer. Clavier, l’image ayant le focus : Tab, Maj+Tab, N ou P choisissent une zone ; les flèches la '
+    + 'déplacent d’un pixel (avec Maj : dix) ; Alt+flèches la redimensionnent ; A ajoute une zone au milieu ; '
+    + 'Suppr efface la zone choisie.',
+  pixelPreviewFailed: 'L’image n’a pas pu être affichée ({message}) : cette série reste retenue.',
+  pixelFirstFile: 'affichée : {name}',
+  pixelFrames: { one: '{n} image', other: '{n} images' },
+  pixelNoRule: 'aucune règle ne la reconnaît : exportée seulement si vous acceptez ses zones',
+  pixelRuleMatched: 'règle : {names}',
+  pixelBoxesNone: 'Aucune zone : rien n’est masqué.',
+  pixelAdd: 'Ajouter une zone',
+  pixelRemove: 'Supprimer la zone',
+  pixelSaveRule: 'Enregistrer comme règle',
+  pixelAccept: 'Exporter cette série avec ces zones',
+  pixelAcceptRule: 'Exportée avec ces zones (règle : {names})',
+  pixelBox: 'Zone {n} : x {x}, y {y}, {width} × {height} pixels',
+  pixelBoxCount: { one: '{n} zone', other: '{n} zones' },
+  pixelCanvasLabel: 'Première image de {label}, {boxes} à masquer',
+  pixelRuleSaved: 'Enregistrée comme règle « {name} » dans les réglages du site : elle s’applique dès le prochain export.',
   includeQuarantined: 'Exporter aussi les fichiers mis de côté par défaut',
   quarantineHint: 'Mis de côté : images avec du texte incrusté, captures d’écran, échographies, documents scannés, '
     + 'photos et vidéos, comptes rendus et (profil de la plateforme) images non primaires.',

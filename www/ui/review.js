@@ -6,6 +6,7 @@ import { t, tp, fmtInt, outcomeWord, reasonText } from '../i18n.js';
 import { state } from '../state.js';
 import { localDate } from '../util.js';
 import { updateControls } from './controls.js';
+import { clearPixels, showPixels } from './pixels.js';
 import { setProgress } from './progress.js';
 
 // The column rules of the core (crate/core/src/table/mod.rs, Rule), as the review offers them.
@@ -27,10 +28,11 @@ export function clearReview() {
   el.reviewPatients.replaceChildren();
   el.reviewTables.replaceChildren();
   el.reviewExcluded.replaceChildren();
+  clearPixels();
 }
 
 /** A 'review' message of the worker (protocol.js): show it and wait for the user. */
-export function onReview({ review, tables, exportBytes }) {
+export function onReview({ review, tables, exportBytes, pixels }) {
   const r = state.running;
   r.phase = 'review';
   r.exportTotal = exportBytes;
@@ -39,6 +41,7 @@ export function onReview({ review, tables, exportBytes }) {
   el.reviewPatients.replaceChildren(fragment((review.patients || []).map(patientBlock)));
   showTables(tables || []);
   showExcluded(review.excluded || []);
+  showPixels(pixels || []);
   setProgress(r.scanTotal, Math.max(1, r.scanTotal + exportBytes));
   setStatus(t('phaseReview'));
   announce(t('phaseReview'));

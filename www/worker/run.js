@@ -9,6 +9,7 @@ import { WebJob } from '../pkg/capture.js';
 import { current, messageOf, post, progress } from './post.js';
 import { ahead, useFiles } from './read.js';
 import { scanPass } from './scan.js';
+import { acceptBoxes, cleansPixels, pixelPreviews } from './pixels.js';
 import { openSink } from './sink.js';
 import { timing, resetTiming, timed, timedSync } from './timing.js';
 import { toPlain, toWasm } from './wasm.js';
@@ -17,10 +18,10 @@ import { toPlain, toWasm } from './wasm.js';
 const waiting = { confirm: null };
 
 /** A 'confirm' message (protocol.js): the review's answer, if one is awaited. */
-export function onConfirm({ handle, profiles, scratch, mapping }) {
+export function onConfirm({ handle, profiles, scratch, mapping, pixelAccepted }) {
   const resolve = waiting.confirm;
   waiting.confirm = null;
-  resolve?.({ handle, profiles, scratch, mapping });
+  resolve?.({ handle, profiles, scratch, mapping, pixelAccepted });
 }
 
 /** Runs the export of a 'run' message (protocol.js); `wasm` is the module's exports (for its
@@ -32,7 +33,7 @@ export async function run({ files, names, secret, exportDate, settings }, wasm) 
     useFiles(files);
     ctx.job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
     await scanPass(ctx, files, names);
-    const { plan, exportTotal, choice } = await reviewPass(ctx);
+    const { plan, exportTotal, choice } = await reviewPass(ctx, cleansPixels(settings));
     await exportPass(ctx, plan, choice, exportTotal);
     await finish(ctx, choice.mapping, wasm);
   } finally {
@@ -42,9 +43,10 @@ export async function run({ files, names, secret, exportDate, settings }, wasm) 
   }
 }
 
-/** The plan, then the review: the user checks it before anything is written. Gives the plan,
- *  the bytes it exports, and the user's 'confirm'. */
-async function reviewPass(ctx) {
+/** The plan, then the review: the user checks it before anything is written (with `pixels`,
+ *  the previews of the series the Clean Pixel Data option would clean). Gives the plan, the
+ *  bytes it exports, and the user's 'confirm'. */
+async function reviewPass(ctx, pixels) {
   const { job } = ctx;
   const planStarted = performance.now();
   const tables = toPlain(job.tableReview());
@@ -52,10 +54,12 @@ async function reviewPass(ctx) {
   const review = toPlain(job.review());
   const exportFiles = new Set(plan.map((p) => p.input)).size;
   const exportTotal = plan.reduce((n, p) => n + ctx.inputs[p.input].size, 0);
-  post(protocol.review({ review, tables, exportFiles, exportBytes: exportTotal }));
   timing.plan += performance.now() - planStarted;
+  const previews = pixels ? await pixelPreviews(ctx) : [];
+  post(protocol.review({ review, tables, exportFiles, exportBytes: exportTotal, pixels: previews }));
   const choice = await timed('review', () => new Promise((resolve) => { waiting.confirm = resolve; }));
   for (const { input, profile } of choice.profiles) job.setTableProfile(input, profile);
+  acceptBoxes(job, choice.pixelAccepted);
   if (choice.mapping) job.recordMapping();
   return { plan, exportTotal, choice };
 }
