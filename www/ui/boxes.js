@@ -141,7 +141,7 @@ export function addMiddleBox(s) {
   s.selected = s.boxes.length - 1;
 }
 
-/** Removes the selected box, if any (the one before it is then selected). */
+/** Removes the selected box, if any (the next one, or else the last, is then selected). */
 export function removeSelected(s) {
   if (s.selected < 0) return;
   s.boxes.splice(s.selected, 1);
