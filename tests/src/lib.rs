@@ -7,3 +7,4 @@ pub mod corpus;
 pub mod fixtures;
 pub mod scan;
 pub mod series;
+pub mod ultrasound;

@@ -85,7 +85,9 @@ struct ExportArgs {
     preset: PresetArg,
     /// An Annex E option on top of the preset's (repeatable), e.g. retain-safe-private,
     /// retain-uids, retain-device-identity, retain-institution-identity,
-    /// retain-patient-characteristics, clean-descriptors, clean-structured-content, clean-graphics.
+    /// retain-patient-characteristics, clean-descriptors, clean-structured-content, clean-graphics,
+    /// clean-pixel-data (burned-in text blacked out of ultrasound, screenshots and images marked
+    /// BurnedInAnnotation YES, which are then exported: the rules' and the detector's boxes).
     #[arg(long = "option", value_parser = parse_option)]
     options: Vec<Opt>,
     /// What happens to dates (default: the preset's; mip: month, basic: remove).
@@ -98,6 +100,14 @@ struct ExportArgs {
     /// ultrasound, documents; with mip, non-PRIMARY images).
     #[arg(long)]
     include_quarantined: bool,
+    /// With clean-pixel-data: a JSON rule file of scanner layouts and the boxes to black out on
+    /// them (`{"rules": [{"name", "source", "match": {...}, "boxes": [{x, y, width, height}]}]}`),
+    /// applied with the built-in layouts.
+    #[arg(long, value_name = "FILE")]
+    pixel_rules: Option<PathBuf>,
+    /// With clean-pixel-data: only the rules' boxes, no detection of text in the pixels.
+    #[arg(long)]
+    no_pixel_detect: bool,
     /// EHR table rules: a JSON profile, or an array of them, as the report's `tables[].profile`
     /// (repeatable). Without one the suggested rules apply, listed in the report.
     #[arg(long = "ehr-profile", value_name = "FILE")]
@@ -273,7 +283,16 @@ fn settings(args: &ExportArgs) -> Result<Settings, String> {
         year_folder: args.year_folder,
         nifti_gzip: args.nifti_gz,
         patient_id_normalise: args.patient_id_normalise.clone().unwrap_or_default(),
+        pixel_rules: args.pixel_rules.as_deref().map(pixel_rules).transpose()?,
+        pixel_detect: capture::job::On(!args.no_pixel_detect),
+        pixel_review: false,
     })
+}
+
+/// The rule file of `--pixel-rules`.
+fn pixel_rules(path: &Path) -> Result<capture::redact::PixelRules, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    capture::redact::PixelRules::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn export(args: &ExportArgs) -> Result<(), String> {

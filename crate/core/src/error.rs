@@ -167,6 +167,10 @@ pub enum JobError {
     /// A NIfTI volume written as its files arrived lost one after its first bytes were
     /// written: the zip cannot be completed correctly.
     VolumeIncomplete { path: String, why: String },
+    /// Boxes were accepted for a series the Clean Pixel Data review did not offer.
+    UnknownPixelSeries(String),
+    /// The review's preview of an image could not be made (the image stays held back).
+    PixelPreview(String),
 }
 
 impl fmt::Display for JobError {
@@ -185,6 +189,8 @@ impl fmt::Display for JobError {
                 "{path} cannot be completed ({why}); it is written as its files are read, so the export \
                  stops here. Was a file changed, moved or deleted during the export? Export again."
             ),
+            JobError::UnknownPixelSeries(key) => write!(f, "no series {key:?} awaits pixel cleaning"),
+            JobError::PixelPreview(why) => write!(f, "no preview of the image: {why}"),
         }
     }
 }

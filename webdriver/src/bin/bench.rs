@@ -37,6 +37,7 @@ struct Study {
 enum Work {
     Deid,
     Nifti,
+    Redact,
     Floor,
 }
 
@@ -45,6 +46,7 @@ impl Work {
         match self {
             Work::Deid => "de-identify (DICOM out)",
             Work::Nifti => "NIfTI",
+            Work::Redact => "clean pixel data",
             Work::Floor => "floor",
         }
     }
@@ -256,11 +258,78 @@ fn main() {
         }
     }
 
+    let mut studies = studies;
+    if want(REDACT) {
+        let study = ultrasound_study(&studies_dir, quick);
+        rows.push(redact_row(&study, &capture, &key, &out, reps, &bench));
+        studies.push(study);
+    }
     let text = render(&rows, &studies, reps, quick, started.elapsed());
     println!("{text}");
     let path = bench.join(if quick { "results-quick.md" } else { "results.md" });
     std::fs::write(&path, &text).expect("write results");
     eprintln!("bench: wrote {} ({:.0} s in total)", path.display(), started.elapsed().as_secs_f64());
+}
+
+const REDACT: &str = "capture CLI (clean-pixel-data)";
+
+/// The redaction study: one ultrasound cine, 640×480 RGB, its header band of burned-in text on
+/// every frame (300 frames, 276 MB; 30 when quick).
+fn ultrasound_study(studies_dir: &Path, quick: bool) -> Study {
+    let cine = capture_tests::ultrasound::Cine::typical(if quick { 30 } else { 300 }, true);
+    let dir = studies_dir.join("us-cine");
+    let file = dir.join("cine.dcm");
+    let stamp = studies_dir.join(".us-cine.complete");
+    if !stamp.is_file() {
+        std::fs::create_dir_all(&dir).unwrap();
+        cine.write(&file);
+        std::fs::write(&stamp, "").unwrap();
+    }
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    eprintln!("bench: us-cine: {} frames, {:.1} MB in {}", cine.frames, bytes as f64 / 1e6, dir.display());
+    Study { name: "us-cine", dir, files: vec![file], bytes }
+}
+
+/// The CLI with clean-pixel-data on the cine: every frame decoded, searched for text, boxed
+/// and written; frames/s in the note.
+fn redact_row(study: &Study, capture: &Path, key: &Path, out: &Path, reps: usize, bench: &Path) -> Row {
+    let o = out.join(study.name);
+    let argv: Vec<String> = [
+        &capture.display().to_string(), "export", "--out", &o.join("capture.zip").display().to_string(),
+        "--report", &o.join("report.json").display().to_string(), "--secret-file", &key.display().to_string(),
+        "--preset", "basic", "--option", "clean-pixel-data", &study.dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    eprintln!("bench: {} / {REDACT} ...", study.name);
+    let mut row = Row { study: study.name, work: Work::Redact, tool: REDACT.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
+    for _ in 0..reps {
+        let _ = std::fs::remove_dir_all(&o);
+        std::fs::create_dir_all(&o).unwrap();
+        match run_command(&argv, bench) {
+            Ok((wall, peak)) => {
+                row.walls.push(wall);
+                row.peak = row.peak.max(Some(peak));
+            }
+            Err(e) => {
+                row.error = Some(e);
+                break;
+            }
+        }
+    }
+    if let (Some(m), None) = (row.median(), &row.error) {
+        let report: Value = std::fs::read(o.join("report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let r = &report["files"][0]["redaction"];
+        let frames = r["frames"].as_u64().unwrap_or(0);
+        row.note = format!("{frames} frames cleaned, {:.0} frames/s, {} boxes; out {}", frames as f64 / m, r["boxes"].as_array().map_or(0, Vec::len), output_summary(&o));
+        if frames == 0 {
+            row.error = Some(format!("the cine was not cleaned: {}", report["files"][0]));
+        }
+    }
+    report_row(&row);
+    let _ = std::fs::remove_dir_all(&o);
+    row
 }
 
 fn report_row(row: &Row) {

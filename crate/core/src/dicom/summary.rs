@@ -7,7 +7,7 @@ use super::attr::{numbers, text};
 use super::Object;
 
 /// What the export plan needs to know of one instance.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Summary {
     pub patient_id: String,
     pub study_date: Option<String>,
@@ -23,6 +23,11 @@ pub struct Summary {
     /// Modality and SeriesDescription, for the review before the export.
     pub modality: Option<String>,
     pub series_description: Option<String>,
+    /// Manufacturer, ManufacturerModelName, Rows and Columns: what a pixel rule matches.
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub rows: Option<u32>,
+    pub columns: Option<u32>,
     /// Position of the slice along its normal (ImagePositionPatient · normal of
     /// ImageOrientationPatient): the order of slices in space.
     pub slice_position: Option<f64>,
@@ -49,6 +54,10 @@ impl Summary {
                 .unwrap_or_default(),
             modality: text(ds, tags::MODALITY),
             series_description: text(ds, tags::SERIES_DESCRIPTION),
+            manufacturer: text(ds, tags::MANUFACTURER),
+            model: text(ds, tags::MANUFACTURER_MODEL_NAME),
+            rows: integer(tags::ROWS).and_then(|v| u32::try_from(v).ok()),
+            columns: integer(tags::COLUMNS).and_then(|v| u32::try_from(v).ok()),
             slice_position: slice_position(ds),
         }
     }

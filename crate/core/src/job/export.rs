@@ -81,6 +81,7 @@ impl Job {
                 Ok(Vec::new())
             }
             (Target::Table(path), Ok(bytes)) => self.export_table(input, path, bytes),
+            (Target::Dicom(path), Ok(bytes)) if self.pixels.contains_key(&input) => self.export_cleaned(input, path, bytes),
             (Target::Dicom(path), Ok(bytes)) => self.export_dicom(input, path, bytes),
         }
     }

@@ -27,11 +27,13 @@ use crate::table::{self, Tables};
 
 mod export;
 mod mapping;
+mod pixels;
 mod plan;
 mod report;
 mod review;
 mod scan;
 pub use mapping::Mapping;
+pub use pixels::{PixelPreview, PixelSeries};
 pub use review::Review;
 
 use plan::{visit_key, Target};
@@ -93,6 +95,24 @@ pub struct Settings {
     /// How a PatientID, of the images and of the tables alike, is normalised before it is
     /// keyed (trimmed always; leading zeros, case, separators as chosen).
     pub patient_id_normalise: PatientIdRule,
+    /// Clean Pixel Data: the site's rule file (the built-in layouts apply as well).
+    pub pixel_rules: Option<crate::redact::PixelRules>,
+    /// Clean Pixel Data: the detector adds the text it finds on each frame (default on).
+    pub pixel_detect: On,
+    /// Clean Pixel Data: an image no rule matches is exported only with boxes the user accepts
+    /// on the review (the page); without it, the detector's boxes are accepted (the CLI).
+    pub pixel_review: bool,
+}
+
+/// A setting that is on unless the settings say `false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct On(pub bool);
+
+impl Default for On {
+    fn default() -> On {
+        On(true)
+    }
 }
 
 impl Settings {
@@ -175,6 +195,8 @@ pub struct Job {
     audit: Audit,
     /// Original UID → replacement, of the DICOM files exported since `record_mapping`.
     uids: Option<BTreeMap<String, String>>,
+    /// Clean Pixel Data: the held-back images it exports, by input (filled by `plan`).
+    pixels: BTreeMap<usize, pixels::PixelPlan>,
 }
 
 impl Job {
@@ -202,6 +224,7 @@ impl Job {
             unmarked: None,
             audit: Audit::default(),
             uids: None,
+            pixels: BTreeMap::new(),
         })
     }
 

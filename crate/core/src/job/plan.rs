@@ -54,6 +54,7 @@ impl Job {
         drop_duplicates(&mut self.inputs);
         if !self.settings.include_quarantined {
             quarantine(&mut self.inputs, self.policy.preset == Preset::Mip);
+            self.plan_pixels();
         }
         let mut targets = self.plan_dicom();
         if self.settings.format != Format::Dicom {
@@ -115,7 +116,8 @@ impl Job {
         let slices: Vec<(usize, &nifti::Slice)> = self
             .slices
             .iter()
-            .filter(|(&i, _)| self.inputs[i].outcome == Outcome::Pending)
+            // Images whose pixels are cleaned are exported as DICOM only.
+            .filter(|(&i, _)| self.inputs[i].outcome == Outcome::Pending && !self.pixels.contains_key(&i))
             .map(|(&i, s)| (i, s))
             .collect();
         let mut volumes = nifti::plan(&slices);
@@ -258,8 +260,8 @@ mod tests {
             burned_in: false,
             image_type: vec!["ORIGINAL".into(), "PRIMARY".into()],
             modality: Some("CT".into()),
-            series_description: None,
             slice_position: None,
+            ..Summary::default()
         }
     }
 

@@ -4,6 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod rules;
+pub use rules::{PixelRules, Rule, RulesError};
+
 /// A box to black out, in the image's pixel coordinates (column `x`, row `y`, from the top left).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Rect {
@@ -25,6 +28,18 @@ impl Rect {
     pub fn contains(self, column: u32, row: u32) -> bool {
         column >= self.x && row >= self.y && column - self.x < self.width && row - self.y < self.height
     }
+}
+
+/// What to black out on one image: boxes on every frame (a rule's or the user's), and whether
+/// the detector adds what it finds on each frame.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Boxes {
+    pub fixed: Vec<Rect>,
+    /// The names of the rules that gave `fixed` (none when the user's boxes were accepted).
+    pub rules: Vec<String>,
+    pub detect: bool,
+    /// `fixed` are the user's, accepted on the review screen.
+    pub accepted: bool,
 }
 
 /// One frame as a grey display image, 8 bits per pixel, row by row (windowed as a viewer shows
