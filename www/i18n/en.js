@@ -80,7 +80,7 @@ export const strings = {
   pixelRulesLoaded: { one: '{n} pixel rule loaded.', other: '{n} pixel rules loaded.' },
   pixelRulesFailed: 'The pixel rules file “{name}” was not loaded: {message}',
   pixelRulesNoList: 'it has no “rules” list',
-  pixelRulesBadRule: 'rule {n} needs a “boxes” list of {x, y, width, height} in whole pixels',
+  pixelRulesBadRule: 'rule {n} needs a name, a match of known keys and a “boxes” list of {x, y, width, height} in whole pixels, none empty',
   pixelRulesInSettings: 'its pixel rules are wrong ({message})',
   reviewPixels: 'Images with burned-in text',
   pixelsIntro: 'These series are exported with the boxes below blacked out on every frame. Check that every '

@@ -83,7 +83,7 @@ export const strings = {
   pixelRulesLoaded: { one: '{n} règle de pixels chargée.', other: '{n} règles de pixels chargées.' },
   pixelRulesFailed: 'Le fichier de règles de pixels « {name} » n’a pas été chargé : {message}',
   pixelRulesNoList: 'il n’a pas de liste « rules »',
-  pixelRulesBadRule: 'la règle {n} doit avoir une liste « boxes » de {x, y, width, height} en pixels entiers',
+  pixelRulesBadRule: 'la règle {n} doit avoir un nom, un « match » aux clés connues et une liste « boxes » de {x, y, width, height} en pixels entiers, aucune vide',
   pixelRulesInSettings: 'ses règles de pixels sont incorrectes ({message})',
   reviewPixels: 'Images avec du texte incrusté',
   pixelsIntro: 'Ces séries sont exportées avec les zones ci-dessous masquées en noir sur chaque image. '

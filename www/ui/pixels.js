@@ -79,8 +79,9 @@ function sidePanel(s) {
   const actions = document.createElement('div');
   actions.className = 'actions';
   s.view.remove = button('pixel-remove', t('pixelRemove'), () => { removeSelected(s); update(s); });
+  s.view.save = button('pixel-save-rule', t('pixelSaveRule'), () => saveRule(s));
   actions.append(button('pixel-add', t('pixelAdd'), () => { addMiddleBox(s); update(s); s.view.canvas.focus(); }),
-    s.view.remove, button('pixel-save-rule', t('pixelSaveRule'), () => saveRule(s)));
+    s.view.remove, s.view.save);
   s.view.status = para('pixel-status', '');
   s.view.status.setAttribute('role', 'status');
   side.append(s.view.list, s.view.empty, actions, s.view.status);
@@ -128,6 +129,7 @@ function update(s) {
   list.replaceChildren(fragment(s.boxes.map((b, i) => boxItem(s, b, i))));
   s.view.empty.hidden = s.boxes.length > 0;
   s.view.remove.disabled = s.selected < 0;
+  s.view.save.disabled = !s.boxes.length; // a rule has at least one box
   const said = s.selected >= 0 ? boxText(s.boxes[s.selected], s.selected) : '';
   if (!s.drag && s.view.status.textContent !== said) s.view.status.textContent = said;
 }

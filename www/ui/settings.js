@@ -26,6 +26,9 @@ export function deidSettings() {
   const dates = $('dates').value;
   if (dates) settings.dates = dates;
   if (state.pixelRules) settings.pixelRules = state.pixelRules;
+  // The page's review accepts the boxes of images no pixel rule matches (the core holds them
+  // back until then).
+  settings.pixelReview = true;
   return settings;
 }
 
@@ -94,15 +97,27 @@ export async function importSettings() {
   input.value = '';
 }
 
-// A box of a rule: whole image pixels.
-const isBox = (b) => b && typeof b === 'object' && ['x', 'y', 'width', 'height'].every((k) => Number.isInteger(b[k]) && b[k] >= 0);
+// A box of a rule: whole image pixels, not empty.
+const isBox = (b) => b && typeof b === 'object' && ['x', 'y', 'width', 'height'].every((k) => Number.isInteger(b[k]) && b[k] >= 0)
+  && b.width > 0 && b.height > 0;
+// The keys of a rule and of its match (crate/core/src/redact/rules.rs refuses others).
+const RULE_KEYS = ['name', 'source', 'match', 'boxes'];
+const MATCH_KEYS = ['modality', 'manufacturer', 'model', 'sopClass', 'rows', 'columns', 'imageType'];
+const only = (o, keys) => Object.keys(o).every((k) => keys.includes(k));
+
+/** Whether `r` is a rule the core reads: a name, a match of known keys, at least one box. */
+function isRule(r) {
+  if (!r || typeof r !== 'object' || Array.isArray(r) || !only(r, RULE_KEYS) || typeof r.name !== 'string') return false;
+  const m = r.match ?? {};
+  return typeof m === 'object' && !Array.isArray(m) && only(m, MATCH_KEYS)
+    && Array.isArray(r.boxes) && r.boxes.length > 0 && r.boxes.every(isBox);
+}
 
 /** What is wrong with a pixel rule file's content (the CLI's `--pixel-rules`), in the page's
- *  language, or null when it is a rule file: `{rules: [{name?, source?, match, boxes}]}`. */
+ *  language, or null when it is a rule file: `{rules: [{name, source?, match, boxes}]}`. */
 export function rulesProblem(rules) {
   if (!rules || typeof rules !== 'object' || !Array.isArray(rules.rules)) return t('pixelRulesNoList');
-  const bad = rules.rules.findIndex((r) => !r || typeof r !== 'object' || typeof (r.match ?? {}) !== 'object'
-    || !Array.isArray(r.boxes) || !r.boxes.every(isBox));
+  const bad = rules.rules.findIndex((r) => !isRule(r));
   return bad < 0 ? null : t('pixelRulesBadRule', { n: bad + 1 });
 }
 

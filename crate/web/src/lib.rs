@@ -173,6 +173,39 @@ impl WebJob {
         to_js(&self.job.table_review())
     }
 
+    /// After `plan`, with the Clean Pixel Data option: the series whose pixels it would clean,
+    /// `[{key, inputs, modality, manufacturer, model, sopClass, rows, columns, rules,
+    /// needsAcceptance}]` (`inputs[0]`: the file to preview; `needsAcceptance`: no rule matched,
+    /// exported only if the user accepts its boxes).
+    #[wasm_bindgen(js_name = pixelSeries)]
+    pub fn pixel_series(&self) -> Result<JsValue, JsError> {
+        to_js(&self.job.pixel_series())
+    }
+
+    /// The review's preview of input `input`, whole in the first `len` bytes of `buffer`:
+    /// `{columns, rows, frames, thumbWidth, thumbHeight, thumb (Uint8Array, grey, row-major),
+    /// proposed: [{x, y, width, height}]}` (boxes in image pixels: matching rules and detector).
+    #[wasm_bindgen(js_name = pixelPreview)]
+    pub fn pixel_preview(&self, input: usize, len: usize) -> Result<JsValue, JsError> {
+        let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("pixelPreview: more bytes than the buffer holds"))?;
+        let mut preview = self.job.pixel_preview(input, bytes).map_err(js_error)?;
+        // The thumbnail as one Uint8Array, not an array of numbers.
+        let thumb = std::mem::take(&mut preview.thumb);
+        let out = to_js(&preview)?;
+        js_sys::Reflect::set(&out, &JsValue::from_str("thumb"), &js_sys::Uint8Array::from(&thumb[..]))
+            .map_err(|_| JsError::new("pixelPreview: could not set the thumbnail"))?;
+        Ok(out)
+    }
+
+    /// After `plan`, before the export of the series `key`'s files: the boxes the user accepted
+    /// on the review, `[{x, y, width, height}]` in image pixels; its files are then exported
+    /// with exactly these boxes.
+    #[wasm_bindgen(js_name = acceptPixelBoxes)]
+    pub fn accept_pixel_boxes(&mut self, key: &str, boxes: JsValue) -> Result<(), JsError> {
+        let boxes: Vec<capture::redact::Rect> = serde_wasm_bindgen::from_value(boxes).map_err(js_error)?;
+        self.job.accept_pixel_boxes(key, boxes).map_err(js_error)
+    }
+
     /// The confirmed rules of one table, before `plan` or between `plan` and the first
     /// `export`: a profile
     /// `{columns: [{name, rule, quasiIdentifier}]}` (e.g. the review's `profile`, edited).
