@@ -232,3 +232,52 @@ fn write_ultrasound(dir: &Path, n: u32) -> PathBuf {
     obj.with_exact_meta(meta).write_to_file(&path).expect("write the ultrasound image");
     path
 }
+
+/// The pixel rules file of step 2: a file that is not a rule file is refused with its reason;
+/// a rule file is counted, kept across a reload and written into the settings file; "Forget"
+/// removes it.
+#[test]
+fn pixel_rules_file_is_checked_and_kept_with_the_settings() {
+    let work = tempfile::tempdir().unwrap();
+    let (_server, browser, url) = open_page();
+    let s = &browser.session;
+    let status = || s.find("#pixel-rules-status").unwrap().text().unwrap();
+    let class = || s.find("#pixel-rules-status").unwrap().attribute("class").unwrap().unwrap_or_default();
+    let load = |name: &str, text: &str| {
+        let path = work.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let before = status();
+        s.find("#pixel-rules-file").unwrap().send_keys(&path.display().to_string()).unwrap();
+        s.wait_for("the pixel rules status to change", Duration::from_secs(10), || Ok((status() != before).then_some(())))
+            .unwrap_or_else(|e| panic!("{e}"));
+    };
+    assert_eq!(status(), "No pixel rules loaded.");
+
+    load("no-list.json", r#"{"boxes": []}"#);
+    assert!(status().contains("no-list.json") && status().contains("no “rules” list"), "{}", status());
+    assert!(class().contains("msg-error"), "{}", class());
+    load("empty-box.json", r#"{"rules": [{"name": "a", "boxes": [{"x": 0, "y": 0, "width": 0, "height": 9}]}]}"#);
+    assert!(status().contains("rule 1 needs"), "{}", status());
+    load("not-json.json", "{rules");
+    assert!(status().contains("not-json.json"), "{}", status());
+
+    let rules = json!({"rules": [
+        {"name": "top band", "match": {"manufacturer": "ACME", "rows": 480, "columns": 640}, "boxes": [{"x": 0, "y": 0, "width": 640, "height": 60}]},
+        {"name": "corner", "source": "measured", "boxes": [{"x": 600, "y": 440, "width": 40, "height": 40}]}]});
+    load("site-rules.json", &rules.to_string());
+    assert_eq!(status(), "2 pixel rules loaded.");
+    assert!(!class().contains("msg-error"));
+    s.goto(&url).unwrap();
+    browser.wait_enabled("#run", Duration::from_secs(60));
+    assert_eq!(status(), "2 pixel rules loaded.", "not kept across a reload");
+
+    s.find("#settings-export").unwrap().click().unwrap();
+    let file = browser.wait_downloaded("json", Duration::from_secs(20));
+    let saved: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+    assert_eq!(saved["pixelRules"], rules, "the settings file's pixel rules");
+
+    s.find("#pixel-rules-forget").unwrap().click().unwrap();
+    assert_eq!(status(), "No pixel rules loaded.");
+    let stored = s.execute("return JSON.parse(localStorage.getItem('capture.settings')).pixelRules ?? null;", vec![]).unwrap();
+    assert_eq!(stored, Value::Null);
+}
