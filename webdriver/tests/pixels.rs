@@ -51,6 +51,8 @@ fn page_cleans_burned_in_text_with_the_reviewed_boxes_like_the_cli() {
 
     // The mouse draws a box in the lower right: from 3/4 to 11/12 of the width, 7/9 to 8/9 of
     // the height (offsets from the canvas's centre, in CSS pixels).
+    // (WebDriver's origin is the centre of the element's part in view: all of it must be.)
+    s.execute("document.querySelector('.pixel-canvas').scrollIntoView({block: 'center'});", vec![]).unwrap();
     let (w, h) = canvas_size(s);
     s.drag(&canvas, (w / 4, (h * 5) / 18), ((w * 5) / 12, (h * 7) / 18)).unwrap();
     let drawn = boxes_of(s);
