@@ -98,8 +98,10 @@ function onPointerDown(s, ev, changed) {
 }
 
 function onPointerMove(s, ev, changed) {
-  if (!s.drag) return;
   const p = imagePoint(s, ev);
+  // Over a box, the pointer shows that it can be moved.
+  s.view.canvas.classList.toggle('over-box', s.drag ? s.drag.mode === 'move' : boxAt(s, p) >= 0);
+  if (!s.drag) return;
   const { from, box } = s.drag;
   if (s.drag.mode === 'move') s.boxes[s.selected] = placed(s, { ...box, x: box.x + p.x - from.x, y: box.y + p.y - from.y });
   else s.drag.box = spanned(from, p);
