@@ -88,22 +88,8 @@ impl Job {
     /// One DICOM file, de-identified for its visit; held back when the audit still finds
     /// one of its input's identifiers.
     fn export_dicom(&mut self, input: usize, path: String, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
-        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
-        let visit = &self.visits[&visit_key(summary, &self.settings)];
-        let subject = Subject {
-            keyring: &self.keyring,
-            policy: &self.policy,
-            patient: &visit.patient,
-            visit: &visit.visit,
-            shift_days: visit.shift_days,
-        };
-        let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
-        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
-            self.audit.files += 1;
-            self.audit.held_back += usize::from(encoded.is_err());
-        }
-        match encoded {
-            Ok((attributes, pixel_data)) => {
+        match self.deidentify_counted(input, bytes, |_| Ok(()), |_, _| Ok(()))? {
+            Ok((attributes, pixel_data, ())) => {
                 let archive = archive(&mut self.stage)?;
                 let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
                 self.inputs[input].outcome = Outcome::Exported { path };
@@ -114,6 +100,33 @@ impl Job {
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// One DICOM input de-identified for its visit (see [`deidentify_dicom`]), counted by the
+    /// output audit when the audit ran.
+    pub(super) fn deidentify_counted<'b, T>(
+        &mut self,
+        input: usize,
+        bytes: &'b [u8],
+        prepare: impl FnOnce(&dicom::Split<'b>) -> Result<T, FileError>,
+        adjust: impl FnOnce(&mut dicom::Object, &T) -> Result<(), FileError>,
+    ) -> Result<Result<Deidentified<'b, T>, FileError>, JobError> {
+        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
+        // (A held-back input has no visit unless the plan gave it one.)
+        let visit = self.visits.get(&visit_key(summary, &self.settings)).ok_or(JobError::UnknownInput(input))?;
+        let subject = Subject {
+            keyring: &self.keyring,
+            policy: &self.policy,
+            patient: &visit.patient,
+            visit: &visit.visit,
+            shift_days: visit.shift_days,
+        };
+        let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut(), prepare, adjust);
+        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
+            self.audit.files += 1;
+            self.audit.held_back += usize::from(encoded.is_err());
+        }
+        Ok(encoded)
     }
 
     /// One EHR table, pseudonymised as its plan says. A workbook's input has one per sheet:
@@ -191,7 +204,7 @@ impl Job {
     }
 }
 
-fn archive(stage: &mut Stage) -> Result<&mut Archive, JobError> {
+pub(super) fn archive(stage: &mut Stage) -> Result<&mut Archive, JobError> {
     match stage {
         Stage::Exporting { archive, .. } => Ok(archive),
         _ => Err(JobError::Sequence(NOT_EXPORTING)),
@@ -202,26 +215,36 @@ fn unreadable(reason: &str) -> String {
     format!("could not be read for the export: {reason}")
 }
 
+/// A de-identified input: its encoded attributes, the Pixel Data element split off after them,
+/// and what `prepare` made of the file.
+pub(super) type Deidentified<'b, T> = (Vec<u8>, &'b [u8], T);
+
 /// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
-/// after them as the file holds it where it ends the file (dicom::Split). With `uids` (the
-/// mapping is recorded), the UIDs it replaced are added to it.
-fn deidentify_dicom<'b>(
+/// after them as the file holds it where it ends the file (dicom::Split). `prepare` reads the
+/// parsed file first (the pixel cleaning opens its image), `adjust` changes the de-identified
+/// object before it is encoded (the cleaned pixels' description). With `uids` (the mapping is
+/// recorded), the UIDs it replaced are added to it.
+fn deidentify_dicom<'b, T>(
     bytes: &'b [u8],
     summary: &Summary,
     subject: &Subject,
     uids: Option<&mut BTreeMap<String, String>>,
-) -> Result<(Vec<u8>, &'b [u8]), FileError> {
+    prepare: impl FnOnce(&dicom::Split<'b>) -> Result<T, FileError>,
+    adjust: impl FnOnce(&mut dicom::Object, &T) -> Result<(), FileError>,
+) -> Result<Deidentified<'b, T>, FileError> {
     let split = dicom::parse_split(bytes, false)?;
     if Summary::of(&split.object) != *summary {
         return Err(FileError::Changed);
     }
+    let prepared = prepare(&split)?;
     let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
-    let clean = profile::deidentify(split.object, subject)?;
+    let mut clean = profile::deidentify(split.object, subject)?;
+    adjust(&mut clean, &prepared)?;
     let attributes = dicom::encode(&clean)?;
     if let (Some(originals), Some(uids)) = (originals, uids) {
         originals.record(&clean, subject.keyring, uids);
     }
-    Ok((attributes, split.pixel_data))
+    Ok((attributes, split.pixel_data, prepared))
 }
 
 /// A NIfTI member parsed whole, with the header the scan saw, or why not (as reported).

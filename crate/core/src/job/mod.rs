@@ -28,6 +28,7 @@ use crate::table::{self, Tables};
 mod export;
 mod mapping;
 mod plan;
+mod redact;
 mod report;
 mod review;
 mod scan;
