@@ -2,6 +2,8 @@
 //! an image's pixels (rules per scanner layout, a detector, the user's own) and blacked out on
 //! every frame and sample before the file is written.
 
+pub mod detect;
+
 use serde::{Deserialize, Serialize};
 
 /// A box to black out, in the image's pixel coordinates (column `x`, row `y`, from the top left).
