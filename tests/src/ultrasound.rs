@@ -75,19 +75,20 @@ impl Cine {
         put(tags::SERIES_INSTANCE_UID, VR::UI, &format!("1.2.826.0.1.3680043.10.5437.77.2.{}", self.series));
         put(tags::SERIES_NUMBER, VR::IS, &self.series.to_string());
         put(tags::INSTANCE_NUMBER, VR::IS, &self.instance.to_string());
-        put(tags::SAMPLES_PER_PIXEL, VR::US, if self.rgb { "3" } else { "1" });
         put(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, if self.rgb { "RGB" } else { "MONOCHROME2" });
-        if self.rgb {
-            put(tags::PLANAR_CONFIGURATION, VR::US, "0");
-        }
         put(tags::NUMBER_OF_FRAMES, VR::IS, &self.frames.to_string());
-        put(tags::ROWS, VR::US, &self.rows.to_string());
-        put(tags::COLUMNS, VR::US, &self.columns.to_string());
-        put(tags::BITS_ALLOCATED, VR::US, "8");
-        put(tags::BITS_STORED, VR::US, "8");
-        put(tags::HIGH_BIT, VR::US, "7");
-        put(tags::PIXEL_REPRESENTATION, VR::US, "0");
         put(tags::BURNED_IN_ANNOTATION, VR::CS, "YES");
+        let mut us = |tag, value: u32| obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value as u16)));
+        us(tags::SAMPLES_PER_PIXEL, if self.rgb { 3 } else { 1 });
+        if self.rgb {
+            us(tags::PLANAR_CONFIGURATION, 0);
+        }
+        us(tags::ROWS, self.rows);
+        us(tags::COLUMNS, self.columns);
+        us(tags::BITS_ALLOCATED, 8);
+        us(tags::BITS_STORED, 8);
+        us(tags::HIGH_BIT, 7);
+        us(tags::PIXEL_REPRESENTATION, 0);
         obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PrimitiveValue::from(self.pixels())));
         let meta = FileMetaTableBuilder::new()
             .media_storage_sop_class_uid(sop_class)

@@ -1,4 +1,5 @@
-//! Golden exports: a small generated corpus exported as DICOM, NIfTI, both, and with tables.
+//! Golden exports: a small generated corpus exported as DICOM, NIfTI, both, with tables, and
+//! with ultrasound cleaned of its burned-in text (Clean Pixel Data).
 //! The zip's SHA-256, its sorted listing (each entry's SHA-256 and size) and the report are
 //! compared with `tests/golden/`; a refactoring must leave every byte as it was.
 //! `GOLDEN_UPDATE=1 cargo test -p capture-tests --test golden` rewrites them (review the diff).
@@ -6,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use capture_tests::{cli, fixtures, series};
+use capture_tests::{cli, fixtures, series, ultrasound};
 use sha2::{Digest, Sha256};
 
 const DATE: &str = "20261124";
@@ -16,9 +17,19 @@ const TABLE: &str = "PatientID;Birth date;Visit date;EDSS;Comment\r\n\
 PIDNIFTI0042;04.07.1961;17.03.2019;3,5;seen by Dr Planted\r\n\
 PX-000777;01.01.1980;02.02.2020;2;\r\n";
 
+/// What the corpus holds besides the generated series.
+#[derive(Clone, Copy, PartialEq)]
+enum Extra {
+    None,
+    /// A table of the generated patient.
+    Table,
+    /// Two ultrasound cines with burned-in text (RGB and grey, 3 frames each).
+    Ultrasound,
+}
+
 /// The corpus under `dir`, as relative paths: every generated NIfTI series, one file twice,
-/// a table and a text file that is not DICOM.
-fn stage(dir: &Path, tables: bool) -> Vec<PathBuf> {
+/// a text file that is not DICOM, and the extra.
+fn stage(dir: &Path, extra: Extra) -> Vec<PathBuf> {
     let _ = std::fs::remove_dir_all(dir);
     let mut inputs = Vec::new();
     for (i, spec) in series::specs().iter().enumerate() {
@@ -30,9 +41,16 @@ fn stage(dir: &Path, tables: bool) -> Vec<PathBuf> {
     std::fs::copy(&first, dir.join("copy.dcm")).unwrap();
     std::fs::write(dir.join("notes.txt"), "Not a DICOM file.\n").unwrap();
     inputs.extend(["copy.dcm", "notes.txt"].map(PathBuf::from));
-    if tables {
+    if extra == Extra::Table {
         std::fs::write(dir.join("visits.csv"), TABLE).unwrap();
         inputs.push("visits.csv".into());
+    }
+    if extra == Extra::Ultrasound {
+        for (k, rgb) in [(1, true), (2, false)] {
+            let name = format!("us{k}.dcm");
+            ultrasound::Cine { series: k, ..ultrasound::Cine::typical(3, rgb) }.write(&dir.join(&name));
+            inputs.push(name.into());
+        }
     }
     inputs
 }
@@ -56,15 +74,15 @@ fn listing(zip: &[u8]) -> String {
 }
 
 /// Runs the CLI in the corpus folder so that the report names inputs by relative paths.
-fn export(case: &str, extra: &[&str], tables: bool) -> (String, String) {
+fn export(case: &str, args: &[&str], extra: Extra) -> (String, String) {
     let dir = fixtures::workspace_root().join("target/golden").join(case);
-    let inputs = stage(&dir.join("in"), tables);
+    let inputs = stage(&dir.join("in"), extra);
     std::fs::write(dir.join("secret.txt"), format!("{}\n", cli::PASSPHRASE)).unwrap();
     let output = Command::new(cli::binary())
         .current_dir(dir.join("in"))
         .args(["export", "--out", "../out.zip", "--report", "../report.json", "--secret-file", "../secret.txt"])
         .args(["--export-date", DATE])
-        .args(extra)
+        .args(args)
         .args(&inputs)
         .output()
         .expect("run capture");
@@ -75,8 +93,8 @@ fn export(case: &str, extra: &[&str], tables: bool) -> (String, String) {
     (listing(&zip), serde_json::to_string_pretty(&report).unwrap() + "\n")
 }
 
-fn check(case: &str, extra: &[&str], tables: bool) {
-    let (listing, report) = export(case, extra, tables);
+fn check(case: &str, args: &[&str], extra: Extra) {
+    let (listing, report) = export(case, args, extra);
     let golden = fixtures::workspace_root().join("tests/golden");
     let files = [(format!("{case}.listing.txt"), listing), (format!("{case}.report.json"), report)];
     if std::env::var_os("GOLDEN_UPDATE").is_some_and(|v| v == "1") {
@@ -99,20 +117,25 @@ fn check(case: &str, extra: &[&str], tables: bool) {
 
 #[test]
 fn dicom_export_is_unchanged() {
-    check("dicom", &["--format", "dicom"], false);
+    check("dicom", &["--format", "dicom"], Extra::None);
 }
 
 #[test]
 fn nifti_export_is_unchanged() {
-    check("nifti", &["--format", "nifti"], false);
+    check("nifti", &["--format", "nifti"], Extra::None);
 }
 
 #[test]
 fn both_formats_export_is_unchanged() {
-    check("both", &["--format", "both", "--nifti-gz"], false);
+    check("both", &["--format", "both", "--nifti-gz"], Extra::None);
 }
 
 #[test]
 fn export_with_tables_is_unchanged() {
-    check("tables", &["--format", "both", "--ready-marker", "--year-folder", "--dates", "shift"], true);
+    check("tables", &["--format", "both", "--ready-marker", "--year-folder", "--dates", "shift"], Extra::Table);
+}
+
+#[test]
+fn clean_pixel_data_export_is_unchanged() {
+    check("pixels", &["--format", "dicom", "--option", "clean-pixel-data"], Extra::Ultrasound);
 }

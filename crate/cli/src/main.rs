@@ -353,15 +353,24 @@ fn write_zip(job: &mut Job, plan: &[capture::Planned], files: &[PathBuf], out_pa
         });
         for step in plan {
             let read = next_read.recv().map_err(|_| "the file reader stopped".to_string())?;
-            let parts = match read {
+            match read {
                 Ok(buffer) => {
-                    let parts = job.export_parts(step.input, &buffer).map_err(|e| e.to_string())?;
+                    // Written as they come: a cleaned cine is handed over frame by frame.
+                    let mut written = Ok(());
+                    job.export_each(step.input, &buffer, &mut |parts| {
+                        if written.is_ok() {
+                            written = parts.iter().try_for_each(|part| out.write_all(part));
+                        }
+                    })
+                    .map_err(|e| e.to_string())?;
+                    written.map_err(write_error)?;
                     let _ = give_back.send(buffer);
-                    parts
                 }
-                Err(e) => job.export_unreadable(step.input, &e.to_string()).map_err(|e| e.to_string())?,
-            };
-            parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
+                Err(e) => {
+                    let parts = job.export_unreadable(step.input, &e.to_string()).map_err(|e| e.to_string())?;
+                    parts.iter().try_for_each(|part| out.write_all(part)).map_err(write_error)?;
+                }
+            }
         }
         Ok::<(), String>(())
     })?;

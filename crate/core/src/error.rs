@@ -28,11 +28,12 @@ pub enum Reason {
     RiskySopClass,
     NotPrimary,
     IdentifierFound,
+    PixelsNotCleanable,
 }
 
 impl Reason {
     /// Every reason, for the tests that check the page has a text for each.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::NotDicom,
         Reason::Dicomdir,
         Reason::Corrupt,
@@ -51,6 +52,7 @@ impl Reason {
         Reason::RiskySopClass,
         Reason::NotPrimary,
         Reason::IdentifierFound,
+        Reason::PixelsNotCleanable,
     ];
 }
 
@@ -96,6 +98,51 @@ pub enum FileError {
     /// is therefore not written: what it is (e.g. "a person's name"), the input attribute it
     /// came from and the output attribute it was found in, as paths of tags.
     Identifiable { kind: &'static str, source: String, found_at: String },
+    /// The Clean Pixel Data Option could not clean the image's pixels: it is not written.
+    PixelsNotCleanable(RedactError),
+}
+
+/// Why an image's pixels cannot be cleaned (decoded, blacked out and written natively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedactError {
+    /// Its transfer syntax is not decoded here (the decoder's words).
+    TransferSyntax(String),
+    /// A photometric interpretation not cleaned here, or not in this transfer syntax.
+    Photometric { photometric: String, transfer_syntax: String },
+    /// Samples per pixel or bits allocated that the photometric interpretation does not take here.
+    Layout { photometric: String, samples: usize, bits_allocated: usize },
+    /// No Rows or Columns (or an odd width for YBR_FULL_422).
+    Size { columns: usize, rows: usize },
+    /// A palette colour image whose tables cannot be read.
+    Palette(String),
+    /// No Pixel Data.
+    NoPixelData,
+    /// Native pixel data shorter than its frames.
+    Short { bytes: usize, expected: usize },
+    /// A frame that could not be decoded.
+    Decode { frame: usize, why: String },
+    /// Cleaned, the pixel data would not fit a defined length (4 GiB).
+    TooLarge { bytes: u64 },
+}
+
+impl fmt::Display for RedactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedactError::TransferSyntax(why) => f.write_str(why),
+            RedactError::Photometric { photometric, transfer_syntax } => {
+                write!(f, "photometric interpretation {photometric:?} in transfer syntax {transfer_syntax} is not cleaned here")
+            }
+            RedactError::Layout { photometric, samples, bits_allocated } => {
+                write!(f, "{photometric} with {samples} samples per pixel of {bits_allocated} bits is not cleaned here")
+            }
+            RedactError::Size { columns, rows } => write!(f, "an image of {columns} × {rows} pixels"),
+            RedactError::Palette(why) => write!(f, "unreadable palette: {why}"),
+            RedactError::NoPixelData => f.write_str("no pixel data"),
+            RedactError::Short { bytes, expected } => write!(f, "pixel data of {bytes} bytes, {expected} expected"),
+            RedactError::Decode { frame, why } => write!(f, "frame {} could not be decoded: {why}", frame + 1),
+            RedactError::TooLarge { bytes } => write!(f, "{bytes} bytes of pixel data once decoded, more than one file can hold"),
+        }
+    }
 }
 
 impl fmt::Display for FileError {
@@ -115,6 +162,7 @@ impl fmt::Display for FileError {
                 f,
                 "not exported: the output audit found {kind} from {source} of the input in {found_at} of the de-identified file"
             ),
+            FileError::PixelsNotCleanable(why) => write!(f, "not exported: its pixels could not be cleaned of burned-in text ({why})"),
         }
     }
 }
@@ -145,6 +193,7 @@ impl FileError {
             FileError::Identifiable { kind, source, found_at } => {
                 Why::new(Reason::IdentifierFound, format!("{kind} from {source} in {found_at}"))
             }
+            FileError::PixelsNotCleanable(why) => Why::new(Reason::PixelsNotCleanable, why.to_string()),
         }
     }
 }

@@ -140,10 +140,10 @@ pub struct Split<'a> {
     pub pixel_data: &'a [u8],
 }
 
-impl Split<'_> {
+impl<'a> Split<'a> {
     /// The value of the split-off Pixel Data when it is native little-endian samples (the
     /// NIfTI conversion places them without the parser's copy into 16-bit numbers and back).
-    pub fn native_pixels(&self) -> Option<&[u8]> {
+    pub fn native_pixels(&self) -> Option<&'a [u8]> {
         let (header, length) = native_value(&self.object, self.pixel_data)?;
         self.pixel_data.get(header..header.checked_add(length)?)
     }

@@ -30,34 +30,47 @@ impl Job {
     /// is handed out as it was built, not copied into a buffer of the archive's (the page
     /// and the CLI write the parts; a copy would double the page's memory for a large series).
     pub fn export_parts(&mut self, input: usize, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
-        self.export_read(input, Ok(bytes))
+        let mut all = Vec::new();
+        self.export_read(input, Ok(bytes), &mut |parts| all.extend(parts))?;
+        Ok(all)
+    }
+
+    /// [`Job::export_parts`], its buffers handed to `out` as they are made: an image cleaned of
+    /// burned-in text comes frame by frame, so a caller that writes them at once holds one
+    /// frame, not the whole cine.
+    pub fn export_each(&mut self, input: usize, bytes: &[u8], out: &mut dyn FnMut(Vec<Vec<u8>>)) -> Result<(), JobError> {
+        self.export_read(input, Ok(bytes), out)
     }
 
     /// In place of [`Job::export_parts`] for a planned input that could not be read again:
     /// it is reported as skipped with `reason` (and its NIfTI volume as not written).
     pub fn export_unreadable(&mut self, input: usize, reason: &str) -> Result<Vec<Vec<u8>>, JobError> {
-        self.export_read(input, Err(reason))
+        let mut all = Vec::new();
+        self.export_read(input, Err(reason), &mut |parts| all.extend(parts))?;
+        Ok(all)
     }
 
     /// One entry, preceded by the `.ready` marker of the folder it leaves, if any.
-    fn export_read(&mut self, input: usize, bytes: Result<&[u8], &str>) -> Result<Vec<Vec<u8>>, JobError> {
+    fn export_read(&mut self, input: usize, bytes: Result<&[u8], &str>, out: &mut dyn FnMut(Vec<Vec<u8>>)) -> Result<(), JobError> {
         if !self.settings.ready_marker {
-            return self.export_entry(input, bytes);
+            return self.export_entry(input, bytes, out);
         }
         let Stage::Exporting { plan, .. } = &self.stage else {
             return Err(JobError::Sequence(NOT_EXPORTING));
         };
         let folder = plan.get(&input).and_then(VecDeque::front).map(Target::root);
-        let mut parts = match (self.unmarked, folder) {
-            (Some(done), Some(next)) if done != next => vec![self.write_ready_marker()?],
-            _ => Vec::new(),
-        };
-        let written = self.export_entry(input, bytes)?;
-        if written.iter().any(|p| !p.is_empty()) {
+        if matches!((self.unmarked, folder), (Some(done), Some(next)) if done != next) {
+            out(vec![self.write_ready_marker()?]);
+        }
+        let mut wrote = false;
+        self.export_entry(input, bytes, &mut |parts| {
+            wrote |= parts.iter().any(|p| !p.is_empty());
+            out(parts)
+        })?;
+        if wrote {
             self.unmarked = folder;
         }
-        parts.extend(written);
-        Ok(parts)
+        Ok(())
     }
 
     /// The `.ready` entry of the daily folder whose entries are all written, if any.
@@ -69,42 +82,30 @@ impl Job {
     }
 
     /// The input's next planned entry, written by its format.
-    fn export_entry(&mut self, input: usize, bytes: Result<&[u8], &str>) -> Result<Vec<Vec<u8>>, JobError> {
+    fn export_entry(&mut self, input: usize, bytes: Result<&[u8], &str>, out: &mut dyn FnMut(Vec<Vec<u8>>)) -> Result<(), JobError> {
         let Stage::Exporting { plan, .. } = &mut self.stage else {
             return Err(JobError::Sequence(NOT_EXPORTING));
         };
         let target = plan.get_mut(&input).and_then(VecDeque::pop_front).ok_or(JobError::UnknownInput(input))?;
-        match (target, bytes) {
-            (Target::Nifti(paths), bytes) => self.export_nifti(input, paths, bytes),
+        let parts = match (target, bytes) {
+            (Target::Nifti(paths), bytes) => self.export_nifti(input, paths, bytes)?,
             (_, Err(reason)) => {
                 self.inputs[input].skip(Why::new(Reason::Unreadable, reason.to_string()), unreadable(reason));
-                Ok(Vec::new())
+                Vec::new()
             }
-            (Target::Table(path), Ok(bytes)) => self.export_table(input, path, bytes),
-            (Target::Dicom(path), Ok(bytes)) if self.pixels.contains_key(&input) => self.export_cleaned(input, path, bytes),
-            (Target::Dicom(path), Ok(bytes)) => self.export_dicom(input, path, bytes),
-        }
+            (Target::Table(path), Ok(bytes)) => self.export_table(input, path, bytes)?,
+            (Target::Dicom(path), Ok(bytes)) if self.pixels.contains_key(&input) => return self.export_cleaned(input, path, bytes, out),
+            (Target::Dicom(path), Ok(bytes)) => self.export_dicom(input, path, bytes)?,
+        };
+        out(parts);
+        Ok(())
     }
 
     /// One DICOM file, de-identified for its visit; held back when the audit still finds
     /// one of its input's identifiers.
     fn export_dicom(&mut self, input: usize, path: String, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
-        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
-        let visit = &self.visits[&visit_key(summary, &self.settings)];
-        let subject = Subject {
-            keyring: &self.keyring,
-            policy: &self.policy,
-            patient: &visit.patient,
-            visit: &visit.visit,
-            shift_days: visit.shift_days,
-        };
-        let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut());
-        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
-            self.audit.files += 1;
-            self.audit.held_back += usize::from(encoded.is_err());
-        }
-        match encoded {
-            Ok((attributes, pixel_data)) => {
+        match self.deidentify_counted(input, bytes, |_| Ok(()), |_, _| Ok(()))? {
+            Ok((attributes, pixel_data, ())) => {
                 let archive = archive(&mut self.stage)?;
                 let chunk = archive.add_parts(&path, &[&attributes, pixel_data], Packing::Stored)?;
                 self.inputs[input].outcome = Outcome::Exported { path };
@@ -115,6 +116,33 @@ impl Job {
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// One DICOM input de-identified for its visit (see [`deidentify_dicom`]), counted by the
+    /// output audit when the audit ran.
+    pub(super) fn deidentify_counted<'b, T>(
+        &mut self,
+        input: usize,
+        bytes: &'b [u8],
+        prepare: impl FnOnce(&dicom::Split<'b>) -> Result<T, FileError>,
+        adjust: impl FnOnce(&mut dicom::Object, &T) -> Result<(), FileError>,
+    ) -> Result<Result<Deidentified<'b, T>, FileError>, JobError> {
+        let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
+        // (A held-back input has no visit unless the plan gave it one.)
+        let visit = self.visits.get(&visit_key(summary, &self.settings)).ok_or(JobError::UnknownInput(input))?;
+        let subject = Subject {
+            keyring: &self.keyring,
+            policy: &self.policy,
+            patient: &visit.patient,
+            visit: &visit.visit,
+            shift_days: visit.shift_days,
+        };
+        let encoded = deidentify_dicom(bytes, summary, &subject, self.uids.as_mut(), prepare, adjust);
+        if matches!(encoded, Ok(_) | Err(FileError::Identifiable { .. })) {
+            self.audit.files += 1;
+            self.audit.held_back += usize::from(encoded.is_err());
+        }
+        Ok(encoded)
     }
 
     /// One EHR table, pseudonymised as its plan says. A workbook's input has one per sheet:
@@ -192,7 +220,7 @@ impl Job {
     }
 }
 
-fn archive(stage: &mut Stage) -> Result<&mut Archive, JobError> {
+pub(super) fn archive(stage: &mut Stage) -> Result<&mut Archive, JobError> {
     match stage {
         Stage::Exporting { archive, .. } => Ok(archive),
         _ => Err(JobError::Sequence(NOT_EXPORTING)),
@@ -203,26 +231,36 @@ fn unreadable(reason: &str) -> String {
     format!("could not be read for the export: {reason}")
 }
 
+/// A de-identified input: its encoded attributes, the Pixel Data element split off after them,
+/// and what `prepare` made of the file.
+pub(super) type Deidentified<'b, T> = (Vec<u8>, &'b [u8], T);
+
 /// One DICOM input de-identified: its encoded attributes, and the Pixel Data element to write
-/// after them as the file holds it where it ends the file (dicom::Split). With `uids` (the
-/// mapping is recorded), the UIDs it replaced are added to it.
-fn deidentify_dicom<'b>(
+/// after them as the file holds it where it ends the file (dicom::Split). `prepare` reads the
+/// parsed file first (the pixel cleaning opens its image), `adjust` changes the de-identified
+/// object before it is encoded (the cleaned pixels' description). With `uids` (the mapping is
+/// recorded), the UIDs it replaced are added to it.
+fn deidentify_dicom<'b, T>(
     bytes: &'b [u8],
     summary: &Summary,
     subject: &Subject,
     uids: Option<&mut BTreeMap<String, String>>,
-) -> Result<(Vec<u8>, &'b [u8]), FileError> {
+    prepare: impl FnOnce(&dicom::Split<'b>) -> Result<T, FileError>,
+    adjust: impl FnOnce(&mut dicom::Object, &T) -> Result<(), FileError>,
+) -> Result<Deidentified<'b, T>, FileError> {
     let split = dicom::parse_split(bytes, false)?;
     if Summary::of(&split.object) != *summary {
         return Err(FileError::Changed);
     }
+    let prepared = prepare(&split)?;
     let originals = uids.is_some().then(|| mapping::Originals::of(&split.object));
-    let clean = profile::deidentify(split.object, subject)?;
+    let mut clean = profile::deidentify(split.object, subject)?;
+    adjust(&mut clean, &prepared)?;
     let attributes = dicom::encode(&clean)?;
     if let (Some(originals), Some(uids)) = (originals, uids) {
         originals.record(&clean, subject.keyring, uids);
     }
-    Ok((attributes, split.pixel_data))
+    Ok((attributes, split.pixel_data, prepared))
 }
 
 /// A NIfTI member parsed whole, with the header the scan saw, or why not (as reported).

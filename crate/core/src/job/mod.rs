@@ -29,6 +29,7 @@ mod export;
 mod mapping;
 mod pixels;
 mod plan;
+mod redact;
 mod report;
 mod review;
 mod scan;

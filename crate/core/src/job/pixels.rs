@@ -9,7 +9,7 @@ use super::{Format, Input, Job};
 use crate::dicom::Summary;
 use crate::error::{JobError, Reason};
 use crate::profile::Opt;
-use crate::redact::{Boxes, PixelRules, Rect};
+use crate::redact::{self, Boxes, PixelRules, Rect};
 use crate::report::{Outcome, Why};
 
 /// One held-back image the option exports: its boxes, and the outcome it goes back to when
@@ -117,17 +117,12 @@ impl Job {
 
     /// One image whose pixels the option cleans: held back again when its series needed the
     /// user's acceptance and did not get it.
-    pub(super) fn export_cleaned(&mut self, input: usize, path: String, bytes: &[u8]) -> Result<Vec<Vec<u8>>, JobError> {
+    pub(super) fn export_cleaned(&mut self, input: usize, path: String, bytes: &[u8], out: &mut dyn FnMut(Vec<Vec<u8>>)) -> Result<(), JobError> {
         if self.hold_unaccepted(input) {
-            return Ok(Vec::new());
+            return Ok(());
         }
-        // Until the engine (redact::write, helper H1) is merged, nothing is written unclean.
-        let _ = (path, bytes);
-        if let Some(plan) = self.pixels.get_mut(&input) {
-            plan.needs_acceptance = true;
-        }
-        self.hold_unaccepted(input);
-        Ok(Vec::new())
+        let boxes = self.pixels[&input].boxes.clone();
+        self.export_redacted_into(input, path, bytes, &boxes, out)
     }
 
     /// Puts an image whose series needed the user's acceptance, and did not get it, back on hold.
@@ -167,11 +162,27 @@ impl Job {
     /// The review's preview of input `input` (its whole file): its first frame, scaled down,
     /// with the boxes proposed on it.
     pub fn pixel_preview(&self, input: usize, bytes: &[u8]) -> Result<PixelPreview, JobError> {
-        // Replaced by the engine's preview when redact::preview lands (issue 18, helper H1).
-        let _ = (input, bytes);
-        Err(JobError::PixelPreview("the pixel engine is not built in yet".into()))
+        let plan = self.pixels.get(&input).ok_or(JobError::UnknownInput(input))?;
+        let preview = redact::preview(bytes).map_err(|e| JobError::PixelPreview(e.to_string()))?;
+        let mut proposed = plan.boxes.fixed.clone();
+        if self.settings.pixel_detect.0 {
+            proposed.extend(redact::detect::detect(&preview.luma));
+        }
+        let thumb = redact::thumbnail(&preview.luma, THUMBNAIL);
+        Ok(PixelPreview {
+            columns: preview.columns,
+            rows: preview.rows,
+            frames: preview.frames,
+            thumb_width: thumb.width,
+            thumb_height: thumb.height,
+            thumb: thumb.pixels,
+            proposed: redact::merge(proposed.into_iter().filter_map(|b| b.clip(preview.columns, preview.rows)).collect()),
+        })
     }
 }
+
+/// The longer side of the review's thumbnails, in pixels.
+const THUMBNAIL: u32 = 480;
 
 #[cfg(test)]
 mod tests {

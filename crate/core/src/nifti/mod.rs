@@ -27,7 +27,6 @@ mod ge_block;
 mod geometry;
 mod header;
 mod mosaic;
-mod pixels;
 mod plan;
 mod sidecar;
 mod slice;
@@ -36,6 +35,9 @@ mod slots;
 mod timing;
 mod suffix;
 mod tilt;
+
+// A frame's samples: decoded in `codec` (the pixel cleaning decodes them too).
+use crate::codec::frame as pixels;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use diffusion::{GradientPaths, GradientTexts, Table};

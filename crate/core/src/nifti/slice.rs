@@ -14,53 +14,6 @@ use super::suffix::Naming;
 use super::timing::{self, Timing};
 use crate::dicom::Object;
 
-/// Transfer syntaxes whose pixel data is read as is.
-const NATIVE_TS: &[&str] = &[
-    "1.2.840.10008.1.2",      // implicit VR little endian
-    "1.2.840.10008.1.2.1",    // explicit VR little endian
-    "1.2.840.10008.1.2.2",    // explicit VR big endian (dicom-rs decodes the words)
-    "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
-];
-
-/// JPEG Extended (process 2 & 4): its 8-bit form only is decoded here.
-const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
-
-/// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
-/// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
-/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit; `codec::jpeg`, with dcm2niix's
-/// arithmetic, else jpeg-decoder) / lossless (jpeg-decoder); JPEG 2000 and HTJ2K (openjp2
-/// called directly, see `pixels`, with the C functions of `codec::libc_shim` on wasm32) and
-/// JPEG-LS (our own decoder, `codec::jpegls`; dicom-pixeldata's CharLS is C++). Not 12-bit
-/// lossy JPEG or JPEG XL.
-fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
-    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-    if NATIVE_TS.contains(&ts)
-        || pixels::JPEG_2000.contains(&ts)
-        || pixels::HTJ2K.contains(&ts)
-        || pixels::JPEG_LS.contains(&ts)
-        || (ts == pixels::RLE && bits_allocated == 32)
-    {
-        return None;
-    }
-    let entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(ts);
-    let name = entry.map(|t| t.name().trim().to_string());
-    let named = match &name {
-        Some(n) => format!("{ts} ({n})"),
-        None => ts.to_string(),
-    };
-    if ts == JPEG_EXTENDED && bits_stored > 8 {
-        return Some(format!(
-            "unsupported transfer syntax {named}: no decoder here for {bits_stored}-bit lossy JPEG"
-        ));
-    }
-    match entry {
-        Some(t) if t.can_decode_all() => None,
-        _ => Some(format!(
-            "unsupported transfer syntax {named}: no decoder here for its pixel data"
-        )),
-    }
-}
-
 /// What the plan needs to know of one image, read from its header.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slice {
@@ -377,7 +330,7 @@ impl Slice {
 
     /// Why this image cannot go into a NIfTI volume, if it cannot.
     pub(super) fn unsupported(&self) -> Option<String> {
-        if let Some(why) = undecodable(&self.transfer_syntax, self.bits_allocated, self.bits_stored)
+        if let Some(why) = pixels::undecodable(&self.transfer_syntax, self.bits_allocated, self.bits_stored)
         {
             return Some(why);
         }
@@ -388,7 +341,7 @@ impl Slice {
             1 => {}
             // RGB24, as dcm2niix writes colour; compressed YBR comes out of its decoder as RGB.
             3 if self.bits_allocated == 8
-                && (self.photometric == "RGB" || !NATIVE_TS.contains(&self.transfer_syntax.as_str())) => {}
+                && (self.photometric == "RGB" || !pixels::NATIVE_TS.contains(&self.transfer_syntax.as_str())) => {}
             3 if self.bits_allocated != 8 => {
                 return Some(format!(
                     "colour image with {}-bit samples (samples per pixel 3; only 8-bit colour is converted)",
@@ -406,14 +359,14 @@ impl Slice {
         // 1-bit (segmentations) uncompressed: unpacked to one byte a voxel, as dcm2niix.
         let binary = self.bits_allocated == 1
             && self.samples == 1
-            && NATIVE_TS.contains(&self.transfer_syntax.as_str());
+            && pixels::NATIVE_TS.contains(&self.transfer_syntax.as_str());
         if !binary && !matches!(self.bits_allocated, 8 | 16 | 32) {
             return Some(format!(
                 "{} bits allocated not converted yet (samples of 1 uncompressed, 8, 16 or 32 bits only)",
                 self.bits_allocated
             ));
         }
-        if self.mosaic && (self.frame_list.is_empty() || !NATIVE_TS.contains(&self.transfer_syntax.as_str())) {
+        if self.mosaic && (self.frame_list.is_empty() || !pixels::NATIVE_TS.contains(&self.transfer_syntax.as_str())) {
             return Some(
                 "Siemens mosaic without its number of images ((0019,100A) or the CSA header), a position or uncompressed pixels: not converted yet"
                     .into(),

@@ -2,10 +2,19 @@
 //! an image's pixels (rules per scanner layout, a detector, the user's own) and blacked out on
 //! every frame and sample before the file is written.
 
+pub mod detect;
+
 use serde::{Deserialize, Serialize};
 
-pub mod rules;
+use crate::dicom::{self, Object};
+pub use crate::error::RedactError;
+pub use image::{Format, Image, Output};
 pub use rules::{PixelRules, Rule, RulesError};
+
+pub mod detect;
+mod image;
+pub mod rules;
+pub mod write;
 
 /// A box to black out, in the image's pixel coordinates (column `x`, row `y`, from the top left).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -51,8 +60,91 @@ pub struct Luma {
     pub pixels: Vec<u8>,
 }
 
+/// The review's preview of an image: its first frame's display grey, for the thumbnail and
+/// the detector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub columns: u32,
+    pub rows: u32,
+    pub frames: usize,
+    /// Full size.
+    pub luma: Luma,
+}
+
+/// The first frame of a DICOM file (its bytes, whole) as the review shows it.
+pub fn preview(bytes: &[u8]) -> Result<Preview, RedactError> {
+    let split = dicom::parse_split(bytes, false).map_err(|e| RedactError::Decode { frame: 0, why: e.to_string() })?;
+    let image = Image::open(&split, bytes)?;
+    let luma = image.luma(&image.frame(0)?);
+    let format = &image.format;
+    Ok(Preview { columns: format.columns as u32, rows: format.rows as u32, frames: format.frames, luma })
+}
+
+/// `luma` made no larger than `longest` pixels on its longer side, each pixel the average of
+/// the pixels it covers (integer arithmetic); the aspect is kept. As it is when small enough.
+pub fn thumbnail(luma: &Luma, longest: u32) -> Luma {
+    let (w, h) = (luma.width as u64, luma.height as u64);
+    let longest = longest.max(1) as u64;
+    if w.max(h) <= longest || w == 0 || h == 0 {
+        return luma.clone();
+    }
+    let (tw, th) = if w >= h { (longest, (h * longest / w).max(1)) } else { ((w * longest / h).max(1), longest) };
+    let mut pixels = Vec::with_capacity((tw * th) as usize);
+    for ty in 0..th {
+        let (y0, y1) = (ty * h / th, ((ty + 1) * h / th).max(ty * h / th + 1));
+        for tx in 0..tw {
+            let (x0, x1) = (tx * w / tw, ((tx + 1) * w / tw).max(tx * w / tw + 1));
+            let sum: u64 = (y0..y1).map(|y| (x0..x1).map(|x| luma.pixels[(y * w + x) as usize] as u64).sum::<u64>()).sum();
+            let count = (y1 - y0) * (x1 - x0);
+            pixels.push(((sum + count / 2) / count) as u8);
+        }
+    }
+    Luma { width: tw as u32, height: th as u32, pixels }
+}
+
+/// Whether the image's pixels can be cleaned: a transfer syntax decoded here (not video), a
+/// photometric interpretation and sample layout this engine writes. The header is enough.
+pub fn cleanable(object: &Object) -> Result<(), RedactError> {
+    Format::of(object).map(|_| ())
+}
+
+/// `boxes` with every overlapping (or touching) pair replaced by the box around both, until
+/// none overlap; sorted.
+pub fn merge(mut boxes: Vec<Rect>) -> Vec<Rect> {
+    let touch = |a: &Rect, b: &Rect| {
+        a.x as u64 <= b.x as u64 + b.width as u64
+            && b.x as u64 <= a.x as u64 + a.width as u64
+            && a.y as u64 <= b.y as u64 + b.height as u64
+            && b.y as u64 <= a.y as u64 + a.height as u64
+    };
+    boxes.retain(|b| b.width > 0 && b.height > 0);
+    let mut merged = true;
+    while merged {
+        merged = false;
+        'outer: for i in 0..boxes.len() {
+            for j in i + 1..boxes.len() {
+                if touch(&boxes[i], &boxes[j]) {
+                    let b = boxes.swap_remove(j);
+                    let a = boxes[i];
+                    let (x, y) = (a.x.min(b.x), a.y.min(b.y));
+                    let right = a.x.saturating_add(a.width).max(b.x.saturating_add(b.width));
+                    let bottom = a.y.saturating_add(a.height).max(b.y.saturating_add(b.height));
+                    boxes[i] = Rect { x, y, width: right - x, height: bottom - y };
+                    merged = true;
+                    break 'outer;
+                }
+            }
+        }
+    }
+    boxes.sort();
+    boxes
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests;
+
+#[cfg(test)]
+mod rect_tests {
     use super::*;
 
     #[test]

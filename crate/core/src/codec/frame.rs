@@ -1,5 +1,6 @@
 //! Decoding one frame of encapsulated pixel data into native little-endian samples
-//! (colour interleaved). JPEG 2000 and HTJ2K go to `openjp2` (OpenJPEG ported to Rust; on
+//! (colour interleaved), for the NIfTI conversion and the pixel cleaning alike; and which
+//! transfer syntaxes are decoded at all ([`undecodable`]). JPEG 2000 and HTJ2K go to `openjp2` (OpenJPEG ported to Rust; on
 //! wasm32 with the C functions of `crate::codec::libc_shim`), JPEG-LS to our own decoder
 //! (`crate::codec::jpegls`), 8-bit lossy JPEG to `crate::codec::jpeg` (dcm2niix's
 //! arithmetic); RLE and other JPEG to dicom-pixeldata's pure-Rust decoders.
@@ -31,7 +32,54 @@ pub const JPEG_LS: &[&str] = &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81
 pub const RLE: &str = "1.2.840.10008.1.2.5";
 
 /// JPEG baseline and extended (8-bit).
-const LOSSY_JPEG: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
+pub const LOSSY_JPEG: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
+
+/// Transfer syntaxes whose pixel data is read as is.
+pub const NATIVE_TS: &[&str] = &[
+    "1.2.840.10008.1.2",      // implicit VR little endian
+    "1.2.840.10008.1.2.1",    // explicit VR little endian
+    "1.2.840.10008.1.2.2",    // explicit VR big endian (dicom-rs decodes the words)
+    "1.2.840.10008.1.2.1.99", // deflated explicit VR little endian
+];
+
+/// JPEG Extended (process 2 & 4): its 8-bit form only is decoded here.
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+
+/// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
+/// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
+/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit; `codec::jpeg`, with dcm2niix's
+/// arithmetic, else jpeg-decoder) / lossless (jpeg-decoder); JPEG 2000 and HTJ2K (openjp2
+/// called directly, see `decode_jpeg2000`, with the C functions of `codec::libc_shim` on wasm32) and
+/// JPEG-LS (our own decoder, `codec::jpegls`; dicom-pixeldata's CharLS is C++). Not 12-bit
+/// lossy JPEG or JPEG XL.
+pub fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    if NATIVE_TS.contains(&ts)
+        || JPEG_2000.contains(&ts)
+        || HTJ2K.contains(&ts)
+        || JPEG_LS.contains(&ts)
+        || (ts == RLE && bits_allocated == 32)
+    {
+        return None;
+    }
+    let entry = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(ts);
+    let name = entry.map(|t| t.name().trim().to_string());
+    let named = match &name {
+        Some(n) => format!("{ts} ({n})"),
+        None => ts.to_string(),
+    };
+    if ts == JPEG_EXTENDED && bits_stored > 8 {
+        return Some(format!(
+            "unsupported transfer syntax {named}: no decoder here for {bits_stored}-bit lossy JPEG"
+        ));
+    }
+    match entry {
+        Some(t) if t.can_decode_all() => None,
+        _ => Some(format!(
+            "unsupported transfer syntax {named}: no decoder here for its pixel data"
+        )),
+    }
+}
 
 type Value = dicom_core::value::Value<InMemDicomObject, Vec<u8>>;
 
