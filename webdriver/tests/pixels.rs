@@ -71,6 +71,7 @@ fn page_cleans_burned_in_text_with_the_reviewed_boxes_like_the_cli() {
     let listed = s.find(".pixel-boxes").unwrap().text().unwrap();
     assert!(listed.contains("x 240, y 221, 160 × 60 pixels"), "the box list: {listed}");
 
+    eprintln!("proposed on the review: {proposed:?}; applied: {boxes:?}");
     s.find(".pixel-accept").unwrap().click().unwrap();
     s.find(".pixel-save-rule").unwrap().click().unwrap();
     let rules = saved_rules(s);
