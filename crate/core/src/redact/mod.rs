@@ -2,8 +2,6 @@
 //! an image's pixels (rules per scanner layout, a detector, the user's own) and blacked out on
 //! every frame and sample before the file is written.
 
-pub mod detect;
-
 use serde::{Deserialize, Serialize};
 
 use crate::dicom::{self, Object};
