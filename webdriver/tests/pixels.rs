@@ -29,6 +29,7 @@ const SCALE: u32 = 2;
 
 const ARROW_DOWN: &str = "\u{E015}";
 const SHIFT: &str = "\u{E008}";
+const DELETE: &str = "\u{E017}";
 
 #[test]
 fn page_cleans_burned_in_text_with_the_reviewed_boxes_like_the_cli() {
@@ -68,6 +69,11 @@ fn page_cleans_burned_in_text_with_the_reviewed_boxes_like_the_cli() {
     let boxes = boxes_of(s);
     assert_eq!(boxes.last(), Some(&[240, 221, 160, 60]), "keyboard box: {boxes:?}");
     assert_eq!(boxes.len(), proposed.len() + 2);
+    // A box added by mistake (A) is removed with Delete; the others stay as they were.
+    s.press("a").unwrap();
+    assert_eq!(boxes_of(s).len(), boxes.len() + 1);
+    s.press(DELETE).unwrap();
+    assert_eq!(boxes_of(s), boxes, "Delete removes the selected box only");
     let listed = s.find(".pixel-boxes").unwrap().text().unwrap();
     assert!(listed.contains("x 240, y 221, 160 × 60 pixels"), "the box list: {listed}");
 
