@@ -83,11 +83,16 @@ async function exportPass(ctx, plan, { handle, scratch }, exportTotal) {
       unreadable = messageOf(err); // reported for this file; the export goes on
     }
     // Views of wasm memory: written out before the next call into the wasm.
-    let parts;
+    let parts = [];
     if (got) {
       const len = toWasm(job, got);
       got.release();
-      parts = timedSync('wasm', () => job.export(plan[k].input, len));
+      // A cleaned cine comes frame by frame: written at once where the sink can (its views
+      // die with the call), else copied and written after.
+      const write = ctx.sink.writeSync
+        ? (views) => { for (const v of views) ctx.sink.writeSync(v); }
+        : (views) => { for (const v of views) parts.push(v.slice()); };
+      timedSync('wasm', () => job.exportEach(plan[k].input, len, write));
     } else {
       parts = job.exportUnreadable(plan[k].input, unreadable);
     }

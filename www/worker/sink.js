@@ -1,6 +1,7 @@
 // Where the zip goes: the user's file on disk (FileSystemWritableFileStream), a private file of
 // the origin (openScratch), or a list of Blob parts. Each sink has write(chunk), close() →
-// {zip, size, saved, scratch?} and abort().
+// {zip, size, saved, scratch?} and abort(); the private file and the Blobs also writeSync(chunk),
+// which is done with `chunk` when it returns (for views of wasm memory).
 
 // The private file is written this much at a time (one write of a large volume was several
 // times slower than the same bytes in pieces).
@@ -48,15 +49,17 @@ async function openScratch(name, expected) {
 
 function scratchSink({ dir, file, access }, name) {
   let at = 0;
+  const writeSync = (chunk) => {
+    for (let from = 0; from < chunk.length; from += WRITE_PIECE) {
+      const piece = chunk.subarray(from, from + WRITE_PIECE);
+      const n = access.write(piece, { at });
+      if (n !== piece.length) throw new Error('The browser\'s storage is full');
+      at += n;
+    }
+  };
   return {
-    async write(chunk) {
-      for (let from = 0; from < chunk.length; from += WRITE_PIECE) {
-        const piece = chunk.subarray(from, from + WRITE_PIECE);
-        const n = access.write(piece, { at });
-        if (n !== piece.length) throw new Error('The browser\'s storage is full');
-        at += n;
-      }
-    },
+    writeSync,
+    async write(chunk) { writeSync(chunk); },
     async close() {
       access.flush();
       access.close();
@@ -72,8 +75,10 @@ function scratchSink({ dir, file, access }, name) {
 
 function blobSink() {
   const parts = [];
+  const writeSync = (chunk) => { parts.push(new Blob([chunk])); };
   return {
-    async write(chunk) { parts.push(new Blob([chunk])); },
+    writeSync,
+    async write(chunk) { writeSync(chunk); },
     async close() {
       const zip = new Blob(parts, { type: 'application/zip' });
       return { zip, size: zip.size, saved: false };
@@ -82,7 +87,7 @@ function blobSink() {
   };
 }
 
-/** `sink` with its small writes gathered. */
+/** `sink` with its small writes gathered (and writeSync where `sink` has it). */
 function gathering(sink) {
   const stage = new Uint8Array(WRITE_PIECE);
   let used = 0;
@@ -90,7 +95,7 @@ function gathering(sink) {
     if (used) await sink.write(stage.subarray(0, used));
     used = 0;
   };
-  return {
+  const gathered = {
     async write(chunk) {
       if (used + chunk.length > stage.length || chunk.length >= GATHER_BELOW) await flush();
       if (chunk.length >= GATHER_BELOW) return sink.write(chunk);
@@ -100,4 +105,16 @@ function gathering(sink) {
     async close() { await flush(); return sink.close(); },
     abort: () => sink.abort(),
   };
+  if (sink.writeSync) {
+    gathered.writeSync = (chunk) => {
+      if (used + chunk.length > stage.length || chunk.length >= GATHER_BELOW) {
+        if (used) sink.writeSync(stage.subarray(0, used));
+        used = 0;
+      }
+      if (chunk.length >= GATHER_BELOW) return sink.writeSync(chunk);
+      stage.set(chunk, used);
+      used += chunk.length;
+    };
+  }
+  return gathered;
 }

@@ -116,6 +116,30 @@ impl WebJob {
         Ok(self.views())
     }
 
+    /// `export`, its views handed to `write` (a JS function of an array of Uint8Array) as they
+    /// are made: a cleaned cine frame by frame. The views die when `write` returns.
+    #[wasm_bindgen(js_name = exportEach)]
+    pub fn export_each(&mut self, input: usize, len: usize, write: &js_sys::Function) -> Result<(), JsError> {
+        let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
+        let mut failed = None;
+        self.job
+            .export_each(input, bytes, &mut |parts| {
+                if failed.is_some() {
+                    return;
+                }
+                // SAFETY: `parts` lives until this closure returns, and `write` is done with the
+                // views by then (it writes or copies them); creating them allocates nothing in the wasm.
+                let views: js_sys::Array =
+                    parts.iter().filter(|p| !p.is_empty()).map(|p| unsafe { js_sys::Uint8Array::view(p) }).collect();
+                failed = write.call1(&JsValue::NULL, &views).err();
+            })
+            .map_err(js_error)?;
+        match failed {
+            Some(e) => Err(JsError::new(&format!("the zip could not be written: {}", e.as_string().unwrap_or_else(|| format!("{e:?}"))))),
+            None => Ok(()),
+        }
+    }
+
     /// In place of `export` for a planned input the browser could not read again: it is
     /// reported as skipped with `reason`; the views as `export`'s.
     #[wasm_bindgen(js_name = exportUnreadable)]
