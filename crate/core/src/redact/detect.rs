@@ -50,6 +50,8 @@ enum Extreme {
 }
 
 impl Extreme {
+    /// The plain comparison the tests check the sweeps against.
+    #[cfg(test)]
     fn of(self, a: u8, b: u8) -> u8 {
         match self {
             Extreme::Min => a.min(b),
@@ -67,37 +69,62 @@ impl Extreme {
 }
 
 /// Running min or max over a window of 2·RADIUS+1 along an axis of `n` steps, each step `lanes`
-/// contiguous values (one row of a column sweep, or one value of a row sweep): van Herk /
-/// Gil-Werman, three comparisons per value whatever the window.
+/// contiguous values (one row of a column sweep; a row sweep has one lane): van Herk /
+/// Gil-Werman, three comparisons per value whatever the window (block prefix and suffix
+/// extremes, then one comparison per output).
 fn sweep(src: &[u8], n: usize, lanes: usize, extreme: Extreme, scratch: &mut Vec<u8>, dst: &mut [u8]) {
-    let k = 2 * RADIUS + 1;
-    let len = n + 2 * RADIUS;
+    let (k, len) = (2 * RADIUS + 1, n + 2 * RADIUS);
     scratch.clear();
     scratch.resize(2 * len * lanes, extreme.neutral());
     let (prefix, suffix) = scratch.split_at_mut(len * lanes);
     prefix[RADIUS * lanes..(RADIUS + n) * lanes].copy_from_slice(src);
     suffix.copy_from_slice(prefix);
-    for p in 1..len {
-        if p % k != 0 {
+    for block in (0..len).step_by(k) {
+        let end = (block + k).min(len);
+        for p in block + 1..end {
             let (before, here) = prefix.split_at_mut(p * lanes);
-            for (h, b) in here[..lanes].iter_mut().zip(&before[(p - 1) * lanes..]) {
-                *h = extreme.of(*h, *b);
-            }
+            combine(extreme, &mut here[..lanes], &before[(p - 1) * lanes..]);
         }
-    }
-    for p in (0..len - 1).rev() {
-        if p % k != k - 1 {
+        for p in (block..end - 1).rev() {
             let (here, after) = suffix.split_at_mut((p + 1) * lanes);
-            for (h, a) in here[p * lanes..].iter_mut().zip(&after[..lanes]) {
-                *h = extreme.of(*h, *a);
-            }
+            combine(extreme, &mut here[p * lanes..], &after[..lanes]);
         }
     }
-    for i in 0..n {
-        let (s, g) = (&suffix[i * lanes..(i + 1) * lanes], &prefix[(i + 2 * RADIUS) * lanes..(i + 2 * RADIUS + 1) * lanes]);
-        for ((d, a), b) in dst[i * lanes..(i + 1) * lanes].iter_mut().zip(s).zip(g) {
-            *d = extreme.of(*a, *b);
+    for (i, d) in dst.chunks_exact_mut(lanes).enumerate() {
+        d.copy_from_slice(&suffix[i * lanes..(i + 1) * lanes]);
+        combine(extreme, d, &prefix[(i + 2 * RADIUS) * lanes..(i + 2 * RADIUS + 1) * lanes]);
+    }
+}
+
+/// `into[i]` = extreme of `into[i]` and `with[i]`, one loop per extreme so that it vectorises.
+fn combine(extreme: Extreme, into: &mut [u8], with: &[u8]) {
+    match extreme {
+        Extreme::Min => into.iter_mut().zip(with).for_each(|(a, b)| *a = (*a).min(*b)),
+        Extreme::Max => into.iter_mut().zip(with).for_each(|(a, b)| *a = (*a).max(*b)),
+    }
+}
+
+/// `sweep` along one row (one lane), without the lanes' slicing.
+fn sweep_row<const MAX: bool>(src: &[u8], scratch: &mut Vec<u8>, dst: &mut [u8]) {
+    let of = |a: u8, b: u8| if MAX { a.max(b) } else { a.min(b) };
+    let (k, n) = (2 * RADIUS + 1, src.len());
+    let len = n + 2 * RADIUS;
+    scratch.clear();
+    scratch.resize(2 * len, if MAX { 0 } else { u8::MAX });
+    let (prefix, suffix) = scratch.split_at_mut(len);
+    prefix[RADIUS..RADIUS + n].copy_from_slice(src);
+    suffix.copy_from_slice(prefix);
+    for block in (0..len).step_by(k) {
+        let end = (block + k).min(len);
+        for p in block + 1..end {
+            prefix[p] = of(prefix[p], prefix[p - 1]);
         }
+        for p in (block..end - 1).rev() {
+            suffix[p] = of(suffix[p], suffix[p + 1]);
+        }
+    }
+    for (i, d) in dst.iter_mut().enumerate() {
+        *d = of(suffix[i], prefix[i + 2 * RADIUS]);
     }
 }
 
@@ -106,7 +133,10 @@ fn filter(src: &[u8], width: usize, height: usize, extreme: Extreme) -> Vec<u8> 
     let mut rows = vec![0; src.len()];
     let mut scratch = Vec::new();
     for (s, d) in src.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
-        sweep(s, width, 1, extreme, &mut scratch, d);
+        match extreme {
+            Extreme::Min => sweep_row::<false>(s, &mut scratch, d),
+            Extreme::Max => sweep_row::<true>(s, &mut scratch, d),
+        }
     }
     let mut out = vec![0; src.len()];
     sweep(&rows, height, width, extreme, &mut scratch, &mut out);
@@ -224,7 +254,8 @@ fn neighbours(a: &Component, b: &Component) -> bool {
     let (ha, hb) = (a.height(), b.height());
     let overlap = a.bottom.min(b.bottom).saturating_sub(a.top.max(b.top));
     let gap = b.left.saturating_sub(a.right).max(a.left.saturating_sub(b.right));
-    overlap * 2 >= ha.min(hb) && ha.max(hb) * 2 <= ha.min(hb) * 5 && gap * 2 <= ha.max(hb) * 3
+    let (pa, pb) = (a.peak as u32, b.peak as u32);
+    overlap * 2 >= ha.min(hb) && ha.max(hb) * 2 <= ha.min(hb) * 5 && gap * 2 <= ha.max(hb) * 3 && pa.max(pb) * 2 <= pa.min(pb) * 3
 }
 
 /// The boxes of the lines of text among `characters`: groups of neighbours, kept when a group
@@ -264,7 +295,7 @@ fn lines(characters: &[Component]) -> Vec<Component> {
     groups
         .into_iter()
         .flatten()
-        .filter(|(g, count, tallest)| g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
+        .filter(|(g, count, tallest)| *tallest >= 5 && g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
         .map(|(g, _, _)| g)
         .collect()
 }
@@ -358,8 +389,9 @@ mod tests {
     }
 
     /// The figures quoted in the commit: 24 of 25 planted lines boxed (the miss: bold white text
-    /// written over speckle, whose bands are not quiet), text-free frames at most 13‰ boxed
-    /// (speckle grain pairs; X-ray 2‰, noisy gradient 0‰), text frames at most 90‰.
+    /// written over speckle, whose bands are not quiet), text-free frames at most 9‰ boxed
+    /// (speckle grain triples deep in the fan; X-ray 2‰, noisy gradient 0‰), text frames at
+    /// most 90‰.
     #[test]
     fn every_planted_line_is_boxed_and_text_free_frames_are_not() {
         let (mut failures, mut lines, mut boxed) = (Vec::new(), 0, 0);
@@ -376,13 +408,33 @@ mod tests {
                     failures.push(format!("{}: {text:?} at {line:?}", frame.name));
                 }
             }
-            if frame.lines.is_empty() && area > 15 || area >= 300 {
+            if frame.lines.is_empty() && area > 10 || area >= 300 {
                 failures.push(format!("{}: {area}‰ boxed: {boxes:?}", frame.name));
             }
         }
         println!("{boxed} of {lines} planted lines boxed");
         assert!(boxed >= 24, "{boxed} of {lines} lines boxed");
         assert!(failures.is_empty(), "lines not boxed, or too much boxed:\n{}", failures.join("\n"));
+    }
+
+    #[test]
+    fn a_lone_marker_is_not_boxed_but_a_word_is() {
+        let mut luma = Luma { width: 200, height: 100, pixels: vec![0; 200 * 100] };
+        // An "L" 20 px tall, strokes 3 px, at (x, y).
+        let letter = |luma: &mut Luma, x: u32, y: u32| {
+            for (i, p) in luma.pixels.iter_mut().enumerate() {
+                let (c, r) = (i as u32 % 200, i as u32 / 200);
+                if (c >= x && c < x + 3 && r >= y && r < y + 20) || (c >= x && c < x + 12 && r >= y + 17 && r < y + 20) {
+                    *p = 255;
+                }
+            }
+        };
+        letter(&mut luma, 20, 20);
+        assert_eq!(detect(&luma), vec![]);
+        letter(&mut luma, 120, 60);
+        letter(&mut luma, 136, 60);
+        letter(&mut luma, 152, 60);
+        assert_eq!(detect(&luma), vec![Rect { x: 115, y: 55, width: 54, height: 30 }]);
     }
 
     #[test]
