@@ -107,54 +107,48 @@ fn combine(extreme: Extreme, into: &mut [u8], with: &[u8]) {
     }
 }
 
-/// `sweep` along one row (one lane), without the lanes' slicing.
-fn sweep_row<const MAX: bool>(src: &[u8], scratch: &mut Vec<u8>, dst: &mut [u8]) {
-    let of = |a: u8, b: u8| if MAX { a.max(b) } else { a.min(b) };
-    let (k, n) = (2 * RADIUS + 1, src.len());
-    let len = n + 2 * RADIUS;
-    scratch.clear();
-    scratch.resize(2 * len, if MAX { 0 } else { u8::MAX });
-    let (prefix, suffix) = scratch.split_at_mut(len);
-    prefix[RADIUS..RADIUS + n].copy_from_slice(src);
-    suffix.copy_from_slice(prefix);
-    for block in (0..len).step_by(k) {
-        let end = (block + k).min(len);
-        for p in block + 1..end {
-            prefix[p] = of(prefix[p], prefix[p - 1]);
-        }
-        for p in (block..end - 1).rev() {
-            suffix[p] = of(suffix[p], suffix[p + 1]);
+/// `src` (`height` rows of `width`) transposed, by 8×8 tiles so that reads and writes both stay
+/// in cache.
+fn transpose(src: &[u8], width: usize, height: usize) -> Vec<u8> {
+    let mut out = vec![0; src.len()];
+    for top in (0..height).step_by(8) {
+        for left in (0..width).step_by(8) {
+            for y in top..(top + 8).min(height) {
+                for x in left..(left + 8).min(width) {
+                    out[x * height + y] = src[y * width + x];
+                }
+            }
         }
     }
-    for (i, d) in dst.iter_mut().enumerate() {
-        *d = of(suffix[i], prefix[i + 2 * RADIUS]);
-    }
+    out
 }
 
-/// Min or max over the (2·RADIUS+1)² square around each pixel (rows, then columns).
-fn filter(src: &[u8], width: usize, height: usize, extreme: Extreme) -> Vec<u8> {
-    let mut rows = vec![0; src.len()];
+/// The image filtered by `first` then `second` over the (2·RADIUS+1)² square (Min then Max: the
+/// opening; Max then Min: the closing). Square filters are separable, so this is columns
+/// `first`, rows `first`, rows `second`, columns `second`; the row sweeps run on the transposed
+/// image, where they are column sweeps too (whole rows at a time, which vectorises).
+fn open_or_close(src: &[u8], width: usize, height: usize, first: Extreme, second: Extreme) -> Vec<u8> {
     let mut scratch = Vec::new();
-    for (s, d) in src.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
-        match extreme {
-            Extreme::Min => sweep_row::<false>(s, &mut scratch, d),
-            Extreme::Max => sweep_row::<true>(s, &mut scratch, d),
-        }
-    }
-    let mut out = vec![0; src.len()];
-    sweep(&rows, height, width, extreme, &mut scratch, &mut out);
-    out
+    let mut a = vec![0; src.len()];
+    sweep(src, height, width, first, &mut scratch, &mut a);
+    let t = transpose(&a, width, height);
+    sweep(&t, width, height, first, &mut scratch, &mut a);
+    let mut b = vec![0; src.len()];
+    sweep(&a, width, height, second, &mut scratch, &mut b);
+    let back = transpose(&b, height, width);
+    sweep(&back, height, width, second, &mut scratch, &mut a);
+    a
 }
 
 /// Bright structures narrower than the square: the image minus its opening.
 fn white_tophat(pixels: &[u8], width: usize, height: usize) -> Vec<u8> {
-    let opened = filter(&filter(pixels, width, height, Extreme::Min), width, height, Extreme::Max);
+    let opened = open_or_close(pixels, width, height, Extreme::Min, Extreme::Max);
     pixels.iter().zip(opened).map(|(p, o)| p - o).collect()
 }
 
 /// Dark structures narrower than the square: the closing minus the image.
 fn black_tophat(pixels: &[u8], width: usize, height: usize) -> Vec<u8> {
-    let closed = filter(&filter(pixels, width, height, Extreme::Max), width, height, Extreme::Min);
+    let closed = open_or_close(pixels, width, height, Extreme::Max, Extreme::Min);
     pixels.iter().zip(closed).map(|(p, c)| c - p).collect()
 }
 
@@ -441,19 +435,21 @@ mod tests {
         assert_eq!(detect(&luma), vec![Rect { x: 115, y: 55, width: 54, height: 30 }]);
     }
 
+    /// Min or max over the square around each pixel, the plain way.
+    fn plain(pixels: &[u8], w: usize, h: usize, extreme: Extreme) -> Vec<u8> {
+        let r = RADIUS as i64;
+        let at = |x: i64, y: i64| if (0..w as i64).contains(&x) && (0..h as i64).contains(&y) { pixels[y as usize * w + x as usize] } else { extreme.neutral() };
+        let window = |x: i64, y: i64| (y - r..=y + r).flat_map(move |yy| (x - r..=x + r).map(move |xx| (xx, yy)));
+        (0..h as i64).flat_map(|y| (0..w as i64).map(move |x| (x, y))).map(|(x, y)| window(x, y).map(|(xx, yy)| at(xx, yy)).fold(extreme.neutral(), |a, b| extreme.of(a, b))).collect()
+    }
+
     #[test]
-    fn the_square_filters_equal_a_plain_min_and_max() {
+    fn opening_and_closing_equal_the_plain_ones() {
         let (w, h) = (37, 23);
         let pixels: Vec<u8> = (0..w * h).map(|i| (i * 7919 % 251) as u8).collect();
-        let r = RADIUS as i64;
-        for extreme in [Extreme::Min, Extreme::Max] {
-            let fast = filter(&pixels, w, h, extreme);
-            for (y, x) in (0..h as i64).flat_map(|y| (0..w as i64).map(move |x| (y, x))) {
-                let window = (y - r..=y + r).flat_map(|yy| (x - r..=x + r).map(move |xx| (yy, xx)));
-                let inside = window.filter(|&(yy, xx)| (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx));
-                let plain = inside.map(|(yy, xx)| pixels[yy as usize * w + xx as usize]).fold(extreme.neutral(), |a, b| extreme.of(a, b));
-                assert_eq!(fast[y as usize * w + x as usize], plain, "({x}, {y})");
-            }
+        for (first, second) in [(Extreme::Min, Extreme::Max), (Extreme::Max, Extreme::Min)] {
+            let expected = plain(&plain(&pixels, w, h, first), w, h, second);
+            assert_eq!(open_or_close(&pixels, w, h, first, second), expected);
         }
     }
 
