@@ -6,12 +6,14 @@
 //!    minus its opening) and dark ones (black top-hat, closing minus image); wide anatomy,
 //!    gradients and flat backgrounds vanish, strokes narrower than the square stay;
 //! 2. connected components of each top-hat above a contrast threshold (with a higher peak),
-//!    kept when character-sized (3–90 px tall) and stroke-like (not a filled blob);
+//!    kept when character-sized (3–90 px tall) and stroke-like (not a filled blob); a second
+//!    look at a high threshold parts bright text from the speckle it is written over;
 //! 3. components joined into lines (rows overlapping by half, heights within 5:2, contrast
 //!    within 3:2, gap under 1.5 heights); a line is kept when it is one character tall (not a
 //!    chain wandering through texture), has three characters and is twice as wide as tall (or
 //!    is one wide component: letters touching), and the bands just above and below it are
-//!    quiet (speckle and texture are busy all around);
+//!    quiet (speckle and texture are busy all around), or, for five characters of one height
+//!    or more, free of contrast near the line's own;
 //! 4. each line padded by a quarter of its height (2 px at least), overlapping boxes merged,
 //!    clipped to the image.
 
@@ -21,6 +23,8 @@ use super::{Luma, Rect};
 const RADIUS: usize = 7;
 /// Top-hat value that puts a pixel into a component.
 const LOW: u8 = 30;
+/// Top-hat value of the second look, for bright text over texture.
+const BRIGHT: u8 = 160;
 /// Top-hat value some pixel of a component must reach (the stroke's core).
 const HIGH: u8 = 40;
 /// Most contrasted pixels allowed, in %, in the bands above and below a line.
@@ -37,9 +41,12 @@ pub fn detect(image: &Luma) -> Vec<Rect> {
     }
     let mut boxes = Vec::new();
     for tophat in [white_tophat(&image.pixels, width, height), black_tophat(&image.pixels, width, height)] {
-        let components = components(&tophat, width, height);
-        let lines = lines(&components).into_iter().filter(|line| quiet(&tophat, width, height, line));
-        boxes.extend(lines.map(|g| Rect { x: g.left, y: g.top, width: g.width(), height: g.height() }));
+        // Twice: at a low contrast, and at a high one that parts bright text from the texture it
+        // is written over.
+        let mut found = lines(&components(&tophat, width, height, LOW));
+        found.extend(lines(&components(&tophat, width, height, BRIGHT)));
+        let lines = found.into_iter().filter(|line| quiet(&tophat, width, height, line));
+        boxes.extend(lines.map(|Line { bounds: g, .. }| Rect { x: g.left, y: g.top, width: g.width(), height: g.height() }));
     }
     let padded = boxes.into_iter().filter_map(|b| pad(b).clip(image.width, image.height)).collect();
     merge(padded)
@@ -185,8 +192,12 @@ impl Component {
     /// Character-sized, contrasted enough, and made of strokes rather than a filled blob.
     fn is_character(&self) -> bool {
         let (w, h) = (self.width(), self.height());
+        if self.peak < HIGH || !(MIN_HEIGHT..=MAX_HEIGHT).contains(&h) || w > 40 * h {
+            return false;
+        }
+        // Sizes checked first: the area of a box at most 3600 × 90 cannot overflow here.
         let fill = self.area * 100 / (w * h);
-        self.peak >= HIGH && (MIN_HEIGHT..=MAX_HEIGHT).contains(&h) && w <= 40 * h && fill >= 8 && (fill <= 92 || w * 2 <= h)
+        fill >= 8 && (fill <= 92 || w * 2 <= h)
     }
 }
 
@@ -201,7 +212,7 @@ fn root(parent: &mut [u32], mut i: u32) -> u32 {
 }
 
 /// The character-like 8-connected components of `tophat` ≥ LOW, found run by run.
-fn components(tophat: &[u8], width: usize, height: usize) -> Vec<Component> {
+fn components(tophat: &[u8], width: usize, height: usize, low: u8) -> Vec<Component> {
     let mut runs: Vec<Component> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     let mut previous = 0..0;
@@ -210,13 +221,13 @@ fn components(tophat: &[u8], width: usize, height: usize) -> Vec<Component> {
         let first = runs.len();
         let mut x = 0;
         while x < width {
-            if row[x] < LOW {
+            if row[x] < low {
                 x += 1;
                 continue;
             }
             let start = x;
             let mut peak = 0;
-            while x < width && row[x] >= LOW {
+            while x < width && row[x] >= low {
                 peak = peak.max(row[x]);
                 x += 1;
             }
@@ -255,9 +266,18 @@ fn neighbours(a: &Component, b: &Component) -> bool {
     overlap * 2 >= ha.min(hb) && ha.max(hb) * 2 <= ha.min(hb) * 5 && gap * 2 <= ha.max(hb) * 3 && pa.max(pb) * 2 <= pa.min(pb) * 3
 }
 
+/// A group of characters side by side: its bounds, how many, the tallest and shortest heights.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    bounds: Component,
+    count: u32,
+    tallest: u32,
+    shortest: u32,
+}
+
 /// The boxes of the lines of text among `characters`: groups of neighbours, kept when a group
 /// has two characters or more (or one component as wide as two characters: letters touching).
-fn lines(characters: &[Component]) -> Vec<Component> {
+fn lines(characters: &[Component]) -> Vec<Line> {
     let mut order: Vec<usize> = (0..characters.len()).collect();
     order.sort_by_key(|&i| (characters[i].left, characters[i].top));
     let mut parent: Vec<u32> = (0..characters.len() as u32).collect();
@@ -276,41 +296,46 @@ fn lines(characters: &[Component]) -> Vec<Component> {
             }
         }
     }
-    // Per group: its bounding component, member count, tallest member.
-    let mut groups: Vec<Option<(Component, u32, u32)>> = vec![None; characters.len()];
+    let mut groups: Vec<Option<Line>> = vec![None; characters.len()];
     for (i, c) in characters.iter().enumerate() {
         let r = root(&mut parent, i as u32) as usize;
         match &mut groups[r] {
-            Some((g, count, tallest)) => {
-                g.join(c);
-                *count += 1;
-                *tallest = (*tallest).max(c.height());
+            Some(line) => {
+                line.bounds.join(c);
+                line.count += 1;
+                line.tallest = line.tallest.max(c.height());
+                line.shortest = line.shortest.min(c.height());
             }
-            slot => *slot = Some((*c, 1, c.height())),
+            slot => *slot = Some(Line { bounds: *c, count: 1, tallest: c.height(), shortest: c.height() }),
         }
     }
     // A line is one character tall: chains that wander up or down (speckle, texture) are not text.
     groups
         .into_iter()
         .flatten()
-        .filter(|(g, count, tallest)| *tallest >= 5 && g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
-        .map(|(g, _, _)| g)
+        .filter(|Line { bounds: g, count, tallest, .. }| *tallest >= 5 && g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
         .collect()
 }
 
 /// Whether the bands just above and below a line (a third of its height, 1 px away) are mostly
 /// free of contrast (under QUIET %): text lines have clear space around them, speckle and
-/// texture do not (so text written over speckle is missed).
-fn quiet(tophat: &[u8], width: usize, height: usize, line: &Component) -> bool {
+/// texture do not. Bright text written over speckle passes when its five characters or more
+/// are of one height and the bands have little contrast above 3/4 of the line's.
+fn quiet(tophat: &[u8], width: usize, height: usize, group: &Line) -> bool {
+    let line = &group.bounds;
     let t = (line.height() as usize / 3).max(2);
     let (top, bottom, left, right) = (line.top as usize, line.bottom as usize, line.left as usize, line.right as usize);
-    let busy = |rows: std::ops::Range<usize>| {
+    let busy = |rows: std::ops::Range<usize>, strong: u8| {
         let rows = rows.start.min(height)..rows.end.min(height);
         let n = rows.len() * (right - left);
-        let hot: usize = rows.map(|y| tophat[y * width + left..y * width + right].iter().filter(|&&v| v >= LOW).count()).sum();
+        let hot: usize = rows.map(|y| tophat[y * width + left..y * width + right].iter().filter(|&&v| v >= strong).count()).sum();
         hot * 100 > n * QUIET
     };
-    !busy(top.saturating_sub(t + 1)..top.saturating_sub(1)) && !busy(bottom + 1..bottom + 1 + t)
+    let (above, below) = (top.saturating_sub(t + 1)..top.saturating_sub(1), bottom + 1..bottom + 1 + t);
+    // Text over texture: five characters or more of one height, far brighter than around them.
+    let even = group.count >= 5 && group.shortest * 3 >= group.tallest * 2 && line.peak >= 200;
+    let strong = (line.peak as u32 * 3 / 4) as u8;
+    !busy(above.clone(), LOW) && !busy(below.clone(), LOW) || even && !busy(above, strong) && !busy(below, strong)
 }
 
 /// The box grown by a quarter of its height (2 px at least) on every side.
@@ -386,8 +411,7 @@ mod tests {
         std::fs::write(format!("{dir}/{}.pgm", frame.name), out).unwrap();
     }
 
-    /// The figures quoted in the commit: 24 of 25 planted lines boxed (the miss: bold white text
-    /// written over speckle, whose bands are not quiet), text-free frames at most 9‰ boxed
+    /// The figures quoted in the commit: 25 of 25 planted lines boxed, text-free frames at most 9‰ boxed
     /// (speckle grain triples deep in the fan; X-ray 2‰, noisy gradient 0‰), text frames at
     /// most 90‰.
     #[test]
@@ -398,11 +422,11 @@ mod tests {
             dump(&frame, &boxes);
             let area = boxed_per_mille(&frame.luma, &boxes);
             println!("{}: {} boxes, {}‰ of the image boxed", frame.name, boxes.len(), area);
-            for (line, text, known_miss) in &frame.lines {
+            for (line, text) in &frame.lines {
                 lines += 1;
                 if covered(line, &boxes) {
                     boxed += 1;
-                } else if !known_miss {
+                } else {
                     failures.push(format!("{}: {text:?} at {line:?}", frame.name));
                 }
             }
@@ -411,7 +435,6 @@ mod tests {
             }
         }
         println!("{boxed} of {lines} planted lines boxed");
-        assert!(boxed >= 24, "{boxed} of {lines} lines boxed");
         assert!(failures.is_empty(), "lines not boxed, or too much boxed:\n{}", failures.join("\n"));
     }
 
