@@ -246,11 +246,11 @@ fn components(tophat: &[u8], width: usize, height: usize, low: u8) -> Vec<Compon
         previous = first..runs.len();
     }
     let mut joined: Vec<Option<Component>> = vec![None; runs.len()];
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let r = root(&mut parent, i as u32) as usize;
         match &mut joined[r] {
-            Some(c) => c.join(&runs[i]),
-            slot => *slot = Some(runs[i]),
+            Some(c) => c.join(run),
+            slot => *slot = Some(*run),
         }
     }
     joined.into_iter().flatten().filter(Component::is_character).collect()
