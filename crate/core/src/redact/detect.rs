@@ -6,9 +6,14 @@
 //!    minus its opening) and dark ones (black top-hat, closing minus image); wide anatomy,
 //!    gradients and flat backgrounds vanish, strokes narrower than the square stay;
 //! 2. connected components of each top-hat above a contrast threshold (with a higher peak),
-//!    kept when character-sized (3–90 px tall) and stroke-like (not a filled blob);
-//! 3. components joined into lines (vertical overlap, similar heights, gap under 1.5 heights),
-//!    a line kept with at least two characters whose heights and tops agree;
+//!    kept when character-sized (3–90 px tall) and stroke-like (not a filled blob); a second
+//!    look at a high threshold parts bright text from the speckle it is written over;
+//! 3. components joined into lines (rows overlapping by half, heights within 5:2, contrast
+//!    within 3:2, gap under 1.5 heights); a line is kept when it is one character tall (not a
+//!    chain wandering through texture), has three characters and is twice as wide as tall (or
+//!    is one wide component: letters touching), and the bands just above and below it are
+//!    quiet (speckle and texture are busy all around), or, for five characters of one height
+//!    or more, free of contrast near the line's own;
 //! 4. each line padded by a quarter of its height (2 px at least), overlapping boxes merged,
 //!    clipped to the image.
 
@@ -18,6 +23,8 @@ use super::{Luma, Rect};
 const RADIUS: usize = 7;
 /// Top-hat value that puts a pixel into a component.
 const LOW: u8 = 30;
+/// Top-hat value of the second look, for bright text over texture.
+const BRIGHT: u8 = 160;
 /// Top-hat value some pixel of a component must reach (the stroke's core).
 const HIGH: u8 = 40;
 /// Most contrasted pixels allowed, in %, in the bands above and below a line.
@@ -34,9 +41,12 @@ pub fn detect(image: &Luma) -> Vec<Rect> {
     }
     let mut boxes = Vec::new();
     for tophat in [white_tophat(&image.pixels, width, height), black_tophat(&image.pixels, width, height)] {
-        let components = components(&tophat, width, height);
-        let lines = lines(&components).into_iter().filter(|line| quiet(&tophat, width, height, line));
-        boxes.extend(lines.map(|g| Rect { x: g.left, y: g.top, width: g.width(), height: g.height() }));
+        // Twice: at a low contrast, and at a high one that parts bright text from the texture it
+        // is written over.
+        let mut found = lines(&components(&tophat, width, height, LOW));
+        found.extend(lines(&components(&tophat, width, height, BRIGHT)));
+        let lines = found.into_iter().filter(|line| quiet(&tophat, width, height, line));
+        boxes.extend(lines.map(|Line { bounds: g, .. }| Rect { x: g.left, y: g.top, width: g.width(), height: g.height() }));
     }
     let padded = boxes.into_iter().filter_map(|b| pad(b).clip(image.width, image.height)).collect();
     merge(padded)
@@ -50,6 +60,8 @@ enum Extreme {
 }
 
 impl Extreme {
+    /// The plain comparison the tests check the sweeps against.
+    #[cfg(test)]
     fn of(self, a: u8, b: u8) -> u8 {
         match self {
             Extreme::Min => a.min(b),
@@ -67,61 +79,83 @@ impl Extreme {
 }
 
 /// Running min or max over a window of 2·RADIUS+1 along an axis of `n` steps, each step `lanes`
-/// contiguous values (one row of a column sweep, or one value of a row sweep): van Herk /
-/// Gil-Werman, three comparisons per value whatever the window.
+/// contiguous values (one row of a column sweep; a row sweep has one lane): van Herk /
+/// Gil-Werman, three comparisons per value whatever the window (block prefix and suffix
+/// extremes, then one comparison per output).
 fn sweep(src: &[u8], n: usize, lanes: usize, extreme: Extreme, scratch: &mut Vec<u8>, dst: &mut [u8]) {
-    let k = 2 * RADIUS + 1;
-    let len = n + 2 * RADIUS;
+    let (k, len) = (2 * RADIUS + 1, n + 2 * RADIUS);
     scratch.clear();
     scratch.resize(2 * len * lanes, extreme.neutral());
     let (prefix, suffix) = scratch.split_at_mut(len * lanes);
     prefix[RADIUS * lanes..(RADIUS + n) * lanes].copy_from_slice(src);
     suffix.copy_from_slice(prefix);
-    for p in 1..len {
-        if p % k != 0 {
+    for block in (0..len).step_by(k) {
+        let end = (block + k).min(len);
+        for p in block + 1..end {
             let (before, here) = prefix.split_at_mut(p * lanes);
-            for (h, b) in here[..lanes].iter_mut().zip(&before[(p - 1) * lanes..]) {
-                *h = extreme.of(*h, *b);
-            }
+            combine(extreme, &mut here[..lanes], &before[(p - 1) * lanes..]);
         }
-    }
-    for p in (0..len - 1).rev() {
-        if p % k != k - 1 {
+        for p in (block..end - 1).rev() {
             let (here, after) = suffix.split_at_mut((p + 1) * lanes);
-            for (h, a) in here[p * lanes..].iter_mut().zip(&after[..lanes]) {
-                *h = extreme.of(*h, *a);
-            }
+            combine(extreme, &mut here[p * lanes..], &after[..lanes]);
         }
     }
-    for i in 0..n {
-        let (s, g) = (&suffix[i * lanes..(i + 1) * lanes], &prefix[(i + 2 * RADIUS) * lanes..(i + 2 * RADIUS + 1) * lanes]);
-        for ((d, a), b) in dst[i * lanes..(i + 1) * lanes].iter_mut().zip(s).zip(g) {
-            *d = extreme.of(*a, *b);
-        }
+    for (i, d) in dst.chunks_exact_mut(lanes).enumerate() {
+        d.copy_from_slice(&suffix[i * lanes..(i + 1) * lanes]);
+        combine(extreme, d, &prefix[(i + 2 * RADIUS) * lanes..(i + 2 * RADIUS + 1) * lanes]);
     }
 }
 
-/// Min or max over the (2·RADIUS+1)² square around each pixel (rows, then columns).
-fn filter(src: &[u8], width: usize, height: usize, extreme: Extreme) -> Vec<u8> {
-    let mut rows = vec![0; src.len()];
-    let mut scratch = Vec::new();
-    for (s, d) in src.chunks_exact(width).zip(rows.chunks_exact_mut(width)) {
-        sweep(s, width, 1, extreme, &mut scratch, d);
+/// `into[i]` = extreme of `into[i]` and `with[i]`, one loop per extreme so that it vectorises.
+fn combine(extreme: Extreme, into: &mut [u8], with: &[u8]) {
+    match extreme {
+        Extreme::Min => into.iter_mut().zip(with).for_each(|(a, b)| *a = (*a).min(*b)),
+        Extreme::Max => into.iter_mut().zip(with).for_each(|(a, b)| *a = (*a).max(*b)),
     }
+}
+
+/// `src` (`height` rows of `width`) transposed, by 8×8 tiles so that reads and writes both stay
+/// in cache.
+fn transpose(src: &[u8], width: usize, height: usize) -> Vec<u8> {
     let mut out = vec![0; src.len()];
-    sweep(&rows, height, width, extreme, &mut scratch, &mut out);
+    for top in (0..height).step_by(8) {
+        for left in (0..width).step_by(8) {
+            for y in top..(top + 8).min(height) {
+                for x in left..(left + 8).min(width) {
+                    out[x * height + y] = src[y * width + x];
+                }
+            }
+        }
+    }
     out
+}
+
+/// The image filtered by `first` then `second` over the (2·RADIUS+1)² square (Min then Max: the
+/// opening; Max then Min: the closing). Square filters are separable, so this is columns
+/// `first`, rows `first`, rows `second`, columns `second`; the row sweeps run on the transposed
+/// image, where they are column sweeps too (whole rows at a time, which vectorises).
+fn open_or_close(src: &[u8], width: usize, height: usize, first: Extreme, second: Extreme) -> Vec<u8> {
+    let mut scratch = Vec::new();
+    let mut a = vec![0; src.len()];
+    sweep(src, height, width, first, &mut scratch, &mut a);
+    let t = transpose(&a, width, height);
+    sweep(&t, width, height, first, &mut scratch, &mut a);
+    let mut b = vec![0; src.len()];
+    sweep(&a, width, height, second, &mut scratch, &mut b);
+    let back = transpose(&b, height, width);
+    sweep(&back, height, width, second, &mut scratch, &mut a);
+    a
 }
 
 /// Bright structures narrower than the square: the image minus its opening.
 fn white_tophat(pixels: &[u8], width: usize, height: usize) -> Vec<u8> {
-    let opened = filter(&filter(pixels, width, height, Extreme::Min), width, height, Extreme::Max);
+    let opened = open_or_close(pixels, width, height, Extreme::Min, Extreme::Max);
     pixels.iter().zip(opened).map(|(p, o)| p - o).collect()
 }
 
 /// Dark structures narrower than the square: the closing minus the image.
 fn black_tophat(pixels: &[u8], width: usize, height: usize) -> Vec<u8> {
-    let closed = filter(&filter(pixels, width, height, Extreme::Max), width, height, Extreme::Min);
+    let closed = open_or_close(pixels, width, height, Extreme::Max, Extreme::Min);
     pixels.iter().zip(closed).map(|(p, c)| c - p).collect()
 }
 
@@ -158,8 +192,12 @@ impl Component {
     /// Character-sized, contrasted enough, and made of strokes rather than a filled blob.
     fn is_character(&self) -> bool {
         let (w, h) = (self.width(), self.height());
+        if self.peak < HIGH || !(MIN_HEIGHT..=MAX_HEIGHT).contains(&h) || w > 40 * h {
+            return false;
+        }
+        // Sizes checked first: the area of a box at most 3600 × 90 cannot overflow here.
         let fill = self.area * 100 / (w * h);
-        self.peak >= HIGH && (MIN_HEIGHT..=MAX_HEIGHT).contains(&h) && w <= 40 * h && fill >= 8 && (fill <= 92 || w * 2 <= h)
+        fill >= 8 && (fill <= 92 || w * 2 <= h)
     }
 }
 
@@ -174,7 +212,7 @@ fn root(parent: &mut [u32], mut i: u32) -> u32 {
 }
 
 /// The character-like 8-connected components of `tophat` ≥ LOW, found run by run.
-fn components(tophat: &[u8], width: usize, height: usize) -> Vec<Component> {
+fn components(tophat: &[u8], width: usize, height: usize, low: u8) -> Vec<Component> {
     let mut runs: Vec<Component> = Vec::new();
     let mut parent: Vec<u32> = Vec::new();
     let mut previous = 0..0;
@@ -183,13 +221,13 @@ fn components(tophat: &[u8], width: usize, height: usize) -> Vec<Component> {
         let first = runs.len();
         let mut x = 0;
         while x < width {
-            if row[x] < LOW {
+            if row[x] < low {
                 x += 1;
                 continue;
             }
             let start = x;
             let mut peak = 0;
-            while x < width && row[x] >= LOW {
+            while x < width && row[x] >= low {
                 peak = peak.max(row[x]);
                 x += 1;
             }
@@ -208,11 +246,11 @@ fn components(tophat: &[u8], width: usize, height: usize) -> Vec<Component> {
         previous = first..runs.len();
     }
     let mut joined: Vec<Option<Component>> = vec![None; runs.len()];
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let r = root(&mut parent, i as u32) as usize;
         match &mut joined[r] {
-            Some(c) => c.join(&runs[i]),
-            slot => *slot = Some(runs[i]),
+            Some(c) => c.join(run),
+            slot => *slot = Some(*run),
         }
     }
     joined.into_iter().flatten().filter(Component::is_character).collect()
@@ -224,21 +262,32 @@ fn neighbours(a: &Component, b: &Component) -> bool {
     let (ha, hb) = (a.height(), b.height());
     let overlap = a.bottom.min(b.bottom).saturating_sub(a.top.max(b.top));
     let gap = b.left.saturating_sub(a.right).max(a.left.saturating_sub(b.right));
-    overlap * 2 >= ha.min(hb) && ha.max(hb) * 2 <= ha.min(hb) * 5 && gap * 2 <= ha.max(hb) * 3
+    let (pa, pb) = (a.peak as u32, b.peak as u32);
+    overlap * 2 >= ha.min(hb) && ha.max(hb) * 2 <= ha.min(hb) * 5 && gap * 2 <= ha.max(hb) * 3 && pa.max(pb) * 2 <= pa.min(pb) * 3
+}
+
+/// A group of characters side by side: its bounds, how many, the tallest and shortest heights.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    bounds: Component,
+    count: u32,
+    tallest: u32,
+    shortest: u32,
 }
 
 /// The boxes of the lines of text among `characters`: groups of neighbours, kept when a group
 /// has two characters or more (or one component as wide as two characters: letters touching).
-fn lines(characters: &[Component]) -> Vec<Component> {
+fn lines(characters: &[Component]) -> Vec<Line> {
     let mut order: Vec<usize> = (0..characters.len()).collect();
     order.sort_by_key(|&i| (characters[i].left, characters[i].top));
     let mut parent: Vec<u32> = (0..characters.len() as u32).collect();
-    let reach = |c: &Component| c.right + c.height() * 3 / 2;
+    // A neighbour is at most 5/2 as tall, so at most 1.5 · 5/2 of this height away.
+    let reach = |c: &Component| c.right + c.height() * 15 / 4;
     for (n, &i) in order.iter().enumerate() {
         let a = &characters[i];
         for &j in &order[n + 1..] {
             let b = &characters[j];
-            if b.left > reach(a).max(a.right + MAX_HEIGHT * 3 / 2) {
+            if b.left > reach(a) {
                 break;
             }
             if neighbours(a, b) {
@@ -247,41 +296,46 @@ fn lines(characters: &[Component]) -> Vec<Component> {
             }
         }
     }
-    // Per group: its bounding component, member count, tallest member.
-    let mut groups: Vec<Option<(Component, u32, u32)>> = vec![None; characters.len()];
+    let mut groups: Vec<Option<Line>> = vec![None; characters.len()];
     for (i, c) in characters.iter().enumerate() {
         let r = root(&mut parent, i as u32) as usize;
         match &mut groups[r] {
-            Some((g, count, tallest)) => {
-                g.join(c);
-                *count += 1;
-                *tallest = (*tallest).max(c.height());
+            Some(line) => {
+                line.bounds.join(c);
+                line.count += 1;
+                line.tallest = line.tallest.max(c.height());
+                line.shortest = line.shortest.min(c.height());
             }
-            slot => *slot = Some((*c, 1, c.height())),
+            slot => *slot = Some(Line { bounds: *c, count: 1, tallest: c.height(), shortest: c.height() }),
         }
     }
     // A line is one character tall: chains that wander up or down (speckle, texture) are not text.
     groups
         .into_iter()
         .flatten()
-        .filter(|(g, count, tallest)| g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
-        .map(|(g, _, _)| g)
+        .filter(|Line { bounds: g, count, tallest, .. }| *tallest >= 5 && g.height() <= tallest * 3 / 2 + 2 && (*count >= 3 && g.width() >= 2 * g.height() || g.width() >= 3 * g.height() && g.height() >= 6 && g.area * 100 >= g.width() * g.height() * 15))
         .collect()
 }
 
 /// Whether the bands just above and below a line (a third of its height, 1 px away) are mostly
 /// free of contrast (under QUIET %): text lines have clear space around them, speckle and
-/// texture do not (so text written over speckle is missed).
-fn quiet(tophat: &[u8], width: usize, height: usize, line: &Component) -> bool {
+/// texture do not. Bright text written over speckle passes when its five characters or more
+/// are of one height and the bands have little contrast above 3/4 of the line's.
+fn quiet(tophat: &[u8], width: usize, height: usize, group: &Line) -> bool {
+    let line = &group.bounds;
     let t = (line.height() as usize / 3).max(2);
     let (top, bottom, left, right) = (line.top as usize, line.bottom as usize, line.left as usize, line.right as usize);
-    let busy = |rows: std::ops::Range<usize>| {
+    let busy = |rows: std::ops::Range<usize>, strong: u8| {
         let rows = rows.start.min(height)..rows.end.min(height);
         let n = rows.len() * (right - left);
-        let hot: usize = rows.map(|y| tophat[y * width + left..y * width + right].iter().filter(|&&v| v >= LOW).count()).sum();
+        let hot: usize = rows.map(|y| tophat[y * width + left..y * width + right].iter().filter(|&&v| v >= strong).count()).sum();
         hot * 100 > n * QUIET
     };
-    !busy(top.saturating_sub(t + 1)..top.saturating_sub(1)) && !busy(bottom + 1..bottom + 1 + t)
+    let (above, below) = (top.saturating_sub(t + 1)..top.saturating_sub(1), bottom + 1..bottom + 1 + t);
+    // Text over texture: five characters or more of one height, far brighter than around them.
+    let even = group.count >= 5 && group.shortest * 3 >= group.tallest * 2 && line.peak >= 200;
+    let strong = (line.peak as u32 * 3 / 4) as u8;
+    !busy(above.clone(), LOW) && !busy(below.clone(), LOW) || even && !busy(above, strong) && !busy(below, strong)
 }
 
 /// The box grown by a quarter of its height (2 px at least) on every side.
@@ -357,9 +411,9 @@ mod tests {
         std::fs::write(format!("{dir}/{}.pgm", frame.name), out).unwrap();
     }
 
-    /// The figures quoted in the commit: 24 of 25 planted lines boxed (the miss: bold white text
-    /// written over speckle, whose bands are not quiet), text-free frames at most 13‰ boxed
-    /// (speckle grain pairs; X-ray 2‰, noisy gradient 0‰), text frames at most 90‰.
+    /// The figures quoted in the commit: 25 of 25 planted lines boxed, text-free frames at most 9‰ boxed
+    /// (speckle grain triples deep in the fan; X-ray 2‰, noisy gradient 0‰), text frames at
+    /// most 90‰.
     #[test]
     fn every_planted_line_is_boxed_and_text_free_frames_are_not() {
         let (mut failures, mut lines, mut boxed) = (Vec::new(), 0, 0);
@@ -368,50 +422,77 @@ mod tests {
             dump(&frame, &boxes);
             let area = boxed_per_mille(&frame.luma, &boxes);
             println!("{}: {} boxes, {}‰ of the image boxed", frame.name, boxes.len(), area);
-            for (line, text, known_miss) in &frame.lines {
+            for (line, text) in &frame.lines {
                 lines += 1;
                 if covered(line, &boxes) {
                     boxed += 1;
-                } else if !known_miss {
+                } else {
                     failures.push(format!("{}: {text:?} at {line:?}", frame.name));
                 }
             }
-            if frame.lines.is_empty() && area > 15 || area >= 300 {
+            if frame.lines.is_empty() && area > 10 || area >= 300 {
                 failures.push(format!("{}: {area}‰ boxed: {boxes:?}", frame.name));
             }
         }
         println!("{boxed} of {lines} planted lines boxed");
-        assert!(boxed >= 24, "{boxed} of {lines} lines boxed");
         assert!(failures.is_empty(), "lines not boxed, or too much boxed:\n{}", failures.join("\n"));
     }
 
     #[test]
-    fn the_square_filters_equal_a_plain_min_and_max() {
+    fn a_lone_marker_is_not_boxed_but_a_word_is() {
+        let mut luma = Luma { width: 200, height: 100, pixels: vec![0; 200 * 100] };
+        // An "L" 20 px tall, strokes 3 px, at (x, y).
+        let letter = |luma: &mut Luma, x: u32, y: u32| {
+            for (i, p) in luma.pixels.iter_mut().enumerate() {
+                let (c, r) = (i as u32 % 200, i as u32 / 200);
+                if (c >= x && c < x + 3 && r >= y && r < y + 20) || (c >= x && c < x + 12 && r >= y + 17 && r < y + 20) {
+                    *p = 255;
+                }
+            }
+        };
+        letter(&mut luma, 20, 20);
+        assert_eq!(detect(&luma), vec![]);
+        letter(&mut luma, 120, 60);
+        letter(&mut luma, 136, 60);
+        letter(&mut luma, 152, 60);
+        assert_eq!(detect(&luma), vec![Rect { x: 115, y: 55, width: 54, height: 30 }]);
+    }
+
+    /// Min or max over the square around each pixel, the plain way.
+    fn plain(pixels: &[u8], w: usize, h: usize, extreme: Extreme) -> Vec<u8> {
+        let r = RADIUS as i64;
+        let at = |x: i64, y: i64| if (0..w as i64).contains(&x) && (0..h as i64).contains(&y) { pixels[y as usize * w + x as usize] } else { extreme.neutral() };
+        let window = |x: i64, y: i64| (y - r..=y + r).flat_map(move |yy| (x - r..=x + r).map(move |xx| (xx, yy)));
+        (0..h as i64).flat_map(|y| (0..w as i64).map(move |x| (x, y))).map(|(x, y)| window(x, y).map(|(xx, yy)| at(xx, yy)).fold(extreme.neutral(), |a, b| extreme.of(a, b))).collect()
+    }
+
+    #[test]
+    fn opening_and_closing_equal_the_plain_ones() {
         let (w, h) = (37, 23);
         let pixels: Vec<u8> = (0..w * h).map(|i| (i * 7919 % 251) as u8).collect();
-        let r = RADIUS as i64;
-        for extreme in [Extreme::Min, Extreme::Max] {
-            let fast = filter(&pixels, w, h, extreme);
-            for (y, x) in (0..h as i64).flat_map(|y| (0..w as i64).map(move |x| (y, x))) {
-                let window = (y - r..=y + r).flat_map(|yy| (x - r..=x + r).map(move |xx| (yy, xx)));
-                let inside = window.filter(|&(yy, xx)| (0..h as i64).contains(&yy) && (0..w as i64).contains(&xx));
-                let plain = inside.map(|(yy, xx)| pixels[yy as usize * w + xx as usize]).fold(extreme.neutral(), |a, b| extreme.of(a, b));
-                assert_eq!(fast[y as usize * w + x as usize], plain, "({x}, {y})");
-            }
+        for (first, second) in [(Extreme::Min, Extreme::Max), (Extreme::Max, Extreme::Min)] {
+            let expected = plain(&plain(&pixels, w, h, first), w, h, second);
+            assert_eq!(open_or_close(&pixels, w, h, first, second), expected);
         }
     }
 
-    /// Milliseconds per frame (run in release: cargo test --release -p capture --lib detect_speed -- --ignored --nocapture).
+    /// Milliseconds per frame, fastest and mean of 20 runs (the fastest is the one least
+    /// disturbed by other work on the machine). In release:
+    /// cargo test --release -p capture --lib detect_speed -- --ignored --nocapture
     #[test]
     #[ignore]
     fn detect_speed() {
         for frame in frames().into_iter().filter(|f| f.name == "us_header" || f.name == "cr_large") {
-            let runs = 20;
-            let start = std::time::Instant::now();
-            for _ in 0..runs {
-                std::hint::black_box(detect(std::hint::black_box(&frame.luma)));
-            }
-            println!("{} {}×{}: {:.2} ms per frame", frame.name, frame.luma.width, frame.luma.height, start.elapsed().as_secs_f64() * 1000.0 / runs as f64);
+            let times: Vec<f64> = (0..20)
+                .map(|_| {
+                    let start = std::time::Instant::now();
+                    std::hint::black_box(detect(std::hint::black_box(&frame.luma)));
+                    start.elapsed().as_secs_f64() * 1000.0
+                })
+                .collect();
+            let fastest = times.iter().cloned().fold(f64::MAX, f64::min);
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!("{} {}×{}: {fastest:.2} ms per frame (fastest), {mean:.2} ms (mean)", frame.name, frame.luma.width, frame.luma.height);
         }
     }
 }

@@ -8,8 +8,8 @@ use crate::redact::{Luma, Rect};
 pub struct Frame {
     pub name: String,
     pub luma: Luma,
-    /// Each planted line's box, text, and whether it is a known miss (text over speckle).
-    pub lines: Vec<(Rect, String, bool)>,
+    /// Each planted line's box and text.
+    pub lines: Vec<(Rect, String)>,
 }
 
 /// xorshift64*: the same noise on every platform.
@@ -172,7 +172,7 @@ pub fn frames() -> Vec<Frame> {
                 *p = (*p as i32 + (grey - *p as i32) * alpha[y * w + x] as i32 / 255) as u8;
             }
         }
-        frame.lines.push((Rect { x: x0 as u32, y: y0 as u32, width: w as u32, height: h as u32 }, text.into(), f.len() > 5));
+        frame.lines.push((Rect { x: x0 as u32, y: y0 as u32, width: w as u32, height: h as u32 }, text.into()));
     }
     frames
 }

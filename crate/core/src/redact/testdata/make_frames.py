@@ -23,7 +23,7 @@ FRAMES = [
         ("5C1 Abd", 8, False, 590, 462, 200),
     ]),
     ("us_on_fan", 640, 480, "fan", [
-        ("RT KIDNEY LONG", 18, True, 260, 300, "255 over-speckle"),
+        ("RT KIDNEY LONG", 18, True, 260, 300, 255),
         ("Müller, Jürgen", 16, False, 20, 420, 255),
         ("Acc: 20240312-0077", 11, False, 460, 440, 210),
     ]),
@@ -75,7 +75,7 @@ def sprite(text, size, bold):
 
 
 def main():
-    manifest = ["# frame NAME WIDTH HEIGHT BACKGROUND, then: line SPRITE X Y GREY [over-speckle: a known miss] (text in the comment)"]
+    manifest = ["# frame NAME WIDTH HEIGHT BACKGROUND, then: line SPRITE X Y GREY (text in the comment)"]
     for name, width, height, background, lines in FRAMES:
         manifest.append(f"frame {name} {width} {height} {background}")
         for i, (text, size, bold, x, y, grey) in enumerate(lines):
