@@ -125,6 +125,11 @@ impl Job {
         self.export_redacted_into(input, path, bytes, &boxes, out)
     }
 
+    /// Why input `i` stays held back unless the user accepts its series' boxes, if it does.
+    pub(super) fn awaiting_boxes(&self, i: usize) -> Option<(&Why, &String)> {
+        self.pixels.get(&i).filter(|p| p.needs_acceptance).map(|p| (&p.held.0, &p.held.1))
+    }
+
     /// Puts an image whose series needed the user's acceptance, and did not get it, back on hold.
     /// Gives whether it did.
     pub(super) fn hold_unaccepted(&mut self, input: usize) -> bool {

@@ -103,10 +103,13 @@ impl Job {
         let mut excluded = Vec::new();
         let (mut tree, mut originals) = (Tree::new(), Originals::new());
         for (i, input) in self.inputs.iter().enumerate() {
-            let (outcome, reason) = match &input.outcome {
-                Outcome::Skipped { reason } => ("skipped", reason),
-                Outcome::Quarantined { reason } => ("quarantined", reason),
-                Outcome::Pending | Outcome::Exported { .. } => {
+            // An image awaiting the user's boxes (Clean Pixel Data) counts as held back until then.
+            let awaiting = self.awaiting_boxes(i);
+            let (outcome, reason, why) = match (&input.outcome, awaiting) {
+                (Outcome::Skipped { reason }, _) => ("skipped", reason, input.why.clone()),
+                (Outcome::Quarantined { reason }, _) => ("quarantined", reason, input.why.clone()),
+                (Outcome::Pending, Some((why, reason))) => ("quarantined", reason, Some(why.clone())),
+                (Outcome::Pending | Outcome::Exported { .. }, _) => {
                     match &input.summary {
                         Some(s) => {
                             counts.images += 1;
@@ -122,7 +125,6 @@ impl Job {
             } else {
                 counts.quarantined += 1;
             }
-            let why = input.why.clone();
             excluded.push(Excluded {
                 input: i,
                 name: input.name.clone(),
