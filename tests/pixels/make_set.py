@@ -193,7 +193,7 @@ def base(name, sop_class, modality, charset="ISO_IR 192"):
 def native(ds, frames, photometric, bits_stored=None):
     """ds with frames (a list of (rows, cols[, 3]) arrays) as native pixel data."""
     arr = frames[0] if len(frames) == 1 else np.stack(frames)
-    ds.set_pixel_data(arr, photometric, bits_stored or arr.dtype.itemsize * 8)
+    ds.set_pixel_data(arr, photometric, bits_stored or arr.dtype.itemsize * 8, generate_instance_uid=False)
     if len(frames) > 1:
         ds.NumberOfFrames = len(frames)
     return ds
@@ -262,7 +262,7 @@ def us_rle(out, truth):
     name = "us_rle"
     img, canvas = us_frame(name, 640, 480, True, 11)
     ds = native(base(name, US, "US"), [img], "RGB")
-    ds.compress(RLELossless, encoding_plugin="pydicom")
+    ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     write(out, name, ds, canvas, truth)
 
 
