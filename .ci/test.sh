@@ -56,11 +56,11 @@ tier() {
 }
 
 native_tier() {
-  # The native tests compare with real peers: dciodvfy, dcmdump, dcm2niix.
+  # The native tests compare with real peers: dciodvfy, dcmdump, dcm2niix, Tesseract.
   .ci/toolchain.sh peers
   # shellcheck disable=SC1091
   . target/ci/peers.env
-  DCM2NIIX="$DCM2NIIX" "$native_cargo" test
+  DCM2NIIX="$DCM2NIIX" PIXELS_PYTHON="$PIXELS_PYTHON" "$native_cargo" test
 }
 
 wasm_tier() {

@@ -71,12 +71,20 @@ emit() { env_lines+=("$1=$(printf '%q' "$2")"); }
 # ---------------------------------------------------------------- peer tools (tests compare with them)
 # `toolchain.sh peers` (alone): dciodvfy (dicom3tools) and dcmdump (dcmtk) from Debian, and
 # dcm2niix from its PyPI wheel (Debian's 2022 build gives wrong voxels on some inputs) in a
-# venv under target/ci; writes target/ci/peers.env (PATH, DCM2NIIX).
+# venv under target/ci; Tesseract OCR (Debian's tesseract-ocr, English data), DejaVu Sans and numpy + Pillow
+# in the same venv for the pixel-cleaning oracle (tests/pixels); writes target/ci/peers.env
+# (DCM2NIIX, PIXELS_PYTHON).
 DCM2NIIX_VERSION=1.0.20260724
+NUMPY_VERSION=2.2.6
+PILLOW_VERSION=11.3.0
 if [ "$want_peers" = 1 ]; then
   command -v dciodvfy >/dev/null 2>&1 && command -v dcmdump >/dev/null 2>&1 \
     || apt_ensure dicom3tools dcmtk \
     || die "dciodvfy and dcmdump are missing: install Debian's dicom3tools and dcmtk"
+  { command -v tesseract >/dev/null 2>&1 && tesseract --list-langs 2>/dev/null | grep -qx eng \
+      && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; } \
+    || apt_ensure tesseract-ocr tesseract-ocr-eng fonts-dejavu-core \
+    || die "Tesseract with English or DejaVu Sans is missing: install Debian's tesseract-ocr, tesseract-ocr-eng and fonts-dejavu-core"
   venv="$OUT_DIR/venv"
   # dcm2niix --version exits non-zero: read its text first (pipefail would see a failure).
   have_version=$("$venv/bin/dcm2niix" --version 2>&1 || true)
@@ -87,7 +95,14 @@ if [ "$want_peers" = 1 ]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "dcm2niix==$DCM2NIIX_VERSION" \
       >"$OUT_DIR/pip.log" 2>&1 || { cat "$OUT_DIR/pip.log" >&2; die "pip install dcm2niix failed"; }
   fi
-  printf 'DCM2NIIX=%q\n' "$venv/bin/dcm2niix" >"$OUT_DIR/peers.env"
+  if ! "$venv/bin/python" -c "import numpy, PIL, sys
+sys.exit(numpy.__version__ != '$NUMPY_VERSION' or PIL.__version__ != '$PILLOW_VERSION')" >/dev/null 2>&1; then
+    say "installing numpy $NUMPY_VERSION and Pillow $PILLOW_VERSION (PyPI) into $venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+      "numpy==$NUMPY_VERSION" "pillow==$PILLOW_VERSION" >"$OUT_DIR/pip.log" 2>&1 \
+      || { cat "$OUT_DIR/pip.log" >&2; die "pip install numpy pillow failed"; }
+  fi
+  { printf 'DCM2NIIX=%q\n' "$venv/bin/dcm2niix"; printf 'PIXELS_PYTHON=%q\n' "$venv/bin/python"; } >"$OUT_DIR/peers.env"
   exit 0
 fi
 
