@@ -61,7 +61,7 @@ bench:
 # fuzz: each cargo-fuzz target of crate/core/fuzz for FUZZ_SECONDS (default 60) on seeds from pydicom's
 #       files (crate/core/fuzz/seed.sh); needs rustup's nightly and cargo-fuzz (installed when missing).
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= dicom_export table_export nifti_export zip_input
+FUZZ_TARGETS ?= dicom_export table_export nifti_export zip_input pixel_clean
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	@[[ -f target/fixtures/pydicom/test_files/CT_small.dcm ]] || $(NATIVE_CARGO) test -q -p capture-tests --test hostile truncated_at_every_tag_boundary

@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 files="${CAPTURE_FIXTURES:-$here/../../../target/fixtures/pydicom}/test_files"
 [[ -f "$files/CT_small.dcm" ]] || { echo "seed.sh: no pydicom files in $files (run cargo test -p capture-tests --test hostile first)" >&2; exit 1; }
 corpus="$here/corpus"
-mkdir -p "$corpus/dicom_export" "$corpus/table_export" "$corpus/nifti_export"
+mkdir -p "$corpus/dicom_export" "$corpus/table_export" "$corpus/nifti_export" "$corpus/pixel_clean"
 # DICOM: every test file under 64 KiB (the fuzzer's default input cap is 4 KiB; it grows).
 find "$files" -name '*.dcm' -size -64k -print0 | while IFS= read -r -d '' f; do
     cp "$f" "$corpus/dicom_export/$(basename "$f")"
@@ -33,6 +33,10 @@ if [[ -d "$qa" ]]; then
         cp "$f" "$corpus/dicom_export/$name"
     done
 fi
+# Clean Pixel Data: secondary captures in every encoding pydicom has (native, RLE 8/16/32-bit,
+# JPEG, JPEG-LS, YBR, palette, big endian), each held back for its class and cleaned.
+find "$files" \( -name 'SC_*.dcm' -o -name 'examples_palette.dcm' -o -name 'examples_ybr_color.dcm' \) -size -256k -print0 |
+    while IFS= read -r -d '' f; do cp "$f" "$corpus/pixel_clean/$(basename "$f")"; done
 # Tables: the shapes the table reader detects.
 printf 'patient_id,visit_date,birth_date,weight\n1CT1,2004-01-19,1960-03-12,80\n4MR1,19.01.2004,12/03/1960,71\n' > "$corpus/table_export/comma.csv"
 printf 'PatientID;Datum;Wert\n1CT1;19.01.2004;1,5\n"4MR1";"20.01.2004";"2;5"\n' > "$corpus/table_export/semicolon.csv"
