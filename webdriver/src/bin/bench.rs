@@ -264,6 +264,19 @@ fn main() {
         rows.push(redact_row(&study, &capture, &key, &out, reps, &bench));
         studies.push(study);
     }
+    if want(REDACT_PAGE) {
+        let study = ultrasound_study(&studies_dir, quick);
+        let mut row = Row { study: study.name, work: Work::Redact, tool: REDACT_PAGE.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
+        if let Err(e) = page_runs(&dist, &study, Work::Redact, reps, &bench, &mut row) {
+            row.error = Some(e);
+        }
+        row.note = format!("boxes accepted on the review as proposed on the first frame (no detection per frame); {}", row.note);
+        report_row(&row);
+        rows.push(row);
+        if !studies.iter().any(|s| s.name == study.name) {
+            studies.push(study);
+        }
+    }
     let text = render(&rows, &studies, reps, quick, started.elapsed());
     println!("{text}");
     let path = bench.join(if quick { "results-quick.md" } else { "results.md" });
@@ -272,6 +285,7 @@ fn main() {
 }
 
 const REDACT: &str = "capture CLI (clean-pixel-data)";
+const REDACT_PAGE: &str = "capture page (clean-pixel-data)";
 
 /// The redaction study: one ultrasound cine, 640×480 RGB, its header band of burned-in text on
 /// every frame (300 frames, 276 MB; 30 when quick).
@@ -434,6 +448,9 @@ const t0 = performance.now();
 let tReview = null, tConfirm = null;
 run.click();
 const tick = () => {
+  // Clean Pixel Data: every proposed series accepted as the review shows it.
+  const pending = [...document.querySelectorAll('.pixel-accept')].filter((b) => !b.checked && !b.disabled);
+  if (tConfirm === null && !confirm.disabled && pending.length) pending.forEach((b) => b.click());
   if (tConfirm === null && !confirm.disabled) {
     tReview = performance.now();
     confirm.click();
@@ -470,8 +487,10 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         session.find("#secret")?.send_keys(PASSPHRASE)?;
         session.execute(
             "const p = document.getElementById('preset'); p.value = 'basic'; p.dispatchEvent(new Event('change', {bubbles: true}));\
-             const f = document.getElementById(arguments[0]); f.checked = true; f.dispatchEvent(new Event('change', {bubbles: true})); return true;",
-            vec![json!(if work == Work::Nifti { "format-nifti" } else { "format-dicom" })],
+             const f = document.getElementById(arguments[0]); f.checked = true; f.dispatchEvent(new Event('change', {bubbles: true}));\
+             const o = document.querySelector('input[name=\"option\"][value=\"clean-pixel-data\"]');\
+             if (o) { o.checked = arguments[1]; o.dispatchEvent(new Event('change', {bubbles: true})); } return true;",
+            vec![json!(if work == Work::Nifti { "format-nifti" } else { "format-dicom" }), json!(work == Work::Redact)],
         )?;
         select_files(&session, study)?;
         session.wait_for("#run to be enabled", Duration::from_secs(60), || {

@@ -28,7 +28,7 @@ pub const HTJ2K: &[&str] = &[
 /// JPEG-LS: lossless, and near-lossless.
 pub const JPEG_LS: &[&str] = &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
 
-/// RLE Lossless: dicom-pixeldata decodes its 8- and 16-bit forms, `decode_rle32` the 32-bit one.
+/// RLE Lossless: decoded by `decode_rle`, every sample width.
 pub const RLE: &str = "1.2.840.10008.1.2.5";
 
 /// JPEG baseline and extended (8-bit).
@@ -58,7 +58,7 @@ pub fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<St
         || JPEG_2000.contains(&ts)
         || HTJ2K.contains(&ts)
         || JPEG_LS.contains(&ts)
-        || (ts == RLE && bits_allocated == 32)
+        || ts == RLE
     {
         return None;
     }
@@ -109,11 +109,14 @@ pub fn decode_frame(
             .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
     }
     let ds: &InMemDicomObject = object;
-    if ts == RLE && text(ds, tags::BITS_ALLOCATED).as_deref() == Some("32") {
+    if ts == RLE {
+        // Our own decoder for every depth: dicom-pixeldata's panics on some malformed
+        // segments (an index past the segment's end, found by the pixel_clean fuzz target).
         let int = |tag| text(ds, tag).and_then(|v| v.parse::<usize>().ok());
         let stream = frame_fragments(value, frame, frames)?;
         let pixels = int(tags::COLUMNS).unwrap_or(0) * int(tags::ROWS).unwrap_or(0);
-        return decode_rle32(&stream, pixels, int(tags::SAMPLES_PER_PIXEL).unwrap_or(1))
+        let bytes = int(tags::BITS_ALLOCATED).unwrap_or(8).div_ceil(8);
+        return decode_rle(&stream, pixels, int(tags::SAMPLES_PER_PIXEL).unwrap_or(1), bytes)
             .map_err(|e| format!("pixel data in {ts} could not be decoded: {e}"));
     }
     if JPEG_LS.contains(&ts) {
@@ -507,17 +510,18 @@ impl std::fmt::Display for RleError {
     }
 }
 
-/// Decodes one RLE Lossless frame of 32-bit samples (PS3.5 Annex G): a 64-byte header
-/// (segment count, 15 offsets), then per sample four PackBits segments, most significant
-/// byte first. Returns little-endian samples, colour interleaved.
-pub fn decode_rle32(frame: &[u8], pixels: usize, samples: usize) -> Result<Vec<u8>, RleError> {
+/// Decodes one RLE Lossless frame (PS3.5 Annex G) of samples `bytes` bytes wide: a 64-byte
+/// header (segment count, 15 offsets), then per sample one PackBits segment per byte, most
+/// significant first. Returns little-endian samples, colour interleaved.
+pub fn decode_rle(frame: &[u8], pixels: usize, samples: usize, bytes: usize) -> Result<Vec<u8>, RleError> {
     let word = |i: usize| -> Result<usize, RleError> {
         let b = frame.get(4 * i..4 * i + 4).ok_or(RleError::Header)?;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
     };
     let count = word(0)?;
-    let expected = 4 * samples;
-    if count != expected || count > 15 {
+    let width = bytes;
+    let expected = bytes * samples;
+    if count != expected || count > 15 || bytes == 0 {
         return Err(RleError::Segments { found: count, expected });
     }
     let mut out = vec![0u8; pixels * expected];
@@ -528,13 +532,13 @@ pub fn decode_rle32(frame: &[u8], pixels: usize, samples: usize) -> Result<Vec<u
             false => frame.len(),
         };
         let data = frame.get(start..end).ok_or(RleError::Header)?;
-        let bytes = unpack_bits(data, pixels);
-        if bytes.len() < pixels {
-            return Err(RleError::Short { segment, bytes: bytes.len(), expected: pixels });
+        let decoded = unpack_bits(data, pixels);
+        if decoded.len() < pixels {
+            return Err(RleError::Short { segment, bytes: decoded.len(), expected: pixels });
         }
-        let (sample, byte) = (segment / 4, 3 - segment % 4);
-        for (i, &v) in bytes[..pixels].iter().enumerate() {
-            out[(i * samples + sample) * 4 + byte] = v;
+        let (sample, byte) = (segment / width, width - 1 - segment % width);
+        for (i, &v) in decoded[..pixels].iter().enumerate() {
+            out[(i * samples + sample) * width + byte] = v;
         }
     }
     Ok(out)
@@ -689,13 +693,13 @@ mod tests {
             .iter()
             .flat_map(|w| w.to_le_bytes())
             .collect();
-        assert_eq!(decode_rle32(&frame, 3, 1).unwrap(), words);
+        assert_eq!(decode_rle(&frame, 3, 1, 4).unwrap(), words);
         assert_eq!(
-            decode_rle32(&frame, 4, 1),
+            decode_rle(&frame, 4, 1, 4),
             Err(RleError::Short { segment: 0, bytes: 3, expected: 4 })
         );
         assert_eq!(
-            decode_rle32(&frame, 3, 3),
+            decode_rle(&frame, 3, 3, 4),
             Err(RleError::Segments { found: 4, expected: 12 })
         );
     }
