@@ -47,12 +47,12 @@ const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 
 /// Why pixel data in transfer syntax `ts` cannot be read, if it cannot. Besides the native
 /// syntaxes, those that dicom-pixeldata's pure-Rust decoders handle (they build for
-/// wasm32): RLE Lossless, JPEG baseline / extended (8-bit; `codec::jpeg`, with dcm2niix's
+/// wasm32), RLE Lossless (our own `decode_rle`), JPEG baseline / extended (8-bit; `codec::jpeg`, with dcm2niix's
 /// arithmetic, else jpeg-decoder) / lossless (jpeg-decoder); JPEG 2000 and HTJ2K (openjp2
 /// called directly, see `decode_jpeg2000`, with the C functions of `codec::libc_shim` on wasm32) and
 /// JPEG-LS (our own decoder, `codec::jpegls`; dicom-pixeldata's CharLS is C++). Not 12-bit
 /// lossy JPEG or JPEG XL.
-pub fn undecodable(ts: &str, bits_allocated: u16, bits_stored: u16) -> Option<String> {
+pub fn undecodable(ts: &str, bits_stored: u16) -> Option<String> {
     use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
     if NATIVE_TS.contains(&ts)
         || JPEG_2000.contains(&ts)

@@ -330,7 +330,7 @@ impl Slice {
 
     /// Why this image cannot go into a NIfTI volume, if it cannot.
     pub(super) fn unsupported(&self) -> Option<String> {
-        if let Some(why) = pixels::undecodable(&self.transfer_syntax, self.bits_allocated, self.bits_stored)
+        if let Some(why) = pixels::undecodable(&self.transfer_syntax, self.bits_stored)
         {
             return Some(why);
         }

@@ -78,7 +78,7 @@ impl Format {
         let ts = object.meta().transfer_syntax().trim_end_matches(['\0', ' ']).to_string();
         let bits = int(ds, tags::BITS_ALLOCATED).unwrap_or(0);
         let bits_stored = int(ds, tags::BITS_STORED).unwrap_or(bits).clamp(1, bits.max(1));
-        if let Some(why) = frame::undecodable(&ts, bits as u16, bits_stored as u16) {
+        if let Some(why) = frame::undecodable(&ts, bits_stored as u16) {
             return Err(RedactError::TransferSyntax(why));
         }
         let photometric = text(ds, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default().trim().to_uppercase();
