@@ -210,20 +210,7 @@ fn main() {
         for (tool, work, ours, argv, note) in commands {
             eprintln!("bench: {} / {tool} ...", study.name);
             let mut row = Row { study: study.name, work, tool: tool.into(), ours, walls: vec![], peak: None, note: note.into(), error: None };
-            for _ in 0..reps {
-                let _ = std::fs::remove_dir_all(&o);
-                std::fs::create_dir_all(&o).unwrap();
-                match run_command(&argv, &bench) {
-                    Ok((wall, peak)) => {
-                        row.walls.push(wall);
-                        row.peak = row.peak.max(Some(peak));
-                    }
-                    Err(e) => {
-                        row.error = Some(e);
-                        break;
-                    }
-                }
-            }
+            run_reps(&argv, reps, &o, &bench, &mut row);
             if row.error.is_none() {
                 row.note = format!("{}; out {}", row.note, output_summary(&o));
             }
@@ -318,20 +305,7 @@ fn redact_row(study: &Study, capture: &Path, key: &Path, out: &Path, reps: usize
     .collect();
     eprintln!("bench: {} / {REDACT} ...", study.name);
     let mut row = Row { study: study.name, work: Work::Redact, tool: REDACT.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
-    for _ in 0..reps {
-        let _ = std::fs::remove_dir_all(&o);
-        std::fs::create_dir_all(&o).unwrap();
-        match run_command(&argv, bench) {
-            Ok((wall, peak)) => {
-                row.walls.push(wall);
-                row.peak = row.peak.max(Some(peak));
-            }
-            Err(e) => {
-                row.error = Some(e);
-                break;
-            }
-        }
-    }
+    run_reps(&argv, reps, &o, bench, &mut row);
     if let (Some(m), None) = (row.median(), &row.error) {
         let report: Value = std::fs::read(o.join("report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let r = &report["files"][0]["redaction"];
@@ -344,6 +318,25 @@ fn redact_row(study: &Study, capture: &Path, key: &Path, out: &Path, reps: usize
     report_row(&row);
     let _ = std::fs::remove_dir_all(&o);
     row
+}
+
+/// Runs `argv` `reps` times, each into an emptied `out`: the walls and peak into `row`, or the
+/// first error.
+fn run_reps(argv: &[String], reps: usize, out: &Path, bench: &Path, row: &mut Row) {
+    for _ in 0..reps {
+        let _ = std::fs::remove_dir_all(out);
+        std::fs::create_dir_all(out).unwrap();
+        match run_command(argv, bench) {
+            Ok((wall, peak)) => {
+                row.walls.push(wall);
+                row.peak = row.peak.max(Some(peak));
+            }
+            Err(e) => {
+                row.error = Some(e);
+                break;
+            }
+        }
+    }
 }
 
 fn report_row(row: &Row) {
