@@ -51,7 +51,7 @@ const PAGE_TO_WORKER = {
 
 const WORKER_TO_PAGE = {
   ready: {},
-  progress: { phase: ['scan', 'export'], filesDone: 'number', filesTotal: 'number', bytesDone: 'number',
+  progress: { phase: ['scan', 'preview', 'export'], filesDone: 'number', filesTotal: 'number', bytesDone: 'number',
     bytesTotal: 'number', file: 'string' },
   review: { review: 'object', tables: 'array', exportFiles: 'number', exportBytes: 'number', pixels: 'pixels[]' },
   done: { zip: 'blob?', size: 'number', saved: 'boolean', scratch: 'string?', report: 'object',
@@ -109,7 +109,8 @@ export function ready() {
   return toPage({ type: 'ready' });
 }
 
-/** worker → page: `phase` ('scan' or 'export') has handled `filesDone` of `filesTotal` inputs,
+/** worker → page: `phase` ('scan', 'preview': the first file of each series with burned-in
+ *  text read for the review, or 'export') has handled `filesDone` of `filesTotal` inputs,
  *  `bytesDone` of `bytesTotal` bytes; `file` is the name of the input just handled. */
 export function progress({ phase, filesDone, filesTotal, bytesDone, bytesTotal, file }) {
   return toPage({ type: 'progress', phase, filesDone, filesTotal, bytesDone, bytesTotal, file });

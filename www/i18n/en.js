@@ -120,6 +120,7 @@ export const strings = {
     + 'IDs in it will not match those of any other export, and it cannot be repeated identically.',
   starting: 'Starting…',
   phaseScan: 'Step 1 of 2, checking files',
+  phasePreview: 'Step 1 of 2, reading the first image of each series with burned-in text',
   phaseExport: 'Step 2 of 2, writing the export',
   progressLine: '{phase}: {filesDone} of {files} · {mbDone} of {mbTotal} MB · {rate} MB/s · {left}',
   timeLeft: 'about {time} left',

@@ -126,6 +126,7 @@ export const strings = {
     + 'refait à l’identique.',
   starting: 'Démarrage…',
   phaseScan: 'Étape 1 sur 2, vérification des fichiers',
+  phasePreview: 'Étape 1 sur 2, lecture de la première image de chaque série avec du texte incrusté',
   phaseExport: 'Étape 2 sur 2, écriture de l’export',
   progressLine: '{phase} : {filesDone} sur {files} · {mbDone} sur {mbTotal} Mo · {rate} Mo/s · {left}',
   timeLeft: 'encore environ {time}',

@@ -4,7 +4,8 @@ import { el, setStatus, announce } from '../dom.js';
 import { t, tp, fmtInt, fmtMB, fmtDuration } from '../i18n.js';
 import { state } from '../state.js';
 
-const phaseText = (phase) => t(phase === 'scan' ? 'phaseScan' : 'phaseExport');
+const PHASES = { scan: 'phaseScan', preview: 'phasePreview', export: 'phaseExport' };
+const phaseText = (phase) => t(PHASES[phase] || 'phaseExport');
 
 /** A 'progress' message of the worker (protocol.js). */
 export function onProgress(msg) {
@@ -30,7 +31,8 @@ function renderProgress() {
   const m = r.last;
   const exportTotal = r.exportTotal ?? r.scanTotal; // before the plan: assume everything is exported
   const total = r.scanTotal + exportTotal;
-  const done = m.phase === 'scan' ? m.bytesDone : r.scanTotal + m.bytesDone;
+  // The previews' reads are not in the bar's total: the bar waits at the end of the scan.
+  const done = { scan: m.bytesDone, preview: r.scanTotal }[m.phase] ?? r.scanTotal + m.bytesDone;
   el.progress.max = Math.max(1, total);
   el.progress.value = Math.min(done, total);
   const elapsed = (performance.now() - r.phaseStarted) / 1000;

@@ -2,7 +2,7 @@
 // (WebJob.pixelSeries) is previewed from its first file, read whole (WebJob.pixelPreview: the
 // first frame as a grey thumbnail and the proposed boxes), for the user to accept or correct its
 // boxes; the accepted boxes go back to the core before the export pass (WebJob.acceptPixelBoxes).
-import { current, messageOf } from './post.js';
+import { current, messageOf, progress } from './post.js';
 import { timed, timedSync } from './timing.js';
 import { toPlain, toWasm } from './wasm.js';
 
@@ -15,7 +15,13 @@ export function cleansPixels(settings) {
  *  error that stopped it (that series then stays held back unless a rule matched it). */
 export async function pixelPreviews(ctx) {
   const out = [];
-  for (const series of toPlain(ctx.job.pixelSeries())) {
+  const all = toPlain(ctx.job.pixelSeries());
+  const firsts = all.map((s) => ctx.inputs[s.inputs[0]]);
+  const shown = { filesDone: 0, filesTotal: all.length, bytesDone: 0, bytesTotal: firsts.reduce((n, f) => n + f.size, 0) };
+  for (const [k, series] of all.entries()) {
+    progress({ phase: 'preview', ...shown, file: firsts[k].name }, k === 0);
+    shown.filesDone += 1;
+    shown.bytesDone += firsts[k].size;
     const entry = describe(ctx, series);
     try {
       Object.assign(entry, await preview(ctx, series.inputs[0]));
