@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use capture_tests::oracle;
 use capture_tests::{cli, fixtures};
 
 const DATE: &str = "20261124";
@@ -41,17 +42,11 @@ fn python() -> Command {
     cmd
 }
 
-fn run(mut cmd: Command, what: &str) -> (bool, String) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run python3 for {what} ({e}): install python3"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
-}
-
 /// Writes the corpus into `dir` (`dir/dicom/*.dcm`, `dir/manifest.json`).
 fn make_corpus(dir: &Path) -> PathBuf {
     let mut cmd = python();
     cmd.arg(script("make_corpus.py")).arg(dir).arg("--table").arg(table());
-    let (ok, text) = run(cmd, "make_corpus.py");
+    let (ok, text) = oracle::run(cmd);
     assert!(ok, "make_corpus.py failed:\n{text}");
     eprint!("{text}");
     dir.join("dicom")
@@ -147,7 +142,7 @@ fn scan(manifest: &Path, dir: &Path, inputs: &Path, combo: &Combo) -> Figures {
     let mut cmd = python();
     cmd.arg(script("scan_leaks.py")).arg(manifest).arg(&zip).arg(combo.options_json(&report));
     cmd.arg("--details").arg(dir.join("leaks.json"));
-    let (_, output) = run(cmd, "scan_leaks.py");
+    let (_, output) = oracle::run(cmd);
     let line = output
         .lines()
         .find_map(|l| l.strip_prefix("LEAKSCAN "))
@@ -235,7 +230,7 @@ fn the_scanner_sees_the_corpus_and_bites() {
     let (zip, report, _) = cli::export_into(&dir, &[inputs], DATE, &combo.args());
     let mut cmd = python();
     cmd.arg(script("scan_leaks.py")).arg("--self-test").arg(&manifest).arg(&zip).arg(combo.options_json(&report));
-    let (ok, text) = run(cmd, "scan_leaks.py --self-test");
+    let (ok, text) = oracle::run(cmd);
     eprint!("{text}");
     assert!(ok, "the scanner's self-test failed:\n{text}");
 }

@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use capture_tests::oracle::{self, run};
 use capture_tests::{cli, fixtures};
 
 fn dcm2niix() -> String {
@@ -33,16 +34,7 @@ fn check() -> Command {
 }
 
 fn work(name: &str) -> PathBuf {
-    let dir = fixtures::workspace_root().join("target/nifti-qa").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(mut cmd: Command) -> (bool, String) {
-    let out = cmd.output().expect("run python3 (install python3)");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    oracle::fresh_dir("nifti-qa", name)
 }
 
 #[test]

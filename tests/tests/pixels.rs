@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use capture_tests::oracle::{self, run};
 use capture_tests::{cli, fixtures};
 
 fn python() -> PathBuf {
@@ -34,16 +35,7 @@ fn script(name: &str) -> Command {
 }
 
 fn work(name: &str) -> PathBuf {
-    let dir = fixtures::workspace_root().join("target/pixels").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn run(mut cmd: Command) -> (bool, String) {
-    let out = cmd.output().expect("run the Python of PIXELS_PYTHON");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
+    oracle::fresh_dir("pixels", name)
 }
 
 /// The generated test set, written once per test process.
