@@ -35,7 +35,7 @@ pub struct WebJob {
     /// The bytes of the file in hand, written by the worker through [`WebJob::buffer`]: one
     /// buffer for every file, so that reading a file leaves no garbage behind.
     buffer: Vec<u8>,
-    /// The zip bytes of the last `export`, lent to the worker through views.
+    /// The zip bytes of the last `exportUnreadable`, lent to the worker through views.
     out: Vec<Vec<u8>>,
 }
 
@@ -68,7 +68,7 @@ impl WebJob {
     }
 
     /// A view of `len` bytes of wasm memory for the worker to fill with (the start of) a file,
-    /// then `scan` or `export` them. The view is valid until the next call into the wasm (its
+    /// then `scan` or `exportEach` them. The view is valid until the next call into the wasm (its
     /// memory may grow and move): fill it at once.
     pub fn buffer(&mut self, len: usize) -> js_sys::Uint8Array {
         self.buffer.resize(len, 0);
@@ -106,18 +106,11 @@ impl WebJob {
         to_js(&steps)
     }
 
-    /// Second pass over one planned input, whole in the first `len` bytes of `buffer`: views
-    /// of the zip bytes to append one after the other (an array of Uint8Array), valid until
-    /// the next call into the wasm (no copy into a fresh JS buffer per file, nor of a NIfTI
-    /// volume into the archive's buffer: write them out at once).
-    pub fn export(&mut self, input: usize, len: usize) -> Result<js_sys::Array, JsError> {
-        let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
-        self.out = self.job.export_parts(input, bytes).map_err(js_error)?;
-        Ok(self.views())
-    }
-
-    /// `export`, its views handed to `write` (a JS function of an array of Uint8Array) as they
-    /// are made: a cleaned cine frame by frame. The views die when `write` returns.
+    /// Second pass over one planned input, whole in the first `len` bytes of `buffer`: views of
+    /// the zip bytes to append one after the other, handed to `write` (a JS function of an array
+    /// of Uint8Array) as they are made (a cleaned cine frame by frame). The views die when
+    /// `write` returns (no copy into a fresh JS buffer per file, nor of a NIfTI volume into the
+    /// archive's buffer: write them out, or copy them, at once).
     #[wasm_bindgen(js_name = exportEach)]
     pub fn export_each(&mut self, input: usize, len: usize, write: &js_sys::Function) -> Result<(), JsError> {
         let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("export: more bytes than the buffer holds"))?;
@@ -140,8 +133,9 @@ impl WebJob {
         }
     }
 
-    /// In place of `export` for a planned input the browser could not read again: it is
-    /// reported as skipped with `reason`; the views as `export`'s.
+    /// In place of `exportEach` for a planned input the browser could not read again: it is
+    /// reported as skipped with `reason`; the views (an array of Uint8Array) are valid until the
+    /// next call into the wasm.
     #[wasm_bindgen(js_name = exportUnreadable)]
     pub fn export_unreadable(&mut self, input: usize, reason: &str) -> Result<js_sys::Array, JsError> {
         self.out = self.job.export_unreadable(input, reason).map_err(js_error)?;
@@ -159,7 +153,7 @@ impl WebJob {
         self.job.finish().map_err(js_error)
     }
 
-    /// Before the first `export`: record the UID and patient ID mapping for `mappingZip`
+    /// Before the first `exportEach`: record the UID and patient ID mapping for `mappingZip`
     /// (only when the user asks: it costs a look at every UID of each file).
     #[wasm_bindgen(js_name = recordMapping)]
     pub fn record_mapping(&mut self) -> Result<(), JsError> {
@@ -179,7 +173,7 @@ impl WebJob {
         to_js(&self.job.report())
     }
 
-    /// After `plan`, before the first `export`: what the user reviews before the zip is
+    /// After `plan`, before the first `exportEach`: what the user reviews before the zip is
     /// written, `{counts, descriptionAction, patients: [{patientResearchId, originalPatientId,
     /// visits: [{scanResearchId, studyDate, images, series: [{seriesNumber, modality,
     /// description, images}]}]}], excluded: [{input, name, size, outcome, reason}]}`.
@@ -231,7 +225,7 @@ impl WebJob {
     }
 
     /// The confirmed rules of one table, before `plan` or between `plan` and the first
-    /// `export`: a profile
+    /// `exportEach`: a profile
     /// `{columns: [{name, rule, quasiIdentifier}]}` (e.g. the review's `profile`, edited).
     #[wasm_bindgen(js_name = setTableProfile)]
     pub fn set_table_profile(&mut self, input: usize, profile: JsValue) -> Result<(), JsError> {

@@ -10,7 +10,8 @@ use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::InMemDicomObject;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_dedicated_worker);
@@ -69,14 +70,20 @@ fn web_job_exports_a_zip_and_reports_every_input() {
     }
     let plan: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(job.plan().unwrap()).unwrap();
     assert_eq!(plan.len(), 2);
-    let mut zip = Vec::new();
+    // As the worker does: each input's views copied out as exportEach hands them over.
+    let written = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let into = written.clone();
+    let write = Closure::<dyn FnMut(js_sys::Array)>::new(move |views: js_sys::Array| {
+        for view in views.iter() {
+            into.borrow_mut().extend(js_sys::Uint8Array::from(view).to_vec());
+        }
+    });
     for step in &plan {
         let input = step["input"].as_u64().unwrap() as usize;
         job.buffer(inputs[input].len()).copy_from(&inputs[input]);
-        for part in job.export(input, inputs[input].len()).unwrap().iter() {
-            zip.extend(js_sys::Uint8Array::from(part).to_vec());
-        }
+        job.export_each(input, inputs[input].len(), write.as_ref().unchecked_ref()).unwrap();
     }
+    let mut zip = written.take();
     zip.extend(job.finish().unwrap());
     assert!(zip.starts_with(b"PK\x03\x04"));
     let paths: Vec<&str> = plan.iter().map(|p| p["path"].as_str().unwrap()).collect();

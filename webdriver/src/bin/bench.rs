@@ -246,23 +246,16 @@ fn main() {
     }
 
     let mut studies = studies;
-    if want(REDACT) {
+    // The redaction study, generated once for its CLI and page rows.
+    if want(REDACT) || want(REDACT_PAGE) {
         let study = ultrasound_study(&studies_dir, quick);
-        rows.push(redact_row(&study, &capture, &key, &out, reps, &bench));
+        if want(REDACT) {
+            rows.push(redact_row(&study, &capture, &key, &out, reps, &bench));
+        }
+        if want(REDACT_PAGE) {
+            rows.push(redact_page_row(&study, &dist, reps, &bench));
+        }
         studies.push(study);
-    }
-    if want(REDACT_PAGE) {
-        let study = ultrasound_study(&studies_dir, quick);
-        let mut row = Row { study: study.name, work: Work::Redact, tool: REDACT_PAGE.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
-        if let Err(e) = page_runs(&dist, &study, Work::Redact, reps, &bench, &mut row) {
-            row.error = Some(e);
-        }
-        row.note = format!("boxes accepted on the review as proposed on the first frame (no detection per frame); {}", row.note);
-        report_row(&row);
-        rows.push(row);
-        if !studies.iter().any(|s| s.name == study.name) {
-            studies.push(study);
-        }
     }
     let text = render(&rows, &studies, reps, quick, started.elapsed());
     println!("{text}");
@@ -337,6 +330,17 @@ fn run_reps(argv: &[String], reps: usize, out: &Path, bench: &Path, row: &mut Ro
             }
         }
     }
+}
+
+/// The page with clean-pixel-data on the cine, its series' boxes accepted on the review.
+fn redact_page_row(study: &Study, dist: &Path, reps: usize, bench: &Path) -> Row {
+    let mut row = Row { study: study.name, work: Work::Redact, tool: REDACT_PAGE.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
+    if let Err(e) = page_runs(dist, study, Work::Redact, reps, bench, &mut row) {
+        row.error = Some(e);
+    }
+    row.note = format!("boxes accepted on the review as proposed on the first frame (no detection per frame); {}", row.note);
+    report_row(&row);
+    row
 }
 
 fn report_row(row: &Row) {

@@ -133,8 +133,7 @@ impl Job {
     /// Puts an image whose series needed the user's acceptance, and did not get it, back on hold.
     /// Gives whether it did.
     pub(super) fn hold_unaccepted(&mut self, input: usize) -> bool {
-        let Some(plan) = self.pixels.get(&input).filter(|p| p.needs_acceptance) else { return false };
-        let (why, reason) = plan.held.clone();
+        let Some((why, reason)) = self.awaiting_boxes(input).map(|(w, r)| (w.clone(), r.clone())) else { return false };
         self.inputs[input].outcome = Outcome::Quarantined { reason };
         self.inputs[input].why = Some(why);
         true
@@ -170,7 +169,7 @@ impl Job {
         let plan = self.pixels.get(&input).ok_or(JobError::UnknownInput(input))?;
         let preview = redact::preview(bytes).map_err(|e| JobError::PixelPreview(e.to_string()))?;
         let mut proposed = plan.boxes.fixed.clone();
-        if self.settings.pixel_detect.0 {
+        if plan.boxes.detect {
             proposed.extend(redact::detect::detect(&preview.luma));
         }
         let thumb = redact::thumbnail(&preview.luma, THUMBNAIL);
@@ -181,7 +180,7 @@ impl Job {
             thumb_width: thumb.width,
             thumb_height: thumb.height,
             thumb: thumb.pixels,
-            proposed: redact::merge(proposed.into_iter().filter_map(|b| b.clip(preview.columns, preview.rows)).collect()),
+            proposed: redact::merge_within(proposed, preview.columns, preview.rows),
         })
     }
 }

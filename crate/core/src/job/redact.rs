@@ -12,7 +12,6 @@ use crate::report::{Outcome, Redaction};
 use super::export::archive;
 use super::Job;
 
-#[cfg_attr(not(test), allow(dead_code))]
 /// An image opened for cleaning: what its first pass found, and the pixel data's length.
 struct Opened<'b> {
     image: Image<'b>,
@@ -95,9 +94,8 @@ fn open<'b>(split: &Split<'b>, bytes: &'b [u8], boxes: &Boxes) -> Result<Opened<
             }
         }
     }
-    let (columns, rows) = (format.columns as u32, format.rows as u32);
     found.extend(boxes.fixed.iter().copied());
-    let boxes = redact::merge(found.into_iter().filter_map(|b| b.clip(columns, rows)).collect());
+    let boxes = redact::merge_within(found, format.columns as u32, format.rows as u32);
     Ok(Opened { image, boxes, detected, length })
 }
 

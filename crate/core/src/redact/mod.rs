@@ -106,6 +106,11 @@ pub fn cleanable(object: &Object) -> Result<(), RedactError> {
     Format::of(object).map(|_| ())
 }
 
+/// `boxes` clipped to an image of `columns` × `rows` (those outside it dropped), then merged.
+pub fn merge_within(boxes: Vec<Rect>, columns: u32, rows: u32) -> Vec<Rect> {
+    merge(boxes.into_iter().filter_map(|b| b.clip(columns, rows)).collect())
+}
+
 /// `boxes` with every overlapping (or touching) pair replaced by the box around both, until
 /// none overlap; sorted.
 pub fn merge(mut boxes: Vec<Rect>) -> Vec<Rect> {
