@@ -291,6 +291,7 @@ export const reasons = {
   'duplicate': 'duplicate of another file (same SOP Instance UID)',
   'nifti-not-converted': 'not converted to NIfTI',
   'not-reached': 'not exported: the export ended before this file',
+  'face-not-removed': 'held back: the face could not be removed from this head scan (the head template could not be placed on it)',
   'pixels-not-cleanable': 'held back: its pixels could not be cleaned of burned-in text (encoding or colour format not handled)',
   'burned-in': 'burned-in annotation: the image may show identifying text',
   'risky-sop-class': 'a kind of object that often carries identifying text or documents (SOP class)',

@@ -300,6 +300,7 @@ export const reasons = {
   'duplicate': 'doublon d’un autre fichier (même SOP Instance UID)',
   'nifti-not-converted': 'non converti en NIfTI',
   'not-reached': 'non exporté : l’export s’est terminé avant ce fichier',
+  'face-not-removed': 'retenu : le visage n’a pas pu être retiré de cet examen de la tête (le modèle de tête n’a pas pu y être positionné)',
   'pixels-not-cleanable': 'retenu : ses pixels n’ont pas pu être nettoyés du texte incrusté (encodage ou format de couleur non pris en charge)',
   'burned-in': 'annotation incrustée : l’image peut montrer du texte identifiant',
   'risky-sop-class': 'un type d’objet qui contient souvent du texte identifiant ou des documents (classe SOP)',
