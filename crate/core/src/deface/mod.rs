@@ -18,3 +18,4 @@ impl Fit {
 pub struct Picture { pub width: u32, pub height: u32, pub rgba: Vec<u8> }
 pub struct Previews { pub sagittal: Picture, pub axial: Picture, pub voxels: usize }
 pub fn previews(_v: &Volume, _m: &[bool]) -> Previews { let p = Picture { width: 0, height: 0, rgba: vec![] }; Previews { sagittal: p.clone(), axial: p, voxels: 0 } }
+pub fn template_head() -> Volume { Volume { grid: Grid { dims: [2, 2, 2], affine: [[2.0, 0.0, 0.0, -90.0], [0.0, 2.0, 0.0, -126.0], [0.0, 0.0, 2.0, -72.0]] }, data: vec![0.0; 8] } }

@@ -1,8 +1,8 @@
 //! The Clean Recognizable Visual Features Option (PS3.15 E.3.2): the face removed from the
 //! voxels of 3D head scans. The plan names the head scans (`nifti::Volume::shows_face`); each
 //! is read once more and registered to the head template (`face_add`, `face_fit`: the review
-//! shows the region), then exported with the region's voxels set to the volume's lowest
-//! stored value: its NIfTI volume (`clear_volume`) and its DICOM files, rewritten natively
+//! shows the region), then exported with the region's voxels set to zero (or the volume's
+//! lowest stored value where that is negative): its NIfTI volume (`clear_volume`) and its DICOM files, rewritten natively
 //! (`export_defaced`). A chosen scan whose face could not be placed is not written at all.
 
 use std::collections::BTreeSet;
@@ -72,7 +72,7 @@ struct Fitted {
     fit: Fit,
     grid: Grid,
     mask: Vec<bool>,
-    /// The volume's lowest stored value.
+    /// What its voxels become: 0, or the volume's lowest stored value where that is negative.
     fill: f64,
 }
 
@@ -221,7 +221,7 @@ impl Job {
     }
 
     /// One DICOM file of a chosen head scan: de-identified as the DICOM export does, its
-    /// frames decoded one at a time, the face's pixels set to the volume's lowest value, and
+    /// frames decoded one at a time, the face's pixels set as the volume's voxels are, and
     /// written natively with 113102 recorded; held back when the face was not placed.
     pub(super) fn export_defaced<'b>(&mut self, input: usize, path: String, bytes: &'b [u8], out: &mut dyn FnMut(Vec<Vec<u8>>)) -> Result<(), JobError> {
         let plan = self.face_plan(input).ok_or(JobError::UnknownInput(input))?;
@@ -282,7 +282,8 @@ fn fit_volume(nii: &[u8], modality: Modality) -> (FaceState, Option<FacePreview>
     };
     let grid = Grid { dims: read.dims, affine: read.affine };
     let (slope, inter) = read.rescale;
-    let fill = read.stored.iter().copied().fold(f64::INFINITY, f64::min);
+    // Zero, or the lowest stored value where that is below (signed CT: air or padding).
+    let fill = read.stored.iter().copied().fold(0.0, f64::min);
     let data = read.stored.iter().map(|&v| (v * slope + inter) as f32).collect();
     let volume = deface::Volume { grid, data };
     match deface::fit(&volume, modality) {
@@ -372,6 +373,10 @@ fn open_defaced<'b>(split: &Split<'b>, bytes: &'b [u8]) -> Result<Defaced<'b>, F
     }
     Ok(Defaced { image, planes, length })
 }
+
+#[cfg(test)]
+#[path = "face_tests.rs"]
+mod through_the_job;
 
 #[cfg(test)]
 mod tests {
