@@ -70,6 +70,14 @@ pub struct Spec {
     /// GantryDetectorTilt (degrees, CT): when not 0, the slices step along the table (z) by
     /// `gap`, not along their normal, as a scanner with a tilted gantry writes them.
     pub tilt: f64,
+    /// ImageType (`ORIGINAL\\PRIMARY\\OTHER` unless set).
+    pub image_type: &'static str,
+    /// A scout: image z turned about the origin to axial, coronal, sagittal in turn (three
+    /// orthogonal planes), as a three-plane localizer stores them.
+    pub orthogonal: bool,
+    /// More images in the same folder under the same SeriesNumber, each part with its own
+    /// pixels and InstanceNumbers after the series' own; `true`: the same SeriesInstanceUID.
+    pub with: Vec<(Spec, bool)>,
 }
 
 impl Spec {
@@ -110,6 +118,9 @@ impl Spec {
             file_per_volume: false,
             multi_echo: false,
             tilt: 0.0,
+            image_type: "ORIGINAL\\PRIMARY\\OTHER",
+            orthogonal: false,
+            with: Vec::new(),
         }
     }
 }
@@ -314,6 +325,42 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
+/// Series that dcm2niix splits or names in its own way, compared with it by name as well as by
+/// voxels (kept apart from [`specs`], whose exports are the golden files): CT scouts (three
+/// orthogonal planes), a CT series with a scout of another size or of its own size, two
+/// reconstructions under one SeriesNumber (their own SeriesInstanceUIDs, or one), an MR
+/// three-plane localizer, and a single CT image.
+pub fn grouping_specs() -> Vec<Spec> {
+    let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+    let ct = |name, series_number| Spec {
+        modality: "CT",
+        bits_stored: 16,
+        signed: true,
+        rescale: Some((1.0, -1024.0)),
+        series_number,
+        gap: 2.5,
+        ..Spec::base(name, axial)
+    };
+    let scout = |name, rows| Spec {
+        slices: 1,
+        rows,
+        image_type: "ORIGINAL\\PRIMARY\\LOCALIZER",
+        ..Spec { orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0], ..ct(name, 0) }
+    };
+    vec![
+        Spec { slices: 3, orthogonal: true, image_type: "ORIGINAL\\PRIMARY\\LOCALIZER", ..ct("ct-scout", 31) },
+        Spec { with: vec![(scout("ct-scout-tall", 40), true)], ..ct("ct-with-scout", 32) },
+        Spec { with: vec![(scout("ct-scout-same-size", 24), true)], ..ct("ct-with-scout-same-size", 33) },
+        Spec { with: vec![(Spec { gap: 1.25, slices: 8, ..ct("ct-recon-thin", 0) }, false)], ..ct("ct-two-recons", 34) },
+        Spec {
+            with: vec![(Spec { image_type: "DERIVED\\SECONDARY\\AXIAL", ..ct("ct-recon-derived", 0) }, true)],
+            ..ct("ct-recons-one-uid", 35)
+        },
+        Spec { slices: 3, orthogonal: true, series_number: 36, ..Spec::base("mr-localizer", axial) },
+        Spec { slices: 1, ..ct("ct-single", 37) },
+    ]
+}
+
 fn text(obj: &mut InMemDicomObject, tag: dicom_core::Tag, vr: VR, value: &str) {
     obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
 }
@@ -329,6 +376,36 @@ fn ds(values: &[f64]) -> String {
 
 /// Writes the series' files into `dir`; returns their paths.
 pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
+    let mut paths = write_part(spec, index, Part { study: index, series: index, first: 0 }, dir);
+    let mut first = spec.volumes * spec.slices;
+    for (k, (part, same_uid)) in spec.with.iter().enumerate() {
+        let part = Spec { name: spec.name, series_number: spec.series_number, ..part.clone() };
+        let series = if *same_uid { index } else { 1000 + index * 10 + k };
+        let ids = Part { study: index, series, first };
+        paths.extend(write_part(&part, 1000 + index * 10 + k, ids, dir));
+        first += part.volumes * part.slices;
+    }
+    paths
+}
+
+/// Which study and series UIDs a part of a series takes, and the InstanceNumber before its first.
+struct Part {
+    study: usize,
+    series: usize,
+    first: usize,
+}
+
+/// The orientation of image `z` of `spec`: a scout's turns through axial, coronal, sagittal.
+fn orientation_of(spec: &Spec, z: usize) -> [f64; 6] {
+    match (spec.orthogonal, z % 3) {
+        (false, _) | (true, 0) => spec.orientation,
+        (true, 1) => [1.0, 0.0, 0.0, 0.0, 0.0, -1.0],
+        (true, _) => [0.0, 1.0, 0.0, 0.0, 0.0, -1.0],
+    }
+}
+
+/// `write` for one part of a series (`index`: its pixels and SOP Instance UIDs).
+fn write_part(spec: &Spec, index: usize, ids: Part, dir: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).expect("series folder");
     let o = spec.orientation;
     let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
@@ -337,9 +414,9 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
         r[2] * c[0] - r[0] * c[2],
         r[0] * c[1] - r[1] * c[0],
     ];
-    let study = format!("{UID_ROOT}.1.{index}");
-    let series = format!("{UID_ROOT}.2.{index}");
-    let frame = format!("{UID_ROOT}.3.{index}");
+    let study = format!("{UID_ROOT}.1.{}", ids.study);
+    let series = format!("{UID_ROOT}.2.{}", ids.series);
+    let frame = format!("{UID_ROOT}.3.{}", ids.study);
     let sop_class = if spec.modality == "CT" {
         "1.2.840.10008.5.1.4.1.1.2"
     } else {
@@ -354,7 +431,7 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
             } else {
                 z
             };
-            let number = t * spec.slices + z + 1;
+            let number = ids.first + t * spec.slices + z + 1;
             let step = if spec.tilt != 0.0 { [0.0, 0.0, 1.0] } else { n };
             let position: Vec<f64> = (0..3)
                 .map(|i| spec.origin[i] + step[i] * spec.gap * k as f64)
@@ -366,7 +443,7 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
                 &mut obj,
                 tags::IMAGE_TYPE,
                 VR::CS,
-                "ORIGINAL\\PRIMARY\\OTHER",
+                spec.image_type,
             );
             text(&mut obj, tags::SOP_CLASS_UID, VR::UI, sop_class);
             text(&mut obj, tags::SOP_INSTANCE_UID, VR::UI, &sop);
@@ -469,7 +546,7 @@ pub fn write(spec: &Spec, index: usize, dir: &Path) -> Vec<PathBuf> {
                 &mut obj,
                 tags::IMAGE_ORIENTATION_PATIENT,
                 VR::DS,
-                &ds(&spec.orientation),
+                &ds(&orientation_of(spec, z)),
             );
             text(&mut obj, tags::FRAME_OF_REFERENCE_UID, VR::UI, &frame);
             obj.put(DataElement::new(

@@ -78,9 +78,14 @@ impl Layout {
         format!("{}/{}/{visit}/{number:04}.dcm", Root::Dicom, self.day)
     }
 
-    /// A volume named `stem`; `copy` 1 is the name itself, copy `n` > 1 gets `_<n>`.
+    /// A volume named `stem`; `copy` 1 is the name itself, copies 2 to 27 get `a` to `z` as
+    /// dcm2niix names volumes whose names are taken, later ones `_<n>`.
     pub fn nifti(&self, visit: &str, stem: &str, copy: usize) -> Nifti {
-        let name = if copy > 1 { format!("{stem}_{copy}") } else { stem.to_string() };
+        let name = match copy {
+            0 | 1 => stem.to_string(),
+            2..=27 => format!("{stem}{}", char::from(b'a' + (copy - 2) as u8)),
+            _ => format!("{stem}_{copy}"),
+        };
         let folder = format!("{}/{}/{visit}", Root::Nifti, self.day);
         let extension = if self.nifti_gzip { ".nii.gz" } else { ".nii" };
         Nifti {
@@ -153,8 +158,10 @@ mod tests {
         let mut taken = BTreeSet::new();
         let names: Vec<Nifti> = (0..3).map(|_| layout.nifti_unique("V1", "3_t1", &mut taken)).collect();
         assert_eq!(names[0].volume, "NIFTI/20261124/V1/3_t1.nii.gz");
-        assert_eq!(names[1].volume, "NIFTI/20261124/V1/3_t1_2.nii.gz");
-        assert_eq!(names[2].sidecar, "NIFTI/20261124/V1/3_t1_3.json");
+        assert_eq!(names[1].volume, "NIFTI/20261124/V1/3_t1a.nii.gz");
+        assert_eq!(names[2].sidecar, "NIFTI/20261124/V1/3_t1b.json");
+        assert_eq!(layout.nifti("V1", "3_t1", 27).volume, "NIFTI/20261124/V1/3_t1z.nii.gz");
+        assert_eq!(layout.nifti("V1", "3_t1", 28).volume, "NIFTI/20261124/V1/3_t1_28.nii.gz");
         // Another visit's folder does not share the names.
         assert_eq!(layout.nifti_unique("V2", "3_t1", &mut taken).volume, "NIFTI/20261124/V2/3_t1.nii.gz");
     }

@@ -116,9 +116,9 @@ impl Job {
     fn plan_nifti(&mut self) -> Vec<(usize, Target)> {
         // Images whose pixels are cleaned are exported as DICOM only.
         let mut volumes = nifti::plan(&self.volume_slices());
-        let mut taken = BTreeSet::new();
+        let names = self.nifti_names(&volumes);
         let mut steps = Vec::new();
-        for volume in &mut volumes {
+        for (volume, paths) in volumes.iter_mut().zip(names) {
             if self.face_of.contains_key(&volume.members[0]) {
                 volume.write_whole();
             }
@@ -131,8 +131,7 @@ impl Job {
                 }
                 continue;
             }
-            let visit = &self.visits[&visit_key(self.summary(volume.members[0]), &self.settings)].visit;
-            let paths = self.layout.nifti_unique(visit, &volume.stem(), &mut taken);
+            let paths = paths.expect("a converted volume is named");
             volume.path = Some(paths.volume.clone());
             if volume.diffusion.is_some() {
                 volume.gradient_paths = Some(nifti::GradientPaths { bval: paths.bval.clone(), bvec: paths.bvec.clone() });
@@ -141,6 +140,20 @@ impl Job {
         }
         self.nifti = Some(nifti::Converter::new(volumes, !self.settings.nifti_gzip));
         steps
+    }
+
+    /// The paths of each converted volume: a name taken in its visit goes to the volume
+    /// dcm2niix writes first (see `Volume::name_rank`), the others get `a`, `b`…
+    fn nifti_names(&self, volumes: &[nifti::Volume]) -> Vec<Option<layout::Nifti>> {
+        let mut order: Vec<usize> = (0..volumes.len()).filter(|&v| volumes[v].problem.is_none()).collect();
+        order.sort_by(|&a, &b| volumes[a].name_rank.cmp(&volumes[b].name_rank));
+        let mut taken = BTreeSet::new();
+        let mut names = vec![None; volumes.len()];
+        for v in order {
+            let visit = &self.visits[&visit_key(self.summary(volumes[v].members[0]), &self.settings)].visit;
+            names[v] = Some(self.layout.nifti_unique(visit, &volumes[v].stem(), &mut taken));
+        }
+        names
     }
 
     /// The EHR tables' paths; a table the settings skip (malformed rows) is reported.

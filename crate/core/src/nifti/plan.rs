@@ -56,6 +56,9 @@ pub struct Volume {
     pub diffusion: Option<diffusion::Table>,
     /// Where its `.bval`/`.bvec` go, set by the job's plan for a diffusion volume.
     pub gradient_paths: Option<diffusion::GradientPaths>,
+    /// Which of the volumes sharing a file name dcm2niix writes first (it adds `a`, `b`… to
+    /// the later ones): the CRC-32 of its SeriesInstanceUID, then its first InstanceNumber.
+    pub name_rank: (u32, (i64, String)),
 }
 
 impl Volume {
@@ -175,6 +178,7 @@ impl Volume {
             tilt: None,
             diffusion: None,
             gradient_paths: None,
+            name_rank: (uid_crc(first.series_uid()), first.order.clone()),
         };
         if let Some(why) = members.iter().find_map(|m| m.1.unsupported()) {
             volume.problem = Some(why);
@@ -189,6 +193,14 @@ impl Volume {
         super::slots::per_image(&mut volume, members);
         volume
     }
+}
+
+/// The CRC-32 of a SeriesInstanceUID, the order in which dcm2niix converts series (measured:
+/// of two reconstructions under one SeriesNumber, the lower CRC keeps the plain name, 6 of 6).
+fn uid_crc(uid: &str) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(uid.as_bytes());
+    crc.sum()
 }
 
 /// Orders the members of one volume, detects 4D, checks the spacing, sets the header.

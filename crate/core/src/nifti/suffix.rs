@@ -61,6 +61,7 @@ pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
     };
     let echoes: Vec<Echo> = volumes.iter().zip(firsts).map(|(v, s)| echo(v, s)).collect();
     let converted: Vec<bool> = volumes.iter().map(|v| v.problem.is_none()).collect();
+    let non_parallel = non_parallel_series(firsts, &echoes, &converted);
     for (v, volume) in volumes.iter_mut().enumerate() {
         let multi = (0..echoes.len()).any(|w| {
             converted[w] && firsts[w].series_uid() == firsts[v].series_uid() && echoes[w].differs(&echoes[v])
@@ -69,6 +70,10 @@ pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
             Some(n) if multi || n > 1 => format!("_e{n}"),
             _ => String::new(),
         };
+        // dcm2niix's `_i<first InstanceNumber>` (measured: after `_e2`, before `_ph`).
+        if non_parallel.contains(&firsts[v].series_uid()) {
+            suffix.push_str(&format!("_i{:05}", firsts[v].order.0));
+        }
         volume.field_map_hz = field_map_hz(volume, firsts[v]);
         if volume.field_map_hz {
             suffix.push_str("_fieldmaphz");
@@ -78,6 +83,33 @@ pub(super) fn name_volumes(volumes: &mut [Volume], firsts: &[&Slice]) {
         }
         volume.suffix = suffix;
     }
+}
+
+/// The series (SeriesInstanceUID) whose images dcm2niix found in planes of different
+/// orientations (a localizer, a scout, a vNav): two converted volumes alike but for their
+/// orientation (same image size, echo and complex kind: `isSameSet` checks those first). dcm2niix then names every volume of the series
+/// after its first InstanceNumber (`isNonParallelSlices`, set for the whole series).
+fn non_parallel_series<'a>(firsts: &[&'a Slice], echoes: &[Echo], converted: &[bool]) -> Vec<&'a str> {
+    let turned = |a: &Slice, b: &Slice| match (a.orientation, b.orientation) {
+        (Some(a), Some(b)) => a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-4),
+        _ => false,
+    };
+    let size = |s: &Slice| (s.rows, s.columns, s.frames);
+    let mut series = Vec::new();
+    for v in 0..firsts.len() {
+        for w in v + 1..firsts.len() {
+            let (a, b) = (firsts[v], firsts[w]);
+            if converted[v] && converted[w] && a.series_uid() == b.series_uid()
+                && size(a) == size(b)
+                && !echoes[v].differs(&echoes[w])
+                && a.naming.complex == b.naming.complex
+                && turned(a, b)
+            {
+                series.push(a.series_uid());
+            }
+        }
+    }
+    series
 }
 
 /// Whether `volume` (first image `first`) is a field map in Hz: its image's flag, or that of
