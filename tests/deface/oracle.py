@@ -3,7 +3,8 @@
 Nothing here comes from the engine (crate/core/src/deface): the face region is pydeface 2.1.0's
 facemask (its PyPI wheel's data, MIT) carried by an ANTsPy Affine registration of pydeface's head
 template to the volume; the brain mask is nilearn 0.14.1's MNI ICBM 2009c grey + white matter
-(BSD-3 + MNI terms) carried by an ANTsPy Rigid registration; faces are looked for by OpenCV's
+(BSD-3 + MNI terms) carried by an ANTsPy Rigid registration started from the template's fit
+(a Similarity one scales the brain-only template up to the head: 2.4-2.8 l); faces are looked for by OpenCV's
 Haar cascade on a rendering of the head's surface. Registrations are cached on disk (WORK/cache)
 by the volume's digest, so the self-test and the CLI test pay for each head once.
 """
