@@ -1,0 +1,89 @@
+//! The embedded head template: pydeface 2.1.0's mean head and face mask, nilearn 0.14.1's
+//! MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py builds it;
+//! licences beside it in data/).
+
+use std::io::Read;
+use std::sync::OnceLock;
+
+use super::affine::{self, Mat};
+
+/// zlib: b"DFT1", dims (u16 ×3), voxel → RAS (12 f64), then intensity, face fraction, flags.
+const DATA: &[u8] = include_bytes!("data/template.bin");
+
+/// Flag bits of a template voxel.
+pub const HEAD: u8 = 1;
+pub const GUARD: u8 = 2;
+
+pub struct Template {
+    pub dims: [usize; 3],
+    /// Voxel → RAS mm, and its inverse.
+    pub affine: Mat,
+    pub inverse: Mat,
+    /// T1-weighted intensity 0..255 inside the head, 0 outside.
+    pub intensity: Vec<u8>,
+    /// Fraction (0..255) of the voxel in pydeface's face region.
+    pub face: Vec<u8>,
+    pub flags: Vec<u8>,
+}
+
+/// The template, parsed once.
+pub fn template() -> &'static Template {
+    static CELL: OnceLock<Template> = OnceLock::new();
+    CELL.get_or_init(|| parse(DATA).expect("the embedded template is well formed"))
+}
+
+fn parse(data: &[u8]) -> Option<Template> {
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(data).read_to_end(&mut raw).ok()?;
+    if raw.get(..4)? != b"DFT1" {
+        return None;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]) as usize;
+    let dims = [u16_at(4), u16_at(6), u16_at(8)];
+    let mut affine = [[0.0; 4]; 3];
+    for e in 0..12 {
+        let o = 10 + 8 * e;
+        affine[e / 4][e % 4] = f64::from_le_bytes(raw.get(o..o + 8)?.try_into().ok()?);
+    }
+    let n = dims[0] * dims[1] * dims[2];
+    let body = raw.get(106..106 + 3 * n)?;
+    Some(Template {
+        dims,
+        affine,
+        inverse: affine::inverse(&affine)?,
+        intensity: body[..n].to_vec(),
+        face: body[n..2 * n].to_vec(),
+        flags: body[2 * n..].to_vec(),
+    })
+}
+
+impl Template {
+    /// Whether a point in template voxel coordinates lies in the region to remove: face
+    /// fraction ≥ ½ (trilinear) and no guard bit at any of the 8 neighbours. Outside → false.
+    pub fn region(&self, q: [f64; 3]) -> bool {
+        let [nx, ny, nz] = self.dims;
+        let (fx, fy, fz) = (q[0].floor(), q[1].floor(), q[2].floor());
+        if !(fx >= 0.0 && fy >= 0.0 && fz >= 0.0) || fx as usize + 1 >= nx || fy as usize + 1 >= ny || fz as usize + 1 >= nz {
+            return false;
+        }
+        let (i, j, k) = (fx as usize, fy as usize, fz as usize);
+        let (dx, dy, dz) = (q[0] - fx, q[1] - fy, q[2] - fz);
+        let mut face = 0.0;
+        for c in 0..8 {
+            let (a, b, e) = (c & 1, (c >> 1) & 1, (c >> 2) & 1);
+            let at = (i + a) + nx * ((j + b) + ny * (k + e));
+            if self.flags[at] & GUARD != 0 {
+                return false;
+            }
+            let w = (if a == 1 { dx } else { 1.0 - dx }) * (if b == 1 { dy } else { 1.0 - dy })
+                * (if e == 1 { dz } else { 1.0 - dz });
+            face += w * self.face[at] as f64;
+        }
+        face >= 127.5
+    }
+
+    /// The head silhouette as 0/1 floats (the registration's template image).
+    pub fn head(&self) -> Vec<f32> {
+        self.flags.iter().map(|f| if f & HEAD != 0 { 1.0 } else { 0.0 }).collect()
+    }
+}
