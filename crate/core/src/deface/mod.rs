@@ -33,6 +33,13 @@ pub struct Volume {
     pub data: Vec<f32>,
 }
 
+/// The embedded template's head as a volume (T1-weighted, 0..255 inside the head, 0 outside,
+/// on its 2 mm grid): what generated head scans are made of, for tests and the benchmark.
+pub fn template_head() -> Volume {
+    let t = template::template();
+    Volume { grid: Grid { dims: t.dims, affine: t.affine }, data: t.intensity.iter().map(|&v| v as f32).collect() }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Modality {
     Mr,

@@ -87,7 +87,7 @@ mod tests {
     }
 
     fn ds_text(tag: dicom_core::Tag, value: &str) -> DataElement<InMemDicomObject> {
-        DataElement::new(tag, VR::DS, PrimitiveValue::from(value))
+        DataElement::new(tag, VR::DS, PrimitiveValue::Strs(value.split('\\').map(String::from).collect()))
     }
 
     fn sequence(tag: dicom_core::Tag, item: InMemDicomObject) -> DataElement<InMemDicomObject> {

@@ -136,7 +136,7 @@ fn a_head_scan_loses_the_same_face_voxels_in_both_outputs() {
     let (_, nii) = out.iter().find(|(name, _)| name.ends_with(".nii")).unwrap();
     let voxels = crate::nifti::voxels::read(nii).unwrap();
     let cleared = voxels.stored.iter().filter(|&&v| v == 0.0).count();
-    assert!(changed > 10_000 && kept > 10 * changed, "{changed} changed, {kept} kept");
+    assert!(changed > 10_000 && kept > 4 * changed, "{changed} changed, {kept} kept");
     assert_eq!(cleared, changed, "the NIfTI volume lost {cleared} voxels, the DICOM files {changed}");
     let (_, json) = out.iter().find(|(name, _)| name.ends_with(".json")).unwrap();
     assert!(String::from_utf8_lossy(json).contains("113102"));
