@@ -35,6 +35,7 @@ mod slots;
 mod timing;
 mod suffix;
 mod tilt;
+mod xray;
 
 // A frame's samples: decoded in `codec` (the pixel cleaning decodes them too).
 use crate::codec::frame as pixels;
