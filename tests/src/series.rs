@@ -78,6 +78,9 @@ pub struct Spec {
     /// More images in the same folder under the same SeriesNumber, each part with its own
     /// pixels and InstanceNumbers after the series' own; `true`: the same SeriesInstanceUID.
     pub with: Vec<(Spec, bool)>,
+    /// XRayExposure (0018,1152, mAs): with it dcm2niix stacks a CT series' images whatever
+    /// their orientation or ImageType (its `isXRay` shortcut).
+    pub exposure: Option<&'static str>,
 }
 
 impl Spec {
@@ -121,6 +124,7 @@ impl Spec {
             image_type: "ORIGINAL\\PRIMARY\\OTHER",
             orthogonal: false,
             with: Vec::new(),
+            exposure: None,
         }
     }
 }
@@ -329,7 +333,10 @@ pub fn specs() -> Vec<Spec> {
 /// voxels (kept apart from [`specs`], whose exports are the golden files): CT scouts (three
 /// orthogonal planes), a CT series with a scout of another size or of its own size, two
 /// reconstructions under one SeriesNumber (their own SeriesInstanceUIDs, or one), an MR
-/// three-plane localizer, and a single CT image.
+/// three-plane localizer, and a single CT image; then CT with XRayExposure, which dcm2niix
+/// stacks whatever the orientation or ImageType: an axial series, a three-plane scout (one
+/// volume), an axial series with a scout of its size (one volume of 7 slices) and with a
+/// taller scout (two volumes).
 pub fn grouping_specs() -> Vec<Spec> {
     let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
     let ct = |name, series_number| Spec {
@@ -347,6 +354,7 @@ pub fn grouping_specs() -> Vec<Spec> {
         image_type: "ORIGINAL\\PRIMARY\\LOCALIZER",
         ..Spec { orientation: [1.0, 0.0, 0.0, 0.0, 0.0, -1.0], ..ct(name, 0) }
     };
+    let x = Some("120");
     vec![
         Spec { slices: 3, orthogonal: true, image_type: "ORIGINAL\\PRIMARY\\LOCALIZER", ..ct("ct-scout", 31) },
         Spec { with: vec![(scout("ct-scout-tall", 40), true)], ..ct("ct-with-scout", 32) },
@@ -358,6 +366,15 @@ pub fn grouping_specs() -> Vec<Spec> {
         },
         Spec { slices: 3, orthogonal: true, series_number: 36, ..Spec::base("mr-localizer", axial) },
         Spec { slices: 1, ..ct("ct-single", 37) },
+        // With XRayExposure dcm2niix stacks a CT series' images whatever their orientation.
+        Spec { exposure: x, ..ct("ct-xray", 38) },
+        Spec { slices: 3, orthogonal: true, image_type: "ORIGINAL\\PRIMARY\\LOCALIZER", exposure: x, ..ct("ct-scout-xray", 39) },
+        Spec {
+            with: vec![(Spec { exposure: x, ..scout("ct-scout-same-size-xray", 24) }, true)],
+            exposure: x,
+            ..ct("ct-with-scout-same-size-xray", 40)
+        },
+        Spec { with: vec![(Spec { exposure: x, ..scout("ct-scout-tall-xray", 40) }, true)], exposure: x, ..ct("ct-with-scout-xray", 41) },
     ]
 }
 
@@ -500,6 +517,9 @@ fn write_part(spec: &Spec, index: usize, ids: Part, dir: &Path) -> Vec<PathBuf> 
             text(&mut obj, tags::PATIENT_BIRTH_DATE, VR::DA, "19610704");
             text(&mut obj, tags::PATIENT_SEX, VR::CS, "O");
             text(&mut obj, tags::SLICE_THICKNESS, VR::DS, &ds(&[spec.gap]));
+            if let Some(exposure) = spec.exposure {
+                text(&mut obj, tags::EXPOSURE, VR::IS, exposure);
+            }
             if spec.tilt != 0.0 {
                 text(&mut obj, tags::GANTRY_DETECTOR_TILT, VR::DS, &ds(&[spec.tilt]));
             }

@@ -37,6 +37,7 @@ mod timing;
 mod suffix;
 mod tilt;
 pub mod voxels;
+mod xray;
 
 // A frame's samples: decoded in `codec` (the pixel cleaning decodes them too).
 use crate::codec::frame as pixels;

@@ -252,11 +252,16 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
     let o = first.orientation.unwrap_or([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
     let (row_dir, col_dir) = (normalise([o[0], o[1], o[2]]), normalise([o[3], o[4], o[5]]));
     let mut normal = normalise(cross(row_dir, col_dir)).map(|v| v * first.normal_sign);
+    // X-ray images of several orientations: stacked as they come (see `xray`).
+    let mixed = located && first.frames == 1 && super::xray::mixed(members);
     // A tilted CT series: its slice axis along the table (see `tilt`).
-    let tilted = (first.frames == 1 && located).then(|| super::tilt::Tilt::of(members, normal)).flatten();
+    let tilted = (first.frames == 1 && located && !mixed).then(|| super::tilt::Tilt::of(members, normal)).flatten();
     volume.tilt = tilted.as_ref().map(|t| t.0.clone());
     let (nz, nt, dz, lowest) = if first.frames > 1 || !located {
         unstacked(volume, members)
+    } else if mixed {
+        let (nz, dz, origin) = super::xray::stack(volume, members, normal)?;
+        (nz, 1, dz, Some(origin))
     } else {
         stack(volume, members, normal)?
     };
@@ -281,7 +286,12 @@ fn arrange_images(volume: &mut Volume, members: &[(usize, &Slice)]) -> Result<()
             [0.0, 0.0, 1.0, 0.0],
         ],
     };
-    let header = header_of(first, volume, dz, affine);
+    // dcm2niix keeps the header's slice spacing in pixdim when the slices' is 0.
+    let pixdim_z = match (mixed, dz) {
+        (true, 0.0) => first.between.or(first.thickness).unwrap_or(1.0),
+        _ => dz,
+    };
+    let header = header_of(first, volume, pixdim_z, affine);
     // Measured: dcm2niix leaves a single slice of a 3D acquisition as it is.
     match Reorient::of(&header).filter(|_| first.acquisition_3d && located && nz > 1) {
         Some((reorient, turned)) => {

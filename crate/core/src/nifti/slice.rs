@@ -266,7 +266,10 @@ impl Slice {
         let mosaic = t(tags::IMAGE_TYPE).to_ascii_uppercase().split('\\').any(|v| v.trim() == "MOSAIC");
         let naming = Naming::of(ds);
         // dcm2niix does not stack a field map in Hz with other images of its series.
-        let split = split_key(ds, orientation, pixel_spacing.as_deref());
+        let split = match super::xray::is_x_ray(ds) {
+            true => super::xray::split_key(ds),
+            false => split_key(ds, orientation, pixel_spacing.as_deref()),
+        };
         Slice {
             split: if naming.field_map_hz { split + "|fieldmaphz" } else { split },
             series_number: int(tags::SERIES_NUMBER),
