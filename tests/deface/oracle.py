@@ -3,10 +3,11 @@
 Nothing here comes from the engine (crate/core/src/deface): the face region is pydeface 2.1.0's
 facemask (its PyPI wheel's data, MIT) carried by an ANTsPy Affine registration of pydeface's head
 template to the volume; the brain mask is nilearn 0.14.1's MNI ICBM 2009c grey + white matter
-(BSD-3 + MNI terms) carried by an ANTsPy Rigid registration started from the template's fit
-(a Similarity one scales the brain-only template up to the head: 2.4-2.8 l); faces are looked for by OpenCV's
-Haar cascade on a rendering of the head's surface. Registrations are cached on disk (WORK/cache)
-by the volume's digest, so the self-test and the CLI test pay for each head once.
+(BSD-3 + MNI terms) put once on pydeface's template (Rigid, then a Similarity masked to the brain's
+surroundings: mni_to_template) and carried by the same Affine; a generated head's known affine
+carries both instead. Registrations are single-threaded and seeded (reproducible). Faces are
+looked for by OpenCV's Haar cascade on a rendering of the head's surface. Registrations are
+cached on disk (WORK/cache) by the volume's digest: the self-test and the CLI test pay once.
 """
 import glob
 import hashlib
@@ -17,14 +18,20 @@ import subprocess
 import numpy as np
 from scipy import ndimage as ndi
 
-os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "2")
+# Reproducible registrations: ITK's multi-threaded metric sums in a varying order (two runs of the
+# same Affine differed by thousands of voxels), and ANTs' sampling is random unless seeded.
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
+os.environ["ANTS_RANDOM_SEED"] = "19"
 import ants  # noqa: E402  (after the thread count)
 import cv2  # noqa: E402
 import nibabel as nib  # noqa: E402
 
-VERSION = "deface-oracle 1"  # part of the cache key: bump when a registration changes
+VERSION = "deface-oracle 2"  # part of the cache key: bump when a registration changes
 REG_MM = 3.0  # registrations run on 3 mm grids: the face region is tens of mm across
 ITERATIONS = (1000, 500, 250, 0)
+SEED = 19
+GUARD_MM = 4.0  # MNI's brain is scaled to the template by its voxels this close to the rigid brain
+FLIP4 = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS <-> LPS
 
 
 def package_data(package, *parts):
@@ -63,8 +70,10 @@ def dcm2niix(exe, series_dir, out_dir):
     return max(niis, key=lambda p: int(np.prod(nib.load(p).shape)))
 
 
-def digest(path):
+def digest(path, move=None):
     h = hashlib.sha256(VERSION.encode())
+    if move is not None:
+        h.update(np.asarray(move, np.float64).tobytes())
     with open(path, "rb") as f:
         h.update(f.read())
     return h.hexdigest()[:16]
@@ -93,48 +102,97 @@ def coarse(image, mm=REG_MM):
 # ------------------------------------------------------------------ registration
 
 
+def mni_brain():
+    """MNI's brain mask (grey + white matter over 20 %) as an ANTs image on MNI's grid."""
+    gm, wm = ants.image_read(mni("gm")), ants.image_read(mni("wm"))
+    return gm.new_image_like(((gm.numpy() + wm.numpy()) > 0.2 * 255).astype(np.float32))
+
+
+def register(fixed, moving, kind, initial=None, mask=None):
+    """ANTsPy registration (moving -> fixed), single-threaded and seeded: reproducible."""
+    r = ants.registration(fixed=fixed, moving=moving, type_of_transform=kind, initial_transform=initial, mask=mask,
+                          aff_iterations=ITERATIONS, random_seed=SEED)
+    return r["fwdtransforms"]
+
+
 def mni_to_template(cache):
-    """MNI ICBM 2009c (brain only) -> pydeface's head template, Rigid from the identity (the two
-    spaces roughly agree; centring by mass would pull the brain into the neck). Cached."""
-    path = os.path.join(cache, "mni-to-pydeface.mat")
-    if not os.path.exists(path):
+    """MNI ICBM 2009c's brain mask on pydeface's template grid, and its transform file: a Rigid
+    registration of MNI's T1 (brain only) from the identity (the two spaces roughly agree;
+    centring by mass would pull the brain into the neck), then a Similarity one driven only by
+    the template's voxels within GUARD_MM of that rigid brain (MNI's brain is larger than the
+    template's: unscaled it covers the skull, 1.94 l; an Affine, masked or on the template
+    multiplied by the mask, grows into the skull, 2.29 l). The result, 1.11 l, lies a few mm
+    inside the template's brain surface (conservative: it never reaches the skull) and 16.8 mm
+    from the face region at its nearest. Cached."""
+    path = os.path.join(cache, "mni-to-pydeface")
+    if not os.path.exists(path + ".npz"):
         os.makedirs(cache, exist_ok=True)
-        tpl = coarse(ants.image_read(pydeface("mean_reg2mean.nii.gz")))
-        moving = coarse(ants.image_read(mni("t1")))
-        r = ants.registration(fixed=tpl, moving=moving, type_of_transform="Rigid", initial_transform=["Identity"],
-                              aff_iterations=ITERATIONS, random_seed=1)
-        tmp = f"{path}.{os.getpid()}.mat"
-        ants.write_transform(ants.read_transform(r["fwdtransforms"][0]), tmp)
-        os.replace(tmp, path)
-    return path
+        full = ants.image_read(pydeface("mean_reg2mean.nii.gz"))
+        tpl = coarse(full)
+        t1 = coarse(ants.image_read(mni("t1")))
+        rigid = register(tpl, t1, "Rigid", initial=["Identity"])
+        first = ants.apply_transforms(fixed=tpl, moving=mni_brain(), transformlist=rigid,
+                                      interpolator="nearestNeighbor")
+        near = ndi.distance_transform_edt(first.numpy() < 0.5, sampling=tpl.spacing) <= GUARD_MM
+        fit = register(tpl, t1, "Similarity", initial=rigid, mask=first.new_image_like(near.astype(np.float32)))
+        brain = ants.apply_transforms(fixed=full, moving=mni_brain(), transformlist=fit,
+                                      interpolator="nearestNeighbor").numpy() > 0.5
+        tmp = f"{path}.{os.getpid()}"
+        ants.write_transform(ants.read_transform(fit[0]), tmp + ".mat")
+        os.replace(tmp + ".mat", path + ".mat")
+        np.savez_compressed(tmp + ".npz", brain=brain)
+        os.replace(tmp + ".npz", path + ".npz")
+    return path + ".mat", np.load(path + ".npz")["brain"]
 
 
-def regions(nii_path, cache):
-    """(face, brain, template_affine_file) for a volume: boolean arrays in its voxel grid
-    (nibabel's order), and the Affine transform of pydeface's template to it. Cached by digest."""
-    key = os.path.join(cache, digest(nii_path))
+def ants_affine(move):
+    """An ANTs transform file's content for a known affine move (template RAS mm -> head RAS mm):
+    ANTs maps the fixed (head) LPS point to the moving (template) LPS point."""
+    back = FLIP4 @ np.linalg.inv(move) @ FLIP4
+    return ants.create_ants_transform(transform_type="AffineTransform", dimension=3,
+                                      matrix=back[:3, :3], translation=back[:3, 3], center=[0.0, 0.0, 0.0])
+
+
+def carried(mask, mask_affine, move, shape, affine, outside):
+    """A template-space mask carried exactly by a known affine move onto a grid (nearest voxel;
+    outside the template: outside)."""
+    to_tpl = np.linalg.inv(mask_affine) @ np.linalg.inv(move) @ affine
+    ijk = np.indices(shape, dtype=np.float32).reshape(3, -1)
+    src = to_tpl[:3, :3].astype(np.float32) @ ijk + to_tpl[:3, 3:].astype(np.float32)
+    out = ndi.map_coordinates(mask.astype(np.uint8), src, order=0, mode="constant", cval=int(outside))
+    return out.reshape(shape).astype(bool)
+
+
+def regions(nii_path, cache, move=None):
+    """(face, brain, template_transform_file) for a volume: boolean arrays in its voxel grid
+    (nibabel's order), and the transform of pydeface's template to it. move: the known affine
+    (template RAS -> head RAS) of a generated head, carrying both regions exactly; otherwise an
+    Affine registration of the template carries both (the face and mni_to_template's brain: one
+    fit, so the two keep the template's 16.8 mm apart, scaled). Cached by digest."""
+    key = os.path.join(cache, digest(nii_path, move))
     if not os.path.exists(key + ".npz"):
         os.makedirs(cache, exist_ok=True)
         img = nib.load(nii_path)
-        fixed = to_ants(img.get_fdata(dtype=np.float32), img.affine)
-        small = coarse(fixed)
-        tpl = coarse(ants.image_read(pydeface("mean_reg2mean.nii.gz")))
-        r = ants.registration(fixed=small, moving=tpl, type_of_transform="Affine", aff_iterations=ITERATIONS,
-                              random_seed=1)
-        keep = ants.apply_transforms(fixed=fixed, moving=ants.image_read(pydeface("facemask.nii.gz")),
-                                     transformlist=r["fwdtransforms"], interpolator="nearestNeighbor",
-                                     defaultvalue=1).numpy()
-        init = r["fwdtransforms"] + [mni_to_template(cache)]
-        r2 = ants.registration(fixed=small, moving=coarse(ants.image_read(mni("t1"))), type_of_transform="Rigid",
-                               initial_transform=init, aff_iterations=ITERATIONS, random_seed=1)
-        gm, wm = ants.image_read(mni("gm")), ants.image_read(mni("wm"))
-        mask = gm.new_image_like(((gm.numpy() + wm.numpy()) > 0.2 * 255).astype(np.float32))
-        brain = ants.apply_transforms(fixed=fixed, moving=mask, transformlist=r2["fwdtransforms"],
-                                      interpolator="nearestNeighbor").numpy() > 0.5
+        _, tpl_brain = mni_to_template(cache)
         tmp = f"{key}.{os.getpid()}"
-        ants.write_transform(ants.read_transform(r["fwdtransforms"][0]), tmp + ".mat")
+        if move is not None:
+            mask_img = nib.load(pydeface("facemask.nii.gz"))
+            face = carried(mask_img.get_fdata() == 0, mask_img.affine, move, img.shape, img.affine, False)
+            brain = carried(tpl_brain, mask_img.affine, move, img.shape, img.affine, False)
+            ants.write_transform(ants_affine(move), tmp + ".mat")
+        else:
+            fixed = to_ants(img.get_fdata(dtype=np.float32), img.affine)
+            small = coarse(fixed)
+            fit = register(small, coarse(ants.image_read(pydeface("mean_reg2mean.nii.gz"))), "Affine")
+            keep = ants.apply_transforms(fixed=fixed, moving=ants.image_read(pydeface("facemask.nii.gz")),
+                                         transformlist=fit, interpolator="nearestNeighbor", defaultvalue=1).numpy()
+            face = keep == 0
+            tpl_img = ants.image_read(pydeface("facemask.nii.gz"))
+            brain = ants.apply_transforms(fixed=fixed, moving=tpl_img.new_image_like(tpl_brain.astype(np.float32)),
+                                          transformlist=fit, interpolator="nearestNeighbor").numpy() > 0.5
+            ants.write_transform(ants.read_transform(fit[0]), tmp + ".mat")
         os.replace(tmp + ".mat", key + ".mat")
-        np.savez_compressed(tmp + ".npz", face=keep == 0, brain=brain)
+        np.savez_compressed(tmp + ".npz", face=face, brain=brain)
         os.replace(tmp + ".npz", key + ".npz")
     z = np.load(key + ".npz")
     return z["face"], z["brain"], key + ".mat"
@@ -179,6 +237,24 @@ def shade(depth, background):
     return np.ascontiguousarray(np.rot90(img)[:, ::-1].astype(np.uint8))
 
 
+_ORIGINALS = {}
+
+
+def original_renders(original):
+    """{fraction: (skin threshold, depth map, picture)} of an original, computed once per array."""
+    key = id(original)
+    if key not in _ORIGINALS:
+        smooth = ndi.gaussian_filter(original, 1.0)
+        top = np.percentile(smooth[smooth > smooth.min()], 99)
+        out = {}
+        for frac in FRACTIONS:
+            thr = smooth.min() + frac * (top - smooth.min())
+            depth = first_hits(smooth, thr)
+            out[frac] = (thr, depth, shade(depth, depth >= original.shape[1]))
+        _ORIGINALS[key] = (original, out)  # the array is kept: its id stays its own
+    return _ORIGINALS[key][1]
+
+
 def renders(original, ours):
     """{fraction: (picture of the original, picture of ours)}, both in template space.
 
@@ -189,14 +265,9 @@ def renders(original, ours):
     (Haar fires on the cut's edges), counting it as background is what a reviewer of a rendering
     sees: no skin there."""
     out = {}
-    smooth_o = ndi.gaussian_filter(original, 1.0)
     smooth_d = ndi.gaussian_filter(ours, 1.0) if ours is not None else None
-    top = np.percentile(smooth_o[smooth_o > smooth_o.min()], 99)
-    for frac in FRACTIONS:
-        thr = smooth_o.min() + frac * (top - smooth_o.min())
-        d_o = first_hits(smooth_o, thr)
+    for frac, (thr, d_o, pic_o) in original_renders(original).items():
         none = d_o >= original.shape[1]
-        pic_o = shade(d_o, none)
         pic_d = None
         if smooth_d is not None:
             d_d = first_hits(smooth_d, thr)
