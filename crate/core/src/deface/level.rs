@@ -61,17 +61,27 @@ impl Level {
         }
         let (i, j, k) = (fx as isize, fy as isize, fz as isize);
         let (dx, dy, dz) = (q[0] - fx, q[1] - fy, q[2] - fz);
-        let at = |a: isize, b: isize, c: isize| -> f64 {
-            if a < 0 || b < 0 || c < 0 || a as usize >= nx || b as usize >= ny || c as usize >= nz {
-                0.0
-            } else {
-                self.data[a as usize + nx * (b as usize + ny * c as usize)] as f64
-            }
+        let inside = i >= 0 && j >= 0 && k >= 0 && (i as usize) + 1 < nx && (j as usize) + 1 < ny && (k as usize) + 1 < nz;
+        let v = if inside {
+            // All eight corners in the grid: direct reads.
+            let base = i as usize + nx * (j as usize + ny * k as usize);
+            let (sy, sz) = (nx, nx * ny);
+            let d = &self.data;
+            [base, base + 1, base + sy, base + sy + 1, base + sz, base + sz + 1, base + sz + sy, base + sz + sy + 1]
+                .map(|at| d[at] as f64)
+        } else {
+            let at = |a: isize, b: isize, c: isize| -> f64 {
+                if a < 0 || b < 0 || c < 0 || a as usize >= nx || b as usize >= ny || c as usize >= nz {
+                    0.0
+                } else {
+                    self.data[a as usize + nx * (b as usize + ny * c as usize)] as f64
+                }
+            };
+            [
+                at(i, j, k), at(i + 1, j, k), at(i, j + 1, k), at(i + 1, j + 1, k),
+                at(i, j, k + 1), at(i + 1, j, k + 1), at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1),
+            ]
         };
-        let v = [
-            at(i, j, k), at(i + 1, j, k), at(i, j + 1, k), at(i + 1, j + 1, k),
-            at(i, j, k + 1), at(i + 1, j, k + 1), at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1),
-        ];
         let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
         let (y0, y1) = (lerp(v[0], v[1], dx), lerp(v[2], v[3], dx));
         let (y2, y3) = (lerp(v[4], v[5], dx), lerp(v[6], v[7], dx));
@@ -150,6 +160,13 @@ fn neighbours(at: usize, dims: [usize; 3], mut f: impl FnMut(usize)) {
     if j + 1 < dims[1] { f(at + sy) }
     if k > 0 { f(at - sz) }
     if k + 1 < dims[2] { f(at + sz) }
+}
+
+/// The voxels (indices) within `r` 6-connected steps of the silhouette's edge: where the cost
+/// can still change once the coarser levels have aligned the heads.
+pub fn band(mask: &[bool], dims: [usize; 3], r: usize) -> Vec<u32> {
+    let (outer, inner) = (dilate(mask, dims, r), erode(mask, dims, r));
+    (0..mask.len()).filter(|&at| outer[at] && !inner[at]).map(|at| at as u32).collect()
 }
 
 fn dilate(m: &[bool], dims: [usize; 3], times: usize) -> Vec<bool> {

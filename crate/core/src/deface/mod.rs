@@ -123,8 +123,15 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     Ok(Fit { to_template, scale: scale.map(|s| 1.0 / s), overlap })
 }
 
-/// The template's silhouette pyramid (2, 4, 8 mm, blurred by a voxel) and its anchor.
-fn template_levels() -> ([Level; 3], [Level; 3], [f64; 3]) {
+/// The template's silhouette pyramid (2, 4, 8 mm), blurred by a voxel, and its anchor; once.
+type Levels = ([Level; 3], [Level; 3], [f64; 3]);
+
+fn template_levels() -> &'static Levels {
+    static CELL: std::sync::OnceLock<Levels> = std::sync::OnceLock::new();
+    CELL.get_or_init(build_template_levels)
+}
+
+fn build_template_levels() -> Levels {
     let t = template::template();
     let raw = Level { dims: t.dims, affine: t.affine, data: t.head() };
     let mask: Vec<bool> = raw.data.iter().map(|&v| v > 0.5).collect();
@@ -146,12 +153,20 @@ fn register_levels(silhouette: &Level, mask: &[bool], center: [f64; 3]) -> (Para
     let (raw, tpl, anchor) = template_levels();
     let (s4, s8) = pyramid(silhouette);
     let subject = [silhouette.blur(1.0), s4.blur(1.0), s8.blur(1.0)];
+    // At 2 and 4 mm only the voxels near the subject's head surface (6, 12 mm).
+    let bands = [
+        Some(level::band(mask, silhouette.dims, 3)),
+        Some(level::band(&s4.data.iter().map(|&v| v >= 0.5).collect::<Vec<_>>(), s4.dims, 3)),
+        None,
+    ];
     let pairs: Vec<Pair> = (0..3)
-        .map(|l| Pair {
+        .zip(bands)
+        .map(|(l, voxels)| Pair {
             subject: &subject[l],
             template: &tpl[l],
             template_inverse: affine::inverse(&tpl[l].affine).expect("template affine"),
             center,
+            voxels,
         })
         .collect();
     let mut starts: Vec<(Params, f64)> = Vec::new();
@@ -160,13 +175,13 @@ fn register_levels(silhouette: &Level, mask: &[bool], center: [f64; 3]) -> (Para
             let mut p: Params = [0.0; 12];
             p[..3].copy_from_slice(&[anchor[0], anchor[1], anchor[2] + shift]);
             p[3] = pitch;
-            starts.push(register::refine(&pairs[2], p, 9, 20));
+            starts.push(register::refine(&pairs[2], p, 9, 10));
         }
     }
     starts.sort_by(|a, b| a.1.total_cmp(&b.1));
     let mut best = starts[..2].iter().map(|(p, _)| register::refine(&pairs[1], *p, 9, 15)).collect::<Vec<_>>();
     best.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (p, _) = register::refine(&pairs[0], best[0].0, 12, 12);
+    let (p, _) = register::refine(&pairs[0], best[0].0, 12, 10);
     let map = register::ras_map(&p, center);
     let inverse = affine::inverse(&raw[0].affine).expect("template affine");
     (p, register::overlap(mask, silhouette, &raw[0], &inverse, &map))

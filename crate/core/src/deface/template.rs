@@ -24,6 +24,8 @@ pub struct Template {
     /// Fraction (0..255) of the voxel in pydeface's face region.
     pub face: Vec<u8>,
     pub flags: Vec<u8>,
+    /// The voxels holding any face, lowest and highest index per axis (a quick rejection).
+    face_box: [[f64; 2]; 3],
 }
 
 /// The template, parsed once.
@@ -47,13 +49,22 @@ fn parse(data: &[u8]) -> Option<Template> {
     }
     let n = dims[0] * dims[1] * dims[2];
     let body = raw.get(106..106 + 3 * n)?;
+    let face = body[n..2 * n].to_vec();
+    let mut face_box = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
+    for (at, _) in face.iter().enumerate().filter(|(_, &f)| f > 0) {
+        let v = [at % dims[0], (at / dims[0]) % dims[1], at / (dims[0] * dims[1])];
+        for a in 0..3 {
+            face_box[a] = [face_box[a][0].min(v[a] as f64), face_box[a][1].max(v[a] as f64)];
+        }
+    }
     Some(Template {
         dims,
         affine,
         inverse: affine::inverse(&affine)?,
         intensity: body[..n].to_vec(),
-        face: body[n..2 * n].to_vec(),
+        face,
         flags: body[2 * n..].to_vec(),
+        face_box,
     })
 }
 
@@ -62,10 +73,16 @@ impl Template {
     /// fraction ≥ ½ (trilinear) and no guard bit at any of the 8 neighbours. Outside → false.
     pub fn region(&self, q: [f64; 3]) -> bool {
         let [nx, ny, nz] = self.dims;
-        let (fx, fy, fz) = (q[0].floor(), q[1].floor(), q[2].floor());
-        if !(fx >= 0.0 && fy >= 0.0 && fz >= 0.0) || fx as usize + 1 >= nx || fy as usize + 1 >= ny || fz as usize + 1 >= nz {
-            return false;
+        // The outer half voxel belongs to the edge voxels (as a 1 mm mask's edge would).
+        let mut q = q;
+        for (a, n) in [nx, ny, nz].into_iter().enumerate() {
+            let [lo, hi] = self.face_box[a];
+            if !(q[a] >= -0.5 && q[a] <= n as f64 - 0.5 && q[a] > lo - 1.0 && q[a] < hi + 1.0) {
+                return false;
+            }
+            q[a] = q[a].clamp(0.0, n as f64 - 1.0 - 1e-9);
         }
+        let (fx, fy, fz) = (q[0].floor(), q[1].floor(), q[2].floor());
         let (i, j, k) = (fx as usize, fy as usize, fz as usize);
         let (dx, dy, dz) = (q[0] - fx, q[1] - fy, q[2] - fz);
         let mut face = 0.0;

@@ -68,6 +68,21 @@ fn dice(a: &[bool], b: &[bool]) -> f64 {
     2.0 * both as f64 / total.max(1) as f64
 }
 
+/// Dice of two regions within the head that `truth` puts on the grid (the air in front of
+/// the face, removed or not, does not matter).
+fn head_dice(truth: &Mat, grid: &Grid, a: &[bool], b: &[bool]) -> f64 {
+    let t = template();
+    let head = Level { dims: t.dims, affine: t.affine, data: t.head() };
+    let to_voxel = affine::compose(&t.inverse, &affine::compose(truth, &grid.affine));
+    let [nx, ny, _] = grid.dims;
+    let inside = |at: usize| {
+        let v = [(at % nx) as f64, ((at / nx) % ny) as f64, (at / (nx * ny)) as f64];
+        head.sample(affine::apply(&to_voxel, v)).0 >= 0.5
+    };
+    let keep = |m: &[bool]| m.iter().enumerate().map(|(at, &v)| v && inside(at)).collect::<Vec<_>>();
+    dice(&keep(a), &keep(b))
+}
+
 /// A tilted, scaled, shifted head: subject RAS → template RAS.
 fn truth() -> Mat {
     let p = [6.0, -12.0, 18.0, 0.21, 0.07, -0.09, -0.07, 0.04, -0.02, 0.03, 0.0, -0.02];
@@ -80,7 +95,9 @@ fn region_dice(truth: &Mat, volume: &Volume, modality: Modality) -> f64 {
     let right = Fit { to_template: affine::compose(&template().inverse, truth), scale: [1.0; 3], overlap: 1.0 };
     let (got, want) = (fit.mask(&volume.grid), right.mask(&volume.grid));
     assert!(want.iter().filter(|&&m| m).count() > 5_000, "the truth has a face");
-    dice(&got, &want)
+    let d = head_dice(truth, &volume.grid, &got, &want);
+    eprintln!("face region Dice {d:.3}, scale {:.3?}, overlap {:.3}", fit.scale, fit.overlap);
+    d
 }
 
 #[test]
@@ -88,7 +105,7 @@ fn a_transformed_template_is_recovered() {
     let truth = truth();
     let volume = synthetic(&truth, &subject_grid(&truth, 0.0), false);
     let d = region_dice(&truth, &volume, Modality::Mr);
-    assert!(d >= 0.9, "face region Dice {d}");
+    assert!(d >= 0.95, "face region Dice {d}");
 }
 
 #[test]
@@ -96,7 +113,7 @@ fn a_ct_like_head_on_a_table_is_recovered() {
     let truth = truth();
     let volume = synthetic(&truth, &subject_grid(&truth, 0.0), true);
     let d = region_dice(&truth, &volume, Modality::Ct);
-    assert!(d >= 0.9, "face region Dice {d}");
+    assert!(d >= 0.95, "face region Dice {d}");
 }
 
 #[test]
@@ -104,19 +121,31 @@ fn a_head_without_its_neck_is_recovered() {
     let truth = truth();
     let volume = synthetic(&truth, &subject_grid(&truth, 80.0), false);
     let d = region_dice(&truth, &volume, Modality::Mr);
-    assert!(d >= 0.9, "face region Dice {d}");
+    assert!(d >= 0.95, "face region Dice {d}");
+}
+
+#[test]
+fn a_steeply_tilted_head_cut_at_the_top_is_recovered() {
+    // Chin down by 26°, turned by 10°, and the field of view stopping 25 mm under the vertex.
+    let truth = affine::from_params(&[-4.0, 8.0, -10.0, -0.45, 0.0, 0.17, 0.05, 0.0, 0.06, 0.0, 0.0, 0.0]);
+    let mut grid = subject_grid(&truth, 30.0);
+    grid.dims[2] -= 12;
+    let volume = synthetic(&truth, &grid, false);
+    let d = region_dice(&truth, &volume, Modality::Mr);
+    assert!(d >= 0.95, "face region Dice {d}");
 }
 
 #[test]
 fn the_wrong_truth_scores_low() {
-    // The Dice above bites: a fit shifted by 8 mm scores under 0.9.
+    // The Dice above bites: a fit 5 mm off (along y) scores under 0.95 (0.91).
     let truth = truth();
     let grid = subject_grid(&truth, 0.0);
     let mut shifted = truth;
-    shifted[1][3] += 8.0;
+    shifted[1][3] += 5.0;
     let a = Fit { to_template: affine::compose(&template().inverse, &truth), scale: [1.0; 3], overlap: 1.0 };
     let b = Fit { to_template: affine::compose(&template().inverse, &shifted), scale: [1.0; 3], overlap: 1.0 };
-    assert!(dice(&a.mask(&grid), &b.mask(&grid)) < 0.9);
+    let d = head_dice(&truth, &grid, &a.mask(&grid), &b.mask(&grid));
+    assert!(d < 0.95, "{d}");
 }
 
 #[test]
