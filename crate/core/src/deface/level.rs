@@ -16,27 +16,7 @@ impl Level {
     /// The mean over blocks of `f` voxels per axis (partial blocks at the far edges averaged
     /// over what they hold); the affine moves to the blocks' centres.
     pub fn block_mean(&self, f: [usize; 3]) -> Level {
-        let [nx, ny, nz] = self.dims;
-        let dims = [nx.div_ceil(f[0]), ny.div_ceil(f[1]), nz.div_ceil(f[2])];
-        let mut sum = vec![0.0f64; dims[0] * dims[1] * dims[2]];
-        let mut count = vec![0u32; sum.len()];
-        for k in 0..nz {
-            for j in 0..ny {
-                let row = dims[0] * (j / f[1] + dims[1] * (k / f[2]));
-                let src = nx * (j + ny * k);
-                for i in 0..nx {
-                    sum[row + i / f[0]] += self.data[src + i] as f64;
-                    count[row + i / f[0]] += 1;
-                }
-            }
-        }
-        let data = sum.iter().zip(&count).map(|(s, &c)| (s / c as f64) as f32).collect();
-        let mut scale = [[0.0; 4]; 3];
-        for a in 0..3 {
-            scale[a][a] = f[a] as f64;
-            scale[a][3] = (f[a] as f64 - 1.0) / 2.0;
-        }
-        Level { dims, affine: affine::compose(&self.affine, &scale), data }
+        block_mean(&self.data, self.dims, &self.affine, f)
     }
 
     /// Separable Gaussian blur, `sigma` in voxels, kernel cut at 2σ; outside = nearest edge.
@@ -90,6 +70,31 @@ impl Level {
         let gy = lerp(y1 - y0, y3 - y2, dz);
         (lerp(z0, z1, dz), [gx, gy, z1 - z0])
     }
+}
+
+/// [`Level::block_mean`] of voxels held elsewhere (a volume, not copied).
+pub fn block_mean(data: &[f32], dims: [usize; 3], affine: &Mat, f: [usize; 3]) -> Level {
+    let [nx, ny, nz] = dims;
+    let out = [nx.div_ceil(f[0]), ny.div_ceil(f[1]), nz.div_ceil(f[2])];
+    let mut sum = vec![0.0f64; out[0] * out[1] * out[2]];
+    let mut count = vec![0u32; sum.len()];
+    for k in 0..nz {
+        for j in 0..ny {
+            let row = out[0] * (j / f[1] + out[1] * (k / f[2]));
+            let src = nx * (j + ny * k);
+            for i in 0..nx {
+                sum[row + i / f[0]] += data[src + i] as f64;
+                count[row + i / f[0]] += 1;
+            }
+        }
+    }
+    let data = sum.iter().zip(&count).map(|(s, &c)| (s / c as f64) as f32).collect();
+    let mut scale = [[0.0; 4]; 3];
+    for a in 0..3 {
+        scale[a][a] = f[a] as f64;
+        scale[a][3] = (f[a] as f64 - 1.0) / 2.0;
+    }
+    Level { dims: out, affine: affine::compose(affine, &scale), data }
 }
 
 fn blur_axis(data: &[f32], dims: [usize; 3], axis: usize, w: &[f32], radius: isize) -> Vec<f32> {

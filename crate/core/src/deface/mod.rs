@@ -99,10 +99,9 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     if extent_mm.iter().any(|&e| e < MIN_EXTENT_MM) {
         return Err(DefaceError::TooSmall { extent_mm });
     }
-    // The 2 mm level (blocks of whole voxels), where the silhouette is found.
-    let factors = voxel.map(|v| ((2.0 / v).round() as usize).max(1));
-    let full = Level { dims: grid.dims, affine: grid.affine, data: volume.data.clone() };
-    let base = full.block_mean(factors);
+    // The ~2 mm level (blocks of whole voxels, 1.8–3 mm), where the silhouette is found.
+    let factors = voxel.map(|v| ((2.0 / v - 0.2).ceil() as usize).max(1));
+    let base = level::block_mean(&volume.data, grid.dims, &grid.affine, factors);
     let mask = level::silhouette(&base, modality);
     let ml = mask.iter().filter(|&&m| m).count() as f64 * affine::det(&base.affine).abs() / 1000.0;
     if ml < MIN_HEAD_ML {

@@ -1,14 +1,22 @@
-//! The embedded head template: pydeface 2.1.0's mean head and face mask, nilearn 0.14.1's
-//! MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py builds it;
-//! licences beside it in data/).
+//! The embedded head template: pydeface 2.1.0's head silhouette and face mask, nilearn
+//! 0.14.1's MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py
+//! builds it; licences beside it in data/). The T1 intensities serve the tests only.
 
 use std::io::Read;
 use std::sync::OnceLock;
 
 use super::affine::{self, Mat};
 
-/// zlib: b"DFT1", dims (u16 ×3), voxel → RAS (12 f64), then intensity, face fraction, flags.
+/// zlib: b"DFT2", dims (u16 ×3), voxel → RAS (12 f64), then face fraction and flags (u8).
 const DATA: &[u8] = include_bytes!("data/template.bin");
+
+/// zlib: the T1 intensities (u8) on the same grid, for the tests' synthetic heads.
+#[cfg(test)]
+pub fn t1() -> Vec<u8> {
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&include_bytes!("data/template_t1.bin")[..]).read_to_end(&mut raw).expect("t1");
+    raw
+}
 
 /// Flag bits of a template voxel.
 pub const HEAD: u8 = 1;
@@ -19,8 +27,6 @@ pub struct Template {
     /// Voxel → RAS mm, and its inverse.
     pub affine: Mat,
     pub inverse: Mat,
-    /// T1-weighted intensity 0..255 inside the head, 0 outside.
-    pub intensity: Vec<u8>,
     /// Fraction (0..255) of the voxel in pydeface's face region.
     pub face: Vec<u8>,
     pub flags: Vec<u8>,
@@ -37,7 +43,7 @@ pub fn template() -> &'static Template {
 fn parse(data: &[u8]) -> Option<Template> {
     let mut raw = Vec::new();
     flate2::read::ZlibDecoder::new(data).read_to_end(&mut raw).ok()?;
-    if raw.get(..4)? != b"DFT1" {
+    if raw.get(..4)? != b"DFT2" {
         return None;
     }
     let u16_at = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]) as usize;
@@ -48,8 +54,8 @@ fn parse(data: &[u8]) -> Option<Template> {
         affine[e / 4][e % 4] = f64::from_le_bytes(raw.get(o..o + 8)?.try_into().ok()?);
     }
     let n = dims[0] * dims[1] * dims[2];
-    let body = raw.get(106..106 + 3 * n)?;
-    let face = body[n..2 * n].to_vec();
+    let body = raw.get(106..106 + 2 * n)?;
+    let face = body[..n].to_vec();
     let mut face_box = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
     for (at, _) in face.iter().enumerate().filter(|(_, &f)| f > 0) {
         let v = [at % dims[0], (at / dims[0]) % dims[1], at / (dims[0] * dims[1])];
@@ -61,9 +67,8 @@ fn parse(data: &[u8]) -> Option<Template> {
         dims,
         affine,
         inverse: affine::inverse(&affine)?,
-        intensity: body[..n].to_vec(),
         face,
-        flags: body[2 * n..].to_vec(),
+        flags: body[n..].to_vec(),
         face_box,
     })
 }

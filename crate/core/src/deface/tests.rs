@@ -33,7 +33,7 @@ fn subject_grid(truth: &Mat, z_cut: f64) -> Grid {
 /// units with a table behind the head (CT-like), on the grid.
 fn synthetic(truth: &Mat, grid: &Grid, ct: bool) -> Volume {
     let t = template();
-    let intensity = Level { dims: t.dims, affine: t.affine, data: t.intensity.iter().map(|&v| v as f32).collect() };
+    let intensity = Level { dims: t.dims, affine: t.affine, data: template::t1().iter().map(|&v| v as f32).collect() };
     let head = Level { dims: t.dims, affine: t.affine, data: t.head() };
     let to_voxel = affine::compose(&t.inverse, &affine::compose(truth, &grid.affine));
     let mut state = 7u64;
@@ -167,7 +167,7 @@ fn not_a_head_is_refused() {
 #[test]
 fn the_silhouette_finds_the_templates_head() {
     let t = template();
-    let l = Level { dims: t.dims, affine: t.affine, data: t.intensity.iter().map(|&v| v as f32).collect() };
+    let l = Level { dims: t.dims, affine: t.affine, data: template::t1().iter().map(|&v| v as f32).collect() };
     let mine = level::silhouette(&l, Modality::Mr);
     let stored: Vec<bool> = t.flags.iter().map(|f| f & template::HEAD != 0).collect();
     assert!(dice(&mine, &stored) > 0.97, "{}", dice(&mine, &stored));
