@@ -81,6 +81,9 @@ pub struct Fit {
     pub scale: [f64; 3],
     /// Dice of the subject's head silhouette and the fitted template's, at 2 mm.
     pub overlap: f64,
+    /// Whether the region reaches 15 mm above pydeface's face region (the rest of the eyes
+    /// and the brows, never the brain guard); `fit` sets it.
+    pub eyes: bool,
 }
 
 /// Smallest extent along an axis, and smallest head.
@@ -119,7 +122,7 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     }
     let t = template::template();
     let to_template = affine::compose(&t.inverse, &register::ras_map(&p, center));
-    Ok(Fit { to_template, scale: scale.map(|s| 1.0 / s), overlap })
+    Ok(Fit { to_template, scale: scale.map(|s| 1.0 / s), overlap, eyes: true })
 }
 
 /// The template's silhouette pyramid (2, 4, 8 mm), blurred by a voxel, and its anchor; once.
@@ -187,10 +190,10 @@ fn register_levels(silhouette: &Level, mask: &[bool], center: [f64; 3]) -> (Para
 }
 
 impl Fit {
-    /// In the region to remove: the template's face, never the template's brain guard (brain
-    /// mask dilated by 9 mm), at this RAS point.
+    /// In the region to remove: the template's face (and eyes band, see `eyes`), never the
+    /// template's brain guard (brain mask dilated by 9 mm), at this RAS point.
     pub fn face(&self, ras: [f64; 3]) -> bool {
-        template::template().region(affine::apply(&self.to_template, ras))
+        template::template().region(affine::apply(&self.to_template, ras), self.eyes)
     }
 
     /// The region over a grid (NIfTI order).
@@ -202,7 +205,7 @@ impl Fit {
         for k in 0..nz {
             for j in 0..ny {
                 for i in 0..nx {
-                    out.push(t.region(affine::apply(&to_voxel, [i as f64, j as f64, k as f64])));
+                    out.push(t.region(affine::apply(&to_voxel, [i as f64, j as f64, k as f64]), self.eyes));
                 }
             }
         }

@@ -21,6 +21,8 @@ pub fn t1() -> Vec<u8> {
 /// Flag bits of a template voxel.
 pub const HEAD: u8 = 1;
 pub const GUARD: u8 = 2;
+/// Up to 15 mm above the face region's top edge: the rest of the eyes and the brows.
+pub const EYES: u8 = 4;
 
 pub struct Template {
     pub dims: [usize; 3],
@@ -55,9 +57,9 @@ fn parse(data: &[u8]) -> Option<Template> {
     }
     let n = dims[0] * dims[1] * dims[2];
     let body = raw.get(106..106 + 2 * n)?;
-    let face = body[..n].to_vec();
+    let (face, flags) = (body[..n].to_vec(), body[n..].to_vec());
     let mut face_box = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
-    for (at, _) in face.iter().enumerate().filter(|(_, &f)| f > 0) {
+    for at in (0..n).filter(|&at| face[at] > 0 || flags[at] & EYES != 0) {
         let v = [at % dims[0], (at / dims[0]) % dims[1], at / (dims[0] * dims[1])];
         for a in 0..3 {
             face_box[a] = [face_box[a][0].min(v[a] as f64), face_box[a][1].max(v[a] as f64)];
@@ -68,15 +70,16 @@ fn parse(data: &[u8]) -> Option<Template> {
         affine,
         inverse: affine::inverse(&affine)?,
         face,
-        flags: body[n..].to_vec(),
+        flags,
         face_box,
     })
 }
 
 impl Template {
     /// Whether a point in template voxel coordinates lies in the region to remove: face
-    /// fraction ≥ ½ (trilinear) and no guard bit at any of the 8 neighbours. Outside → false.
-    pub fn region(&self, q: [f64; 3]) -> bool {
+    /// fraction ≥ ½ (trilinear; with `eyes`, the eyes band counted as face) and no guard bit
+    /// at any of the 8 neighbours. Outside → false.
+    pub fn region(&self, q: [f64; 3], eyes: bool) -> bool {
         let [nx, ny, nz] = self.dims;
         // The outer half voxel belongs to the edge voxels (as a 1 mm mask's edge would).
         let mut q = q;
@@ -99,7 +102,8 @@ impl Template {
             }
             let w = (if a == 1 { dx } else { 1.0 - dx }) * (if b == 1 { dy } else { 1.0 - dy })
                 * (if e == 1 { dz } else { 1.0 - dz });
-            face += w * self.face[at] as f64;
+            let band = eyes && self.flags[at] & EYES != 0;
+            face += w * if band { 255.0 } else { self.face[at] as f64 };
         }
         face >= 127.5
     }

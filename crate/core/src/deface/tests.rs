@@ -92,7 +92,7 @@ fn truth() -> Mat {
 /// Fits the volume and returns the Dice of its region with the truth's.
 fn region_dice(truth: &Mat, volume: &Volume, modality: Modality) -> f64 {
     let fit = fit(volume, modality).expect("fits");
-    let right = Fit { to_template: affine::compose(&template().inverse, truth), scale: [1.0; 3], overlap: 1.0 };
+    let right = Fit { to_template: affine::compose(&template().inverse, truth), scale: [1.0; 3], overlap: 1.0, eyes: true };
     let (got, want) = (fit.mask(&volume.grid), right.mask(&volume.grid));
     assert!(want.iter().filter(|&&m| m).count() > 5_000, "the truth has a face");
     let d = head_dice(truth, &volume.grid, &got, &want);
@@ -142,8 +142,8 @@ fn the_wrong_truth_scores_low() {
     let grid = subject_grid(&truth, 0.0);
     let mut shifted = truth;
     shifted[1][3] += 5.0;
-    let a = Fit { to_template: affine::compose(&template().inverse, &truth), scale: [1.0; 3], overlap: 1.0 };
-    let b = Fit { to_template: affine::compose(&template().inverse, &shifted), scale: [1.0; 3], overlap: 1.0 };
+    let a = Fit { to_template: affine::compose(&template().inverse, &truth), scale: [1.0; 3], overlap: 1.0, eyes: true };
+    let b = Fit { to_template: affine::compose(&template().inverse, &shifted), scale: [1.0; 3], overlap: 1.0, eyes: true };
     let d = head_dice(&truth, &grid, &a.mask(&grid), &b.mask(&grid));
     assert!(d < 0.95, "{d}");
 }
@@ -177,12 +177,16 @@ fn the_silhouette_finds_the_templates_head() {
 fn the_region_never_touches_the_brain_guard() {
     let t = template();
     let grid = Grid { dims: t.dims, affine: t.affine };
-    let identity = Fit { to_template: t.inverse, scale: [1.0; 3], overlap: 1.0 };
+    let identity = Fit { to_template: t.inverse, scale: [1.0; 3], overlap: 1.0, eyes: true };
     let region = identity.mask(&grid);
     let guarded = region.iter().zip(&t.flags).filter(|(r, f)| **r && **f & template::GUARD != 0).count();
     let face = region.iter().filter(|&&r| r).count();
     assert_eq!(guarded, 0);
     assert!(face > 100_000, "{face}");
+    // The eyes band adds to pydeface's region, never into the guard.
+    let without = Fit { eyes: false, ..identity.clone() }.mask(&grid);
+    let only_band = region.iter().zip(&without).filter(|(a, b)| **a && !**b).count();
+    assert!(without.iter().zip(&region).all(|(w, r)| !w || *r) && only_band > 10_000, "{only_band}");
     let column = [0, 1, 2].map(|r| t.affine[r][0]);
     let row = [0, 1, 2].map(|r| t.affine[r][1]);
     let plane = identity.plane(affine::apply(&t.affine, [0.0, 0.0, 30.0]), column, row, 88, 128);
