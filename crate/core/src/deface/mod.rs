@@ -48,8 +48,12 @@ pub enum DefaceError {
     TooSmall { extent_mm: [f64; 3] },
     /// No head-sized object (under 300 ml) in the volume.
     NoHead { ml: f64 },
-    /// The template fitted only implausibly: a scale outside 0.75–1.35 or a shear over 0.25,
-    /// or its head and the volume's overlap under 0.85 (Dice).
+    /// The head fits best turned by this many degrees from the orientation the geometry
+    /// gives (over 45°): a patient position entered wrongly, say; nothing is removed.
+    Orientation { degrees: f64 },
+    /// The template fitted only implausibly: a scale outside 0.75–1.35, two scales differing
+    /// by over 1.3 times, a shear over 0.25, or its head and the volume's overlap under 0.85
+    /// (Dice).
     NoFit { scale: [f64; 3], overlap: f64 },
 }
 
@@ -61,6 +65,9 @@ impl fmt::Display for DefaceError {
                 write!(f, "the volume is too small for a head ({:.0} × {:.0} × {:.0} mm)", e[0], e[1], e[2])
             }
             DefaceError::NoHead { ml } => write!(f, "no head found in the volume ({ml:.0} ml)"),
+            DefaceError::Orientation { degrees } => {
+                write!(f, "the head lies turned {degrees:.0}° from the orientation its geometry gives")
+            }
             DefaceError::NoFit { scale: s, overlap } => write!(
                 f,
                 "the head template does not fit (scale {:.2} × {:.2} × {:.2}, overlap {:.0} %)",
@@ -85,6 +92,20 @@ pub struct Fit {
     /// and the brows, never the brain guard); `fit` sets it.
     pub eyes: bool,
 }
+
+/// The rotation of the fitted parameters from upright, in degrees.
+fn turn_degrees(p: &Params) -> f64 {
+    let r = affine::from_params(&[0.0, 0.0, 0.0, p[3], p[4], p[5], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    let cos = ((r[0][0] + r[1][1] + r[2][2] - 1.0) / 2.0).clamp(-1.0, 1.0);
+    libm::acos(cos).to_degrees()
+}
+
+/// Largest head tilt accepted (beyond, the geometry is taken to misstate the orientation).
+const MAX_TURN_DEGREES: f64 = 45.0;
+
+/// Largest ratio of two axes' scales (a head a quarter turn from its stated orientation fits
+/// squeezed, 1.53; heads themselves differ by up to about 1.2).
+const MAX_ANISOTROPY: f64 = 1.3;
 
 /// Smallest extent along an axis, and smallest head.
 const MIN_EXTENT_MM: f64 = 64.0;
@@ -114,7 +135,13 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     let center = level::anchor(&mask, &base).ok_or(DefaceError::NoHead { ml })?;
     let (p, overlap) = register_levels(&silhouette, &mask, center);
     let scale = [libm::exp(p[6]), libm::exp(p[7]), libm::exp(p[8])];
+    let turned = turn_degrees(&p);
+    if turned > MAX_TURN_DEGREES {
+        return Err(DefaceError::Orientation { degrees: turned });
+    }
+    let (lo, hi) = scale.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
     let plausible = scale.iter().all(|&s| (0.75..=1.35).contains(&(1.0 / s)))
+        && hi / lo <= MAX_ANISOTROPY
         && p[9..12].iter().all(|h| h.abs() <= 0.25)
         && overlap >= 0.85;
     if !plausible {
@@ -172,11 +199,15 @@ fn register_levels(silhouette: &Level, mask: &[bool], center: [f64; 3]) -> (Para
         })
         .collect();
     let mut starts: Vec<(Params, f64)> = Vec::new();
-    for pitch in [-0.2, 0.0, 0.2] {
+    // Upright (chin up or down by 11°) and turned half a turn about each axis: when a turned
+    // start wins, the volume's geometry misstates the head's orientation and `fit` refuses.
+    let pi = std::f64::consts::PI;
+    let turns = [[-0.2, 0.0, 0.0], [0.0; 3], [0.2, 0.0, 0.0], [pi, 0.0, 0.0], [0.0, pi, 0.0], [0.0, 0.0, pi]];
+    for turn in turns {
         for shift in [-25.0, 0.0, 25.0] {
             let mut p: Params = [0.0; 12];
             p[..3].copy_from_slice(&[anchor[0], anchor[1], anchor[2] + shift]);
-            p[3] = pitch;
+            p[3..6].copy_from_slice(&turn);
             starts.push(register::refine(&pairs[2], p, 9, 10));
         }
     }

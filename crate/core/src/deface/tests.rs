@@ -136,6 +136,15 @@ fn a_steeply_tilted_head_cut_at_the_top_is_recovered() {
 }
 
 #[test]
+fn a_head_whose_geometry_misstates_its_orientation_is_refused() {
+    // Prone entered as supine: the head is half a turn about the body's axis from its geometry.
+    let truth = affine::from_params(&[0.0, 0.0, 0.0, 0.0, 0.0, std::f64::consts::PI, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    let volume = synthetic(&truth, &subject_grid(&truth, 0.0), false);
+    let got = fit(&volume, Modality::Mr);
+    assert!(matches!(got, Err(DefaceError::Orientation { degrees }) if degrees > 170.0), "{got:?}");
+}
+
+#[test]
 fn the_wrong_truth_scores_low() {
     // The Dice above bites: a fit 5 mm off (along y) scores under 0.95 (0.91).
     let truth = truth();
@@ -157,7 +166,8 @@ fn not_a_head_is_refused() {
     let long = Grid { dims: [60, 60, 150], affine: grid.affine };
     let data = (0..60 * 60 * 150).map(|at: usize| if (at % 60).abs_diff(30) < 18 && (at / 60 % 60).abs_diff(30) < 18 { 500.0 } else { 0.0 }).collect();
     let bar = Volume { grid: long, data };
-    assert!(matches!(fit(&bar, Modality::Mr), Err(DefaceError::NoFit { .. })), "{:?}", fit(&bar, Modality::Mr));
+    let got = fit(&bar, Modality::Mr);
+    assert!(matches!(got, Err(DefaceError::NoFit { .. } | DefaceError::Orientation { .. })), "{got:?}");
     let small = Volume { grid: Grid { dims: [20, 60, 60], affine: grid.affine }, data: vec![0.0; 20 * 60 * 60] };
     assert!(matches!(fit(&small, Modality::Mr), Err(DefaceError::TooSmall { .. })));
     let bad = Volume { grid, data: vec![0.0; 5] };
