@@ -1,7 +1,8 @@
 //! Dev-only measurement of the defacing engine on a NIfTI-1 file (.nii or .nii.gz, sform):
 //! `cargo run --release -p capture --example deface -- in.nii.gz out_prefix [mr|ct]` prints
 //! the fit's time, scale and overlap and writes out_prefix.mask (u8 per voxel, NIfTI order),
-//! out_prefix_sag.pam and out_prefix_ax.pam (the previews).
+//! out_prefix_sag.pam and out_prefix_ax.pam (the previews); a 4th argument `noeyes` leaves
+//! the eyes band out (pydeface's region alone).
 
 use std::io::Read;
 use std::time::Instant;
@@ -58,13 +59,14 @@ fn main() {
     let start = Instant::now();
     let fit = deface::fit(&volume, modality);
     let fitted = start.elapsed();
-    let fit = match fit {
+    let mut fit = match fit {
         Ok(f) => f,
         Err(e) => {
             println!("{}: {e} ({:.2} s)", args[1], fitted.as_secs_f64());
             return;
         }
     };
+    fit.eyes = args.get(4).map(String::as_str) != Some("noeyes");
     let mask = fit.mask(&volume.grid);
     let masked = start.elapsed();
     let previews = deface::previews(&volume, &mask);

@@ -16,27 +16,7 @@ impl Level {
     /// The mean over blocks of `f` voxels per axis (partial blocks at the far edges averaged
     /// over what they hold); the affine moves to the blocks' centres.
     pub fn block_mean(&self, f: [usize; 3]) -> Level {
-        let [nx, ny, nz] = self.dims;
-        let dims = [nx.div_ceil(f[0]), ny.div_ceil(f[1]), nz.div_ceil(f[2])];
-        let mut sum = vec![0.0f64; dims[0] * dims[1] * dims[2]];
-        let mut count = vec![0u32; sum.len()];
-        for k in 0..nz {
-            for j in 0..ny {
-                let row = dims[0] * (j / f[1] + dims[1] * (k / f[2]));
-                let src = nx * (j + ny * k);
-                for i in 0..nx {
-                    sum[row + i / f[0]] += self.data[src + i] as f64;
-                    count[row + i / f[0]] += 1;
-                }
-            }
-        }
-        let data = sum.iter().zip(&count).map(|(s, &c)| (s / c as f64) as f32).collect();
-        let mut scale = [[0.0; 4]; 3];
-        for a in 0..3 {
-            scale[a][a] = f[a] as f64;
-            scale[a][3] = (f[a] as f64 - 1.0) / 2.0;
-        }
-        Level { dims, affine: affine::compose(&self.affine, &scale), data }
+        block_mean(&self.data, self.dims, &self.affine, f)
     }
 
     /// Separable Gaussian blur, `sigma` in voxels, kernel cut at 2σ; outside = nearest edge.
@@ -61,17 +41,27 @@ impl Level {
         }
         let (i, j, k) = (fx as isize, fy as isize, fz as isize);
         let (dx, dy, dz) = (q[0] - fx, q[1] - fy, q[2] - fz);
-        let at = |a: isize, b: isize, c: isize| -> f64 {
-            if a < 0 || b < 0 || c < 0 || a as usize >= nx || b as usize >= ny || c as usize >= nz {
-                0.0
-            } else {
-                self.data[a as usize + nx * (b as usize + ny * c as usize)] as f64
-            }
+        let inside = i >= 0 && j >= 0 && k >= 0 && (i as usize) + 1 < nx && (j as usize) + 1 < ny && (k as usize) + 1 < nz;
+        let v = if inside {
+            // All eight corners in the grid: direct reads.
+            let base = i as usize + nx * (j as usize + ny * k as usize);
+            let (sy, sz) = (nx, nx * ny);
+            let d = &self.data;
+            [base, base + 1, base + sy, base + sy + 1, base + sz, base + sz + 1, base + sz + sy, base + sz + sy + 1]
+                .map(|at| d[at] as f64)
+        } else {
+            let at = |a: isize, b: isize, c: isize| -> f64 {
+                if a < 0 || b < 0 || c < 0 || a as usize >= nx || b as usize >= ny || c as usize >= nz {
+                    0.0
+                } else {
+                    self.data[a as usize + nx * (b as usize + ny * c as usize)] as f64
+                }
+            };
+            [
+                at(i, j, k), at(i + 1, j, k), at(i, j + 1, k), at(i + 1, j + 1, k),
+                at(i, j, k + 1), at(i + 1, j, k + 1), at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1),
+            ]
         };
-        let v = [
-            at(i, j, k), at(i + 1, j, k), at(i, j + 1, k), at(i + 1, j + 1, k),
-            at(i, j, k + 1), at(i + 1, j, k + 1), at(i, j + 1, k + 1), at(i + 1, j + 1, k + 1),
-        ];
         let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
         let (y0, y1) = (lerp(v[0], v[1], dx), lerp(v[2], v[3], dx));
         let (y2, y3) = (lerp(v[4], v[5], dx), lerp(v[6], v[7], dx));
@@ -80,6 +70,31 @@ impl Level {
         let gy = lerp(y1 - y0, y3 - y2, dz);
         (lerp(z0, z1, dz), [gx, gy, z1 - z0])
     }
+}
+
+/// [`Level::block_mean`] of voxels held elsewhere (a volume, not copied).
+pub fn block_mean(data: &[f32], dims: [usize; 3], affine: &Mat, f: [usize; 3]) -> Level {
+    let [nx, ny, nz] = dims;
+    let out = [nx.div_ceil(f[0]), ny.div_ceil(f[1]), nz.div_ceil(f[2])];
+    let mut sum = vec![0.0f64; out[0] * out[1] * out[2]];
+    let mut count = vec![0u32; sum.len()];
+    for k in 0..nz {
+        for j in 0..ny {
+            let row = out[0] * (j / f[1] + out[1] * (k / f[2]));
+            let src = nx * (j + ny * k);
+            for i in 0..nx {
+                sum[row + i / f[0]] += data[src + i] as f64;
+                count[row + i / f[0]] += 1;
+            }
+        }
+    }
+    let data = sum.iter().zip(&count).map(|(s, &c)| (s / c as f64) as f32).collect();
+    let mut scale = [[0.0; 4]; 3];
+    for a in 0..3 {
+        scale[a][a] = f[a] as f64;
+        scale[a][3] = (f[a] as f64 - 1.0) / 2.0;
+    }
+    Level { dims: out, affine: affine::compose(affine, &scale), data }
 }
 
 fn blur_axis(data: &[f32], dims: [usize; 3], axis: usize, w: &[f32], radius: isize) -> Vec<f32> {
@@ -150,6 +165,13 @@ fn neighbours(at: usize, dims: [usize; 3], mut f: impl FnMut(usize)) {
     if j + 1 < dims[1] { f(at + sy) }
     if k > 0 { f(at - sz) }
     if k + 1 < dims[2] { f(at + sz) }
+}
+
+/// The voxels (indices) within `r` 6-connected steps of the silhouette's edge: where the cost
+/// can still change once the coarser levels have aligned the heads.
+pub fn band(mask: &[bool], dims: [usize; 3], r: usize) -> Vec<u32> {
+    let (outer, inner) = (dilate(mask, dims, r), erode(mask, dims, r));
+    (0..mask.len()).filter(|&at| outer[at] && !inner[at]).map(|at| at as u32).collect()
 }
 
 fn dilate(m: &[bool], dims: [usize; 3], times: usize) -> Vec<bool> {

@@ -55,8 +55,12 @@ pub enum DefaceError {
     TooSmall { extent_mm: [f64; 3] },
     /// No head-sized object (under 300 ml) in the volume.
     NoHead { ml: f64 },
-    /// The template fitted only implausibly: a scale outside 0.75–1.35 or a shear over 0.25,
-    /// or its head and the volume's overlap under 0.85 (Dice).
+    /// The head fits best turned by this many degrees from the orientation the geometry
+    /// gives (over 45°): a patient position entered wrongly, say; nothing is removed.
+    Orientation { degrees: f64 },
+    /// The template fitted only implausibly: a scale outside 0.75–1.35, two scales differing
+    /// by over 1.3 times, a shear over 0.25, or its head and the volume's overlap under 0.85
+    /// (Dice).
     NoFit { scale: [f64; 3], overlap: f64 },
 }
 
@@ -68,6 +72,9 @@ impl fmt::Display for DefaceError {
                 write!(f, "the volume is too small for a head ({:.0} × {:.0} × {:.0} mm)", e[0], e[1], e[2])
             }
             DefaceError::NoHead { ml } => write!(f, "no head found in the volume ({ml:.0} ml)"),
+            DefaceError::Orientation { degrees } => {
+                write!(f, "the head lies turned {degrees:.0}° from the orientation its geometry gives")
+            }
             DefaceError::NoFit { scale: s, overlap } => write!(
                 f,
                 "the head template does not fit (scale {:.2} × {:.2} × {:.2}, overlap {:.0} %)",
@@ -88,7 +95,24 @@ pub struct Fit {
     pub scale: [f64; 3],
     /// Dice of the subject's head silhouette and the fitted template's, at 2 mm.
     pub overlap: f64,
+    /// Whether the region reaches 15 mm above pydeface's face region (the rest of the eyes
+    /// and the brows, never the brain guard); `fit` sets it.
+    pub eyes: bool,
 }
+
+/// The rotation of the fitted parameters from upright, in degrees.
+fn turn_degrees(p: &Params) -> f64 {
+    let r = affine::from_params(&[0.0, 0.0, 0.0, p[3], p[4], p[5], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    let cos = ((r[0][0] + r[1][1] + r[2][2] - 1.0) / 2.0).clamp(-1.0, 1.0);
+    libm::acos(cos).to_degrees()
+}
+
+/// Largest head tilt accepted (beyond, the geometry is taken to misstate the orientation).
+const MAX_TURN_DEGREES: f64 = 45.0;
+
+/// Largest ratio of two axes' scales (a head a quarter turn from its stated orientation fits
+/// squeezed, 1.53; heads themselves differ by up to about 1.2).
+const MAX_ANISOTROPY: f64 = 1.3;
 
 /// Smallest extent along an axis, and smallest head.
 const MIN_EXTENT_MM: f64 = 64.0;
@@ -106,10 +130,9 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     if extent_mm.iter().any(|&e| e < MIN_EXTENT_MM) {
         return Err(DefaceError::TooSmall { extent_mm });
     }
-    // The 2 mm level (blocks of whole voxels), where the silhouette is found.
-    let factors = voxel.map(|v| ((2.0 / v).round() as usize).max(1));
-    let full = Level { dims: grid.dims, affine: grid.affine, data: volume.data.clone() };
-    let base = full.block_mean(factors);
+    // The ~2 mm level (blocks of whole voxels, 1.8–3 mm), where the silhouette is found.
+    let factors = voxel.map(|v| ((2.0 / v - 0.2).ceil() as usize).max(1));
+    let base = level::block_mean(&volume.data, grid.dims, &grid.affine, factors);
     let mask = level::silhouette(&base, modality);
     let ml = mask.iter().filter(|&&m| m).count() as f64 * affine::det(&base.affine).abs() / 1000.0;
     if ml < MIN_HEAD_ML {
@@ -119,7 +142,13 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     let center = level::anchor(&mask, &base).ok_or(DefaceError::NoHead { ml })?;
     let (p, overlap) = register_levels(&silhouette, &mask, center);
     let scale = [libm::exp(p[6]), libm::exp(p[7]), libm::exp(p[8])];
+    let turned = turn_degrees(&p);
+    if turned > MAX_TURN_DEGREES {
+        return Err(DefaceError::Orientation { degrees: turned });
+    }
+    let (lo, hi) = scale.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &s| (lo.min(s), hi.max(s)));
     let plausible = scale.iter().all(|&s| (0.75..=1.35).contains(&(1.0 / s)))
+        && hi / lo <= MAX_ANISOTROPY
         && p[9..12].iter().all(|h| h.abs() <= 0.25)
         && overlap >= 0.85;
     if !plausible {
@@ -127,11 +156,18 @@ pub fn fit(volume: &Volume, modality: Modality) -> Result<Fit, DefaceError> {
     }
     let t = template::template();
     let to_template = affine::compose(&t.inverse, &register::ras_map(&p, center));
-    Ok(Fit { to_template, scale: scale.map(|s| 1.0 / s), overlap })
+    Ok(Fit { to_template, scale: scale.map(|s| 1.0 / s), overlap, eyes: true })
 }
 
-/// The template's silhouette pyramid (2, 4, 8 mm, blurred by a voxel) and its anchor.
-fn template_levels() -> ([Level; 3], [Level; 3], [f64; 3]) {
+/// The template's silhouette pyramid (2, 4, 8 mm), blurred by a voxel, and its anchor; once.
+type Levels = ([Level; 3], [Level; 3], [f64; 3]);
+
+fn template_levels() -> &'static Levels {
+    static CELL: std::sync::OnceLock<Levels> = std::sync::OnceLock::new();
+    CELL.get_or_init(build_template_levels)
+}
+
+fn build_template_levels() -> Levels {
     let t = template::template();
     let raw = Level { dims: t.dims, affine: t.affine, data: t.head() };
     let mask: Vec<bool> = raw.data.iter().map(|&v| v > 0.5).collect();
@@ -153,37 +189,49 @@ fn register_levels(silhouette: &Level, mask: &[bool], center: [f64; 3]) -> (Para
     let (raw, tpl, anchor) = template_levels();
     let (s4, s8) = pyramid(silhouette);
     let subject = [silhouette.blur(1.0), s4.blur(1.0), s8.blur(1.0)];
+    // At 2 and 4 mm only the voxels near the subject's head surface (6, 12 mm).
+    let bands = [
+        Some(level::band(mask, silhouette.dims, 3)),
+        Some(level::band(&s4.data.iter().map(|&v| v >= 0.5).collect::<Vec<_>>(), s4.dims, 3)),
+        None,
+    ];
     let pairs: Vec<Pair> = (0..3)
-        .map(|l| Pair {
+        .zip(bands)
+        .map(|(l, voxels)| Pair {
             subject: &subject[l],
             template: &tpl[l],
             template_inverse: affine::inverse(&tpl[l].affine).expect("template affine"),
             center,
+            voxels,
         })
         .collect();
     let mut starts: Vec<(Params, f64)> = Vec::new();
-    for pitch in [-0.2, 0.0, 0.2] {
+    // Upright (chin up or down by 11°) and turned half a turn about each axis: when a turned
+    // start wins, the volume's geometry misstates the head's orientation and `fit` refuses.
+    let pi = std::f64::consts::PI;
+    let turns = [[-0.2, 0.0, 0.0], [0.0; 3], [0.2, 0.0, 0.0], [pi, 0.0, 0.0], [0.0, pi, 0.0], [0.0, 0.0, pi]];
+    for turn in turns {
         for shift in [-25.0, 0.0, 25.0] {
             let mut p: Params = [0.0; 12];
             p[..3].copy_from_slice(&[anchor[0], anchor[1], anchor[2] + shift]);
-            p[3] = pitch;
-            starts.push(register::refine(&pairs[2], p, 9, 20));
+            p[3..6].copy_from_slice(&turn);
+            starts.push(register::refine(&pairs[2], p, 9, 10));
         }
     }
     starts.sort_by(|a, b| a.1.total_cmp(&b.1));
     let mut best = starts[..2].iter().map(|(p, _)| register::refine(&pairs[1], *p, 9, 15)).collect::<Vec<_>>();
     best.sort_by(|a, b| a.1.total_cmp(&b.1));
-    let (p, _) = register::refine(&pairs[0], best[0].0, 12, 12);
+    let (p, _) = register::refine(&pairs[0], best[0].0, 12, 10);
     let map = register::ras_map(&p, center);
     let inverse = affine::inverse(&raw[0].affine).expect("template affine");
     (p, register::overlap(mask, silhouette, &raw[0], &inverse, &map))
 }
 
 impl Fit {
-    /// In the region to remove: the template's face, never the template's brain guard (brain
-    /// mask dilated by 9 mm), at this RAS point.
+    /// In the region to remove: the template's face (and eyes band, see `eyes`), never the
+    /// template's brain guard (brain mask dilated by 9 mm), at this RAS point.
     pub fn face(&self, ras: [f64; 3]) -> bool {
-        template::template().region(affine::apply(&self.to_template, ras))
+        template::template().region(affine::apply(&self.to_template, ras), self.eyes)
     }
 
     /// The region over a grid (NIfTI order).
@@ -195,7 +243,7 @@ impl Fit {
         for k in 0..nz {
             for j in 0..ny {
                 for i in 0..nx {
-                    out.push(t.region(affine::apply(&to_voxel, [i as f64, j as f64, k as f64])));
+                    out.push(t.region(affine::apply(&to_voxel, [i as f64, j as f64, k as f64]), self.eyes));
                 }
             }
         }

@@ -21,7 +21,8 @@ pub struct Previews {
     pub voxels: usize,
 }
 
-/// Longest side of a picture, in pixels.
+/// A picture's longer side, in pixels.
+const MIN_SIDE: f64 = 256.0;
 const MAX_SIDE: f64 = 512.0;
 
 /// Mid-sagittal (anterior on the left, superior up) through the region's centre, and the
@@ -39,7 +40,11 @@ pub fn previews(volume: &Volume, mask: &[bool]) -> Previews {
     let hi = [0, 1, 2].map(|a| corners.iter().map(|p| p[a]).fold(f64::NEG_INFINITY, f64::max));
     let centre = region_centre(volume, mask).unwrap_or([0, 1, 2].map(|a| (lo[a] + hi[a]) / 2.0));
     let voxel = affine::column_norms(&g.affine).iter().copied().fold(f64::INFINITY, f64::min).max(0.5);
-    let step = |a: usize, b: usize| voxel.max((hi[a] - lo[a]).max(hi[b] - lo[b]) / MAX_SIDE);
+    // A voxel per pixel, but at least MIN_SIDE and at most MAX_SIDE pixels along the longer side.
+    let step = |a: usize, b: usize| {
+        let longer = (hi[a] - lo[a]).max(hi[b] - lo[b]);
+        voxel.min(longer / MIN_SIDE).max(longer / MAX_SIDE).max(1e-3)
+    };
     let window = grey_window(&volume.data);
     let s = step(1, 2);
     let sagittal = render(volume, mask, window, [centre[0], hi[1], hi[2]], [0.0, -s, 0.0], [0.0, 0.0, -s], size(lo, hi, 1, 2, s));

@@ -14,6 +14,8 @@ pub struct Pair<'a> {
     pub template_inverse: Mat,
     /// Subject RAS point the parameters' linear part turns about.
     pub center: [f64; 3],
+    /// The subject voxels compared (indices), or all.
+    pub voxels: Option<Vec<u32>>,
 }
 
 /// The map subject RAS → template RAS of parameters turning about `center`.
@@ -37,25 +39,29 @@ fn sums(pair: &Pair, p: &Params, normal: bool) -> Sums {
     let inv = &pair.template_inverse;
     let to_voxel = affine::compose(inv, &m);
     let mut out = Sums { ssd: 0.0, h: [[0.0; 12]; 12], b: [0.0; 12] };
-    let [nx, ny, nz] = sub.dims;
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                let s = sub.data[i + nx * (j + ny * k)] as f64;
-                let ras = affine::apply(&sub.affine, [i as f64, j as f64, k as f64]);
-                let x = [ras[0] - pair.center[0], ras[1] - pair.center[1], ras[2] - pair.center[2]];
-                let q = affine::apply(&to_voxel, x);
-                if q[2] < 0.0 {
-                    continue;
-                }
-                let (t, g) = pair.template.sample(q);
-                let r = t - s;
-                out.ssd += r * r;
-                if normal && (g[0] != 0.0 || g[1] != 0.0 || g[2] != 0.0) {
-                    accumulate(&mut out, inv, g, x, r);
-                }
-            }
+    let [nx, ny, _] = sub.dims;
+    let c = pair.center;
+    let centred: Mat = [0, 1, 2].map(|r| {
+        let a = sub.affine[r];
+        [a[0], a[1], a[2], a[3] - c[r]]
+    });
+    let mut visit = |at: usize| {
+        let s = sub.data[at] as f64;
+        let x = affine::apply(&centred, [(at % nx) as f64, ((at / nx) % ny) as f64, (at / (nx * ny)) as f64]);
+        let q = affine::apply(&to_voxel, x);
+        if q[2] < 0.0 {
+            return;
         }
+        let (t, g) = pair.template.sample(q);
+        let r = t - s;
+        out.ssd += r * r;
+        if normal && (g[0] != 0.0 || g[1] != 0.0 || g[2] != 0.0) {
+            accumulate(&mut out, inv, g, x, r);
+        }
+    };
+    match &pair.voxels {
+        Some(list) => list.iter().for_each(|&at| visit(at as usize)),
+        None => (0..sub.data.len()).for_each(visit),
     }
     out
 }
@@ -96,10 +102,12 @@ pub fn refine(pair: &Pair, mut p: Params, active: usize, iterations: usize) -> (
             for (d, s) in step.iter().enumerate() {
                 trial[d] += s;
             }
-            let next = sums(pair, &trial, true);
-            if next.ssd < current.ssd {
-                let gain = (current.ssd - next.ssd) / current.ssd.max(1e-12);
-                (p, current, lambda) = (trial, next, (lambda * 0.3).max(1e-7));
+            // Far outside a head's range (scale 0.67–1.5, shear 0.35): refused as a worse step.
+            let wild = trial[6..9].iter().any(|v| v.abs() > 0.4) || trial[9..].iter().any(|v| v.abs() > 0.35);
+            let next = if wild { f64::INFINITY } else { sums(pair, &trial, false).ssd };
+            if next < current.ssd {
+                let gain = (current.ssd - next) / current.ssd.max(1e-12);
+                (p, current, lambda) = (trial, sums(pair, &trial, true), (lambda * 0.3).max(1e-7));
                 improved = gain > 1e-5;
                 break;
             }

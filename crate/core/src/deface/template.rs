@@ -1,29 +1,39 @@
-//! The embedded head template: pydeface 2.1.0's mean head and face mask, nilearn 0.14.1's
-//! MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py builds it;
-//! licences beside it in data/).
+//! The embedded head template: pydeface 2.1.0's head silhouette and face mask, nilearn
+//! 0.14.1's MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py
+//! builds it; licences beside it in data/). The T1 intensities serve the tests only.
 
 use std::io::Read;
 use std::sync::OnceLock;
 
 use super::affine::{self, Mat};
 
-/// zlib: b"DFT1", dims (u16 ×3), voxel → RAS (12 f64), then intensity, face fraction, flags.
+/// zlib: b"DFT2", dims (u16 ×3), voxel → RAS (12 f64), then face fraction and flags (u8).
 const DATA: &[u8] = include_bytes!("data/template.bin");
+
+/// zlib: the T1 intensities (u8) on the same grid, for the tests' synthetic heads.
+#[cfg(test)]
+pub fn t1() -> Vec<u8> {
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&include_bytes!("data/template_t1.bin")[..]).read_to_end(&mut raw).expect("t1");
+    raw
+}
 
 /// Flag bits of a template voxel.
 pub const HEAD: u8 = 1;
 pub const GUARD: u8 = 2;
+/// Up to 15 mm above the face region's top edge: the rest of the eyes and the brows.
+pub const EYES: u8 = 4;
 
 pub struct Template {
     pub dims: [usize; 3],
     /// Voxel → RAS mm, and its inverse.
     pub affine: Mat,
     pub inverse: Mat,
-    /// T1-weighted intensity 0..255 inside the head, 0 outside.
-    pub intensity: Vec<u8>,
     /// Fraction (0..255) of the voxel in pydeface's face region.
     pub face: Vec<u8>,
     pub flags: Vec<u8>,
+    /// The voxels holding any face, lowest and highest index per axis (a quick rejection).
+    face_box: [[f64; 2]; 3],
 }
 
 /// The template, parsed once.
@@ -35,7 +45,7 @@ pub fn template() -> &'static Template {
 fn parse(data: &[u8]) -> Option<Template> {
     let mut raw = Vec::new();
     flate2::read::ZlibDecoder::new(data).read_to_end(&mut raw).ok()?;
-    if raw.get(..4)? != b"DFT1" {
+    if raw.get(..4)? != b"DFT2" {
         return None;
     }
     let u16_at = |o: usize| u16::from_le_bytes([raw[o], raw[o + 1]]) as usize;
@@ -46,26 +56,41 @@ fn parse(data: &[u8]) -> Option<Template> {
         affine[e / 4][e % 4] = f64::from_le_bytes(raw.get(o..o + 8)?.try_into().ok()?);
     }
     let n = dims[0] * dims[1] * dims[2];
-    let body = raw.get(106..106 + 3 * n)?;
+    let body = raw.get(106..106 + 2 * n)?;
+    let (face, flags) = (body[..n].to_vec(), body[n..].to_vec());
+    let mut face_box = [[f64::INFINITY, f64::NEG_INFINITY]; 3];
+    for at in (0..n).filter(|&at| face[at] > 0 || flags[at] & EYES != 0) {
+        let v = [at % dims[0], (at / dims[0]) % dims[1], at / (dims[0] * dims[1])];
+        for a in 0..3 {
+            face_box[a] = [face_box[a][0].min(v[a] as f64), face_box[a][1].max(v[a] as f64)];
+        }
+    }
     Some(Template {
         dims,
         affine,
         inverse: affine::inverse(&affine)?,
-        intensity: body[..n].to_vec(),
-        face: body[n..2 * n].to_vec(),
-        flags: body[2 * n..].to_vec(),
+        face,
+        flags,
+        face_box,
     })
 }
 
 impl Template {
     /// Whether a point in template voxel coordinates lies in the region to remove: face
-    /// fraction ≥ ½ (trilinear) and no guard bit at any of the 8 neighbours. Outside → false.
-    pub fn region(&self, q: [f64; 3]) -> bool {
+    /// fraction ≥ ½ (trilinear; with `eyes`, the eyes band counted as face) and no guard bit
+    /// at any of the 8 neighbours. Outside → false.
+    pub fn region(&self, q: [f64; 3], eyes: bool) -> bool {
         let [nx, ny, nz] = self.dims;
-        let (fx, fy, fz) = (q[0].floor(), q[1].floor(), q[2].floor());
-        if !(fx >= 0.0 && fy >= 0.0 && fz >= 0.0) || fx as usize + 1 >= nx || fy as usize + 1 >= ny || fz as usize + 1 >= nz {
-            return false;
+        // The outer half voxel belongs to the edge voxels (as a 1 mm mask's edge would).
+        let mut q = q;
+        for (a, n) in [nx, ny, nz].into_iter().enumerate() {
+            let [lo, hi] = self.face_box[a];
+            if !(q[a] >= -0.5 && q[a] <= n as f64 - 0.5 && q[a] > lo - 1.0 && q[a] < hi + 1.0) {
+                return false;
+            }
+            q[a] = q[a].clamp(0.0, n as f64 - 1.0 - 1e-9);
         }
+        let (fx, fy, fz) = (q[0].floor(), q[1].floor(), q[2].floor());
         let (i, j, k) = (fx as usize, fy as usize, fz as usize);
         let (dx, dy, dz) = (q[0] - fx, q[1] - fy, q[2] - fz);
         let mut face = 0.0;
@@ -77,7 +102,8 @@ impl Template {
             }
             let w = (if a == 1 { dx } else { 1.0 - dx }) * (if b == 1 { dy } else { 1.0 - dy })
                 * (if e == 1 { dz } else { 1.0 - dz });
-            face += w * self.face[at] as f64;
+            let band = eyes && self.flags[at] & EYES != 0;
+            face += w * if band { 255.0 } else { self.face[at] as f64 };
         }
         face >= 127.5
     }

@@ -11,16 +11,23 @@ Tools: nibabel 5.4.2, scipy, numpy, antspyx 0.6.3 (rigid registration of the MNI
 brain-only, to the pydeface head: rigid because an affine of a brain-only image to a head
 stretches the brain to the skull).
 
-Output (zlib-compressed): b"DFT1", dims u16 x3, affine 3x4 f64 LE (voxel -> RAS mm), then three
-u8 arrays in NIfTI order (i fastest): intensity (head only, 0 outside), face fraction (0..255),
-flags (bit 0 head silhouette, bit 1 brain guard = gm+wm dilated by GUARD_MM).
+Output (zlib-compressed, NIfTI order, i fastest):
+  template.bin     b"DFT2", dims u16 x3, affine 3x4 f64 LE (voxel -> RAS mm), then two u8 arrays:
+                   face fraction (0..255), flags (bit 0 head silhouette, bit 1 brain guard = gm+wm
+                   dilated by GUARD_MM, bit 2 the eyes band: up to EYES_MM above the face
+                   region's top edge). Embedded in the page (~27 KB).
+  template_t1.bin  the T1 intensities (u8, head only, 0 outside) on the same grid: the unit tests'
+                   synthetic heads only, never embedded outside tests (~510 KB).
 Run: python make_template.py <unpacked wheels dir> <out dir> [preview.png]
 """
-import struct, sys, zlib
+import os, struct, sys, zlib
+# One ITK thread, set before ANTs loads (see brain_guard: the guard is then the same on every run).
+os.environ['ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS'] = '1'
 import numpy as np, nibabel as nib
 from scipy import ndimage as ndi
 
 GUARD_MM = 9.0
+EYES_MM = 15.0
 
 def blocks(a, f=2):
     """Mean over f x f x f blocks (the 2 mm grid)."""
@@ -48,12 +55,24 @@ def brain_guard(root, head_img):
     mov = ants.image_read(n % 't1')
     gm, wm = ants.image_read(n % 'gm'), ants.image_read(n % 'wm')
     bm = gm.new_image_like(((gm.numpy() + wm.numpy()) > 0.2 * 255).astype('float32'))
-    r = ants.registration(fixed=fix, moving=mov, type_of_transform='Rigid', random_seed=1)
+    # antspyx 0.6.3 ignores registration(random_seed=...): without a global seed and one
+    # thread the guard differs from run to run (8 % of its voxels).
+    ants.config.set_ants_deterministic(True, 1)
+    r = ants.registration(fixed=fix, moving=mov, type_of_transform='Rigid')
     m = ants.apply_transforms(fixed=fix, moving=bm, transformlist=r['fwdtransforms'],
                               interpolator='nearestNeighbor').numpy() > 0.5
     zooms = head_img.header.get_zooms()[:3]
     dist = ndi.distance_transform_edt(~m, sampling=zooms)
     return m, dist <= GUARD_MM
+
+def eye_band(face, head_img):
+    """pydeface's face region stops across the eyes: the band up to EYES_MM above its top
+    edge (the face region moved up, less the region itself), for the optional eyes bit."""
+    steps = int(round(EYES_MM / head_img.header.get_zooms()[2]))
+    up = np.zeros_like(face)
+    for s in range(1, steps + 1):
+        up[:, :, s:] |= face[:, :, :-s]
+    return up & ~face
 
 def main():
     root, out = sys.argv[1], sys.argv[2]
@@ -64,28 +83,31 @@ def main():
     h2 = blocks(head)
     sil = silhouette(h2)
     face = blocks(1.0 - keep)
+    eyes = blocks(eye_band(keep < 0.5, head_img).astype(np.float64)) >= 0.5
     g2 = blocks(guard.astype(np.float64)) > 0  # any 1 mm guard voxel guards the 2 mm voxel
     inten = np.where(ndi.binary_dilation(sil, iterations=1), h2, 0)
     inten = np.clip(np.round(255 * inten / np.percentile(h2[sil], 99.5)), 0, 255).astype(np.uint8)
     facef = np.clip(np.round(255 * face), 0, 255).astype(np.uint8)
-    flags = (sil.astype(np.uint8) | (g2.astype(np.uint8) << 1))
+    flags = sil.astype(np.uint8) | (g2.astype(np.uint8) << 1) | (eyes.astype(np.uint8) << 2)
     aff = head_img.affine @ np.array([[2, 0, 0, 0.5], [0, 2, 0, 0.5], [0, 0, 2, 0.5], [0, 0, 0, 1]])
-    hdr = b'DFT1' + struct.pack('<3H', *h2.shape) + struct.pack('<12d', *aff[:3].ravel())
-    body = b''.join(a.ravel(order='F').tobytes() for a in (inten, facef, flags))
+    hdr = b'DFT2' + struct.pack('<3H', *h2.shape) + struct.pack('<12d', *aff[:3].ravel())
+    body = b''.join(a.ravel(order='F').tobytes() for a in (facef, flags))
     data = zlib.compress(hdr + body, 9)
     open(out + '/template.bin', 'wb').write(data)
+    t1 = zlib.compress(inten.ravel(order='F').tobytes(), 9)
+    open(out + '/template_t1.bin', 'wb').write(t1)
     removed = (face >= 0.5) & ~g2
-    print('dims', h2.shape, 'bytes', len(data), 'head voxels', int(sil.sum()),
+    print('dims', h2.shape, 'bytes', len(data), len(t1), 'head voxels', int(sil.sum()),
           'face voxels', int((face >= 0.5).sum()), 'face in guard', int(((face >= 0.5) & g2).sum()),
-          'removed', int(removed.sum()), 'brain 1mm voxels', int(brain.sum()))
+          'removed', int(removed.sum()), 'eyes band', int((eyes & ~g2).sum()), 'brain 1mm voxels', int(brain.sum()))
     if len(sys.argv) > 3:
-        preview(h2, sil, removed, g2, sys.argv[3])
+        preview(h2, sil, removed | (eyes & ~g2), g2, sys.argv[3])
 
 def preview(h2, sil, removed, g2, path):
     """Mid-sagittal and two axial slices: grey, head outline green, removed red, guard blue."""
     import cv2
     tiles = []
-    for sl in [(h2.shape[0] // 2, None), (None, 40), (None, 55)]:
+    for sl in [(h2.shape[0] // 2, None), (h2.shape[0] // 2 + 16, None), (None, 40), (None, 55)]:
         pick = (lambda a: np.rot90(a[sl[0]])) if sl[0] is not None else (lambda a: np.rot90(a[:, :, sl[1]]))
         g = (255 * pick(h2) / np.percentile(h2, 99.5)).clip(0, 255).astype(np.uint8)
         c = cv2.cvtColor(g, cv2.COLOR_GRAY2BGR).astype(np.float64)
