@@ -33,11 +33,11 @@ pub struct Volume {
     pub data: Vec<f32>,
 }
 
-/// The embedded template's head as a volume (T1-weighted, 0..255 inside the head, 0 outside,
-/// on its 2 mm grid): what generated head scans are made of, for tests and the benchmark.
+/// The template's head as a volume (T1-weighted, 0..255, on its 2 mm grid): what generated head
+/// scans are made of, for tests and the benchmark (not used by the export).
 pub fn template_head() -> Volume {
     let t = template::template();
-    Volume { grid: Grid { dims: t.dims, affine: t.affine }, data: t.intensity.iter().map(|&v| v as f32).collect() }
+    Volume { grid: Grid { dims: t.dims, affine: t.affine }, data: template::t1().into_iter().map(f32::from).collect() }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! The embedded head template: pydeface 2.1.0's head silhouette and face mask, nilearn
 //! 0.14.1's MNI152 brain (gm + wm) dilated as a guard, on a 2 mm grid (data/make_template.py
-//! builds it; licences beside it in data/). The T1 intensities serve the tests only.
+//! builds it; licences beside it in data/). The T1 intensities serve generated heads only.
 
 use std::io::Read;
 use std::sync::OnceLock;
@@ -10,8 +10,8 @@ use super::affine::{self, Mat};
 /// zlib: b"DFT2", dims (u16 ×3), voxel → RAS (12 f64), then face fraction and flags (u8).
 const DATA: &[u8] = include_bytes!("data/template.bin");
 
-/// zlib: the T1 intensities (u8) on the same grid, for the tests' synthetic heads.
-#[cfg(test)]
+/// zlib: the T1 intensities (u8) on the same grid, for synthetic heads (tests, the benchmark's
+/// generated scans; the export never reads them, so the page's wasm leaves them out).
 pub fn t1() -> Vec<u8> {
     let mut raw = Vec::new();
     flate2::read::ZlibDecoder::new(&include_bytes!("data/template_t1.bin")[..]).read_to_end(&mut raw).expect("t1");
