@@ -13,6 +13,8 @@ mod tests;
 
 use std::fmt;
 
+/// An affine map's inverse (voxel → RAS into RAS → voxel), `None` when it is singular.
+pub use affine::inverse;
 pub use preview::{previews, Picture, Previews};
 
 use affine::{Mat, Params};

@@ -233,19 +233,15 @@ impl Job {
                 return Ok(());
             }
         };
-        let (mask, fill) = (FrameMask::new(&fitted), fitted.fill);
-        let prepare = |split: &Split<'b>| open_defaced(split, bytes);
-        let adjust = |clean: &mut dicom::Object, opened: &Defaced| {
-            write::clean_attributes(clean, &opened.image.format, false)?;
-            write::record_method(clean, Opt::CleanVisualFeatures.name(), Opt::CleanVisualFeatures.code());
-            Ok(())
+        let Some(mask) = FrameMask::new(&fitted) else {
+            let e = FileError::FaceNotRemoved("its volume's grid cannot be inverted".into());
+            self.inputs[input].skip(e.why(), e.to_string());
+            return Ok(());
         };
-        let (attributes, _, opened) = match self.deidentify_counted(input, bytes, prepare, adjust)? {
-            Ok(done) => done,
-            Err(e) => {
-                self.inputs[input].skip(e.why(), e.to_string());
-                return Ok(());
-            }
+        let fill = fitted.fill;
+        let prepare = |split: &Split<'b>| open_defaced(split, bytes);
+        let Some((attributes, opened)) = self.deidentify_rewritten(input, bytes, Opt::CleanVisualFeatures, prepare)? else {
+            return Ok(());
         };
         let (columns, rows) = (opened.image.format.columns, opened.image.format.rows);
         let fill_frame = &mut |f: usize, frame: &mut [u8]| {
@@ -306,8 +302,9 @@ struct FrameMask<'a> {
 }
 
 impl<'a> FrameMask<'a> {
-    fn new(fitted: &'a Fitted) -> FrameMask<'a> {
-        FrameMask { fitted, inverse: invert(&fitted.grid.affine) }
+    /// `None` for a singular grid (the scan's registration would have refused it).
+    fn new(fitted: &'a Fitted) -> Option<FrameMask<'a>> {
+        Some(FrameMask { fitted, inverse: deface::inverse(&fitted.grid.affine)? })
     }
 
     fn plane(&self, plane: &Plane, columns: usize, rows: usize) -> Vec<bool> {
@@ -330,32 +327,18 @@ impl<'a> FrameMask<'a> {
     }
 }
 
-/// The inverse of an affine map given by its three rows.
-fn invert(a: &[[f64; 4]; 3]) -> [[f64; 4]; 3] {
-    let m = |r: usize, c: usize| a[r][c];
-    let det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0))
-        + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
-    let cof = |r: usize, c: usize| {
-        let (r0, r1) = ((r + 1) % 3, (r + 2) % 3);
-        let (c0, c1) = ((c + 1) % 3, (c + 2) % 3);
-        m(r0, c0) * m(r1, c1) - m(r0, c1) * m(r1, c0)
-    };
-    let mut inv = [[0.0; 4]; 3];
-    for r in 0..3 {
-        for c in 0..3 {
-            inv[r][c] = cof(c, r) / det;
-        }
-        inv[r][3] = -(0..3).map(|c| inv[r][c] * a[c][3]).sum::<f64>();
-    }
-    inv
-}
-
 /// A head scan's DICOM file opened for clearing: its image, each frame's plane, and the
 /// Pixel Data value's length.
 struct Defaced<'b> {
     image: Image<'b>,
     planes: Vec<Plane>,
     length: u32,
+}
+
+impl<'b> super::redact::Rewritten<'b> for Defaced<'b> {
+    fn image(&self) -> &Image<'b> {
+        &self.image
+    }
 }
 
 /// Opens the image; compressed frames are decoded once first, so that no entry is started
@@ -377,18 +360,3 @@ fn open_defaced<'b>(split: &Split<'b>, bytes: &'b [u8]) -> Result<Defaced<'b>, F
 #[cfg(test)]
 #[path = "face_tests.rs"]
 mod through_the_job;
-
-#[cfg(test)]
-mod tests {
-    use super::invert;
-
-    #[test]
-    fn an_affine_inverted_maps_back() {
-        let a = [[-0.9, 0.1, 0.0, 90.0], [0.05, 1.1, -0.2, -126.0], [0.0, 0.3, 2.0, -72.0]];
-        let inv = invert(&a);
-        let p = [3.0, 7.0, 11.0];
-        let q: Vec<f64> = (0..3).map(|r| (0..3).map(|c| a[r][c] * p[c]).sum::<f64>() + a[r][3]).collect();
-        let back: Vec<f64> = (0..3).map(|r| (0..3).map(|c| inv[r][c] * q[c]).sum::<f64>() + inv[r][3]).collect();
-        assert!(back.iter().zip(p).all(|(b, p)| (b - p).abs() < 1e-9), "{back:?}");
-    }
-}

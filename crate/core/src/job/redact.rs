@@ -46,17 +46,8 @@ impl Job {
         out: &mut dyn FnMut(Vec<Vec<u8>>),
     ) -> Result<(), JobError> {
         let prepare = |split: &Split<'b>| open(split, bytes, boxes).map_err(FileError::PixelsNotCleanable);
-        let adjust = |clean: &mut Object, opened: &Opened| {
-            write::clean_attributes(clean, &opened.image.format, true)?;
-            write::record_method(clean, Opt::CleanPixelData.name(), Opt::CleanPixelData.code());
-            Ok(())
-        };
-        let (attributes, _, opened) = match self.deidentify_counted(input, bytes, prepare, adjust)? {
-            Ok(done) => done,
-            Err(e) => {
-                self.inputs[input].skip(e.why(), e.to_string());
-                return Ok(());
-            }
+        let Some((attributes, opened)) = self.deidentify_rewritten(input, bytes, Opt::CleanPixelData, prepare)? else {
+            return Ok(());
         };
         let fill = &mut |_: usize, frame: &mut [u8]| opened.image.fill(frame, &opened.boxes);
         write_entry(archive(&mut self.stage)?, &path, attributes, (&opened.image, opened.length), fill, out)?;
@@ -69,6 +60,43 @@ impl Job {
         });
         self.inputs[input].outcome = Outcome::Exported { path };
         Ok(())
+    }
+}
+
+/// An image whose pixels a pixel option rewrites natively, once opened.
+pub(super) trait Rewritten<'b> {
+    fn image(&self) -> &Image<'b>;
+}
+
+impl<'b> Rewritten<'b> for Opened<'b> {
+    fn image(&self) -> &Image<'b> {
+        &self.image
+    }
+}
+
+impl Job {
+    /// One image of a pixel option (`opt`) de-identified as the DICOM export does, opened by
+    /// `prepare`, its attributes describing the native samples written after them and recording
+    /// `opt` (Burned In Annotation NO after Clean Pixel Data); `None` once skipped with its reason.
+    pub(super) fn deidentify_rewritten<'b, T: Rewritten<'b>>(
+        &mut self,
+        input: usize,
+        bytes: &'b [u8],
+        opt: Opt,
+        prepare: impl FnOnce(&Split<'b>) -> Result<T, FileError>,
+    ) -> Result<Option<(Vec<u8>, T)>, JobError> {
+        let adjust = |clean: &mut Object, opened: &T| {
+            write::clean_attributes(clean, &opened.image().format, opt == Opt::CleanPixelData)?;
+            write::record_method(clean, opt.name(), opt.code());
+            Ok(())
+        };
+        match self.deidentify_counted(input, bytes, prepare, adjust)? {
+            Ok((attributes, _, opened)) => Ok(Some((attributes, opened))),
+            Err(e) => {
+                self.inputs[input].skip(e.why(), e.to_string());
+                Ok(None)
+            }
+        }
     }
 }
 
