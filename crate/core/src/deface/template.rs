@@ -24,6 +24,10 @@ pub const GUARD: u8 = 2;
 /// Up to 15 mm above the face region's top edge: the rest of the eyes and the brows.
 pub const EYES: u8 = 4;
 
+/// How far the region runs on beyond the template grid's front and bottom, in template mm
+/// (the grid cuts pydeface's region there, not the anatomy): [front, bottom].
+pub const OPEN_MM: [f64; 2] = [12.0, 12.0];
+
 pub struct Template {
     pub dims: [usize; 3],
     /// Voxel → RAS mm, and its inverse.
@@ -32,7 +36,8 @@ pub struct Template {
     /// Fraction (0..255) of the voxel in pydeface's face region.
     pub face: Vec<u8>,
     pub flags: Vec<u8>,
-    /// The voxels holding any face, lowest and highest index per axis (a quick rejection).
+    /// Where any face can be, per axis in voxel coordinates (a quick rejection; open beyond the
+    /// grid's front and bottom).
     face_box: [[f64; 2]; 3],
 }
 
@@ -62,8 +67,18 @@ fn parse(data: &[u8]) -> Option<Template> {
     for at in (0..n).filter(|&at| face[at] > 0 || flags[at] & EYES != 0) {
         let v = [at % dims[0], (at / dims[0]) % dims[1], at / (dims[0] * dims[1])];
         for a in 0..3 {
-            face_box[a] = [face_box[a][0].min(v[a] as f64), face_box[a][1].max(v[a] as f64)];
+            face_box[a] = [face_box[a][0].min(v[a] as f64 - 1.0), face_box[a][1].max(v[a] as f64 + 1.0)];
         }
+    }
+    // Within the grid (its outer half voxel belongs to the edge voxels, as a 1 mm mask's edge
+    // would), but open OPEN_MM beyond its front (j up) and bottom (k down).
+    let open = OPEN_MM.map(|mm| mm / 2.0);
+    let reach = [[-0.5, dims[0] as f64 - 0.5], [-0.5, dims[1] as f64 - 0.5 + open[0]], [-0.5 - open[1], dims[2] as f64 - 0.5]];
+    for a in 0..3 {
+        let [lo, hi] = face_box[a];
+        let lo = if lo < 0.0 { reach[a][0] } else { lo.max(reach[a][0]) };
+        let hi = if hi > dims[a] as f64 - 1.0 { reach[a][1] } else { hi.min(reach[a][1]) };
+        face_box[a] = [lo, hi];
     }
     Some(Template {
         dims,
@@ -78,14 +93,15 @@ fn parse(data: &[u8]) -> Option<Template> {
 impl Template {
     /// Whether a point in template voxel coordinates lies in the region to remove: face
     /// fraction ≥ ½ (trilinear; with `eyes`, the eyes band counted as face) and no guard bit
-    /// at any of the 8 neighbours. Outside → false.
+    /// at any of the 8 neighbours. pydeface's region runs to the template grid's front and
+    /// bottom (air before the face, the chin and below): there it continues OPEN_MM beyond the
+    /// grid as the edge voxels; elsewhere outside → false.
     pub fn region(&self, q: [f64; 3], eyes: bool) -> bool {
         let [nx, ny, nz] = self.dims;
-        // The outer half voxel belongs to the edge voxels (as a 1 mm mask's edge would).
         let mut q = q;
         for (a, n) in [nx, ny, nz].into_iter().enumerate() {
             let [lo, hi] = self.face_box[a];
-            if !(q[a] >= -0.5 && q[a] <= n as f64 - 0.5 && q[a] > lo - 1.0 && q[a] < hi + 1.0) {
+            if !(q[a] >= lo && q[a] <= hi) {
                 return false;
             }
             q[a] = q[a].clamp(0.0, n as f64 - 1.0 - 1e-9);

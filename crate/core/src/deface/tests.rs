@@ -92,7 +92,7 @@ fn truth() -> Mat {
 /// Fits the volume and returns the Dice of its region with the truth's.
 fn region_dice(truth: &Mat, volume: &Volume, modality: Modality) -> f64 {
     let fit = fit(volume, modality).expect("fits");
-    let right = Fit { to_template: affine::compose(&template().inverse, truth), scale: [1.0; 3], overlap: 1.0, eyes: true };
+    let right = Fit { to_template: affine::compose(&template().inverse, truth), scale: [1.0; 3], overlap: 1.0, eyes: fit.eyes };
     let (got, want) = (fit.mask(&volume.grid), right.mask(&volume.grid));
     assert!(want.iter().filter(|&&m| m).count() > 5_000, "the truth has a face");
     let d = head_dice(truth, &volume.grid, &got, &want);

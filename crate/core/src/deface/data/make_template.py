@@ -7,7 +7,7 @@ Sources (wheels, unpacked; pass the folder holding them as argv[1]):
   nilearn 0.14.1   https://pypi.org/project/nilearn/0.14.1/  (BSD-3, LICENSE-nilearn.txt; the
       MNI ICBM152 2009 data under the MNI terms, LICENSE-MNI-ICBM152.txt)
       nilearn/datasets/data/mni_icbm152_{t1,gm,wm}_tal_nlin_sym_09a_converted.nii.gz
-Tools: nibabel 5.4.2, scipy, numpy, antspyx 0.6.3 (rigid registration of the MNI T1, which is
+Tools: nibabel 5.4.2, scipy, numpy, antspyx 0.6.3 (rigid, then similarity, registration of the MNI T1, which is
 brain-only, to the pydeface head: rigid because an affine of a brain-only image to a head
 stretches the brain to the skull).
 
@@ -27,6 +27,7 @@ import numpy as np, nibabel as nib
 from scipy import ndimage as ndi
 
 GUARD_MM = 9.0
+SCALE_MM = 6.0
 EYES_MM = 15.0
 
 def blocks(a, f=2):
@@ -48,7 +49,7 @@ def silhouette(v):
     return lab == (1 + int(np.argmax(sizes)))
 
 def brain_guard(root, head_img):
-    """nilearn's gm+wm in the pydeface head's 1 mm grid (ANTs rigid), dilated by GUARD_MM."""
+    """nilearn's gm+wm in the pydeface head's 1 mm grid (ANTs rigid then similarity), dilated by GUARD_MM."""
     import ants
     n = root + '/nilearn/datasets/data/mni_icbm152_%s_tal_nlin_sym_09a_converted.nii.gz'
     fix = ants.image_read(root + '/pydeface/data/mean_reg2mean.nii.gz')
@@ -58,7 +59,16 @@ def brain_guard(root, head_img):
     # antspyx 0.6.3 ignores registration(random_seed=...): without a global seed and one
     # thread the guard differs from run to run (8 % of its voxels).
     ants.config.set_ants_deterministic(True, 1)
-    r = ants.registration(fixed=fix, moving=mov, type_of_transform='Rigid')
+    # Rigid alone leaves MNI's brain at its own size (1.94 l on this head, reaching the skull);
+    # a Similarity then scales it, its metric limited to the template's voxels within
+    # SCALE_MM of the rigid brain (the brain's surroundings, not the face or neck).
+    fix2, mov2 = ants.resample_image(fix, (2, 2, 2)), ants.resample_image(mov, (2, 2, 2))
+    r = ants.registration(fixed=fix2, moving=mov2, type_of_transform='Rigid')
+    first = ants.apply_transforms(fixed=fix2, moving=bm, transformlist=r['fwdtransforms'],
+                                  interpolator='nearestNeighbor').numpy() > 0.5
+    near = ndi.distance_transform_edt(~first, sampling=(2, 2, 2)) <= SCALE_MM
+    r = ants.registration(fixed=fix2, moving=mov2, type_of_transform='Similarity',
+                          initial_transform=r['fwdtransforms'][0], mask=fix2.new_image_like(near.astype('float32')))
     m = ants.apply_transforms(fixed=fix, moving=bm, transformlist=r['fwdtransforms'],
                               interpolator='nearestNeighbor').numpy() > 0.5
     zooms = head_img.header.get_zooms()[:3]
