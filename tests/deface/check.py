@@ -12,7 +12,10 @@ DICOM/**.dcm). DCM2NIIX names dcm2niix. For every head (see oracle.py for the re
   (b) face      F = pydeface 2.1.0's facemask on the volume (ANTsPy Affine of its head template,
                 warped with defaultvalue=1: outside the template nothing is face). F eroded by
                 ERODE voxels (registrations of the same template by two tools differ by a few mm
-                at F's borders) must be 100 % removed; the fraction of the whole of F is printed;
+                at F's borders), in the head's tissue and TISSUE_MM around it (the face is tissue:
+                air in front of and under it shows nothing, and F's air is where two fits of the
+                template's grid edges disagree most), must be 100 % removed; the fraction of the
+                whole of F is printed;
   (c) brain     B = MNI ICBM 2009c grey + white matter put once on pydeface's template (Rigid,
                 then a Similarity driven by the brain's surroundings: 1.08 l, a few mm inside the
                 template's brain surface, 17 mm from F at its nearest), carried to the volume by
@@ -58,6 +61,8 @@ import nibabel as nib  # noqa: E402
 import oracle  # noqa: E402
 
 ERODE = 2
+# The face region's core is counted in the head's tissue and this far around it (mm).
+TISSUE_MM = 3.0
 BRAIN_LITRES = (0.8, 1.8)  # B is conservative (inside the brain surface): 0.96-1.18 l on the four heads
 OUTSIDE_MM = 15.0
 IOU = 0.25
@@ -188,9 +193,19 @@ class Head:
         return self._pictures
 
     def core(self):
-        """The part of the face region that must be removed: F eroded, away from the brain."""
+        """The part of the face region that must be removed: F eroded, away from the brain, in
+        the head's tissue (air in front of and under the face shows nothing to anyone)."""
         core = ndi.binary_erosion(self.face, iterations=ERODE, border_value=1)
-        return core & ~ndi.binary_dilation(self.brain, iterations=ERODE)
+        return core & ~ndi.binary_dilation(self.brain, iterations=ERODE) & self.tissue()
+
+    def tissue(self):
+        """The head's tissue and TISSUE_MM around it: over the lowest skin threshold the renders
+        use (oracle.FRACTIONS[0] of the way from the smoothed volume's minimum to its 99th
+        percentile), as a renderer would draw the skin."""
+        smooth = ndi.gaussian_filter(self.data, 1.0)
+        top = np.percentile(smooth[smooth > smooth.min()], 99)
+        skin = smooth > smooth.min() + oracle.FRACTIONS[0] * (top - smooth.min())
+        return ndi.distance_transform_edt(~skin, sampling=self.voxel) <= TISSUE_MM
 
     def near_face(self):
         """Voxels within OUTSIDE_MM of F (computed once)."""

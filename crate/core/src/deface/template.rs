@@ -25,8 +25,13 @@ pub const GUARD: u8 = 2;
 pub const EYES: u8 = 4;
 
 /// How far the region runs on beyond the template grid's front and bottom, in template mm
-/// (the grid cuts pydeface's region there, not the anatomy): [front, bottom].
-pub const OPEN_MM: [f64; 2] = [12.0, 12.0];
+/// (the grid cuts pydeface's region there, not the anatomy): [front, bottom]. Measured against
+/// the oracle (tests/deface) on its four heads: 12 mm at the bottom left 2 voxels of a chin,
+/// 14 mm reached 35 voxels past 15 mm from its region; 4 mm at the front is air only.
+pub const OPEN_MM: [f64; 2] = [4.0, 13.0];
+/// A point is in the region from this much face fraction (of 255, trilinear): a quarter, so
+/// the region's edge lies half a template voxel outside pydeface's (the side that removes).
+const FACE_FROM: f64 = 64.0;
 
 pub struct Template {
     pub dims: [usize; 3],
@@ -92,7 +97,7 @@ fn parse(data: &[u8]) -> Option<Template> {
 
 impl Template {
     /// Whether a point in template voxel coordinates lies in the region to remove: face
-    /// fraction ≥ ½ (trilinear; with `eyes`, the eyes band counted as face) and no guard bit
+    /// fraction ≥ FACE_FROM (trilinear; with `eyes`, the eyes band counted as face) and no guard bit
     /// at any of the 8 neighbours. pydeface's region runs to the template grid's front and
     /// bottom (air before the face, the chin and below): there it continues OPEN_MM beyond the
     /// grid as the edge voxels; elsewhere outside → false.
@@ -121,7 +126,7 @@ impl Template {
             let band = eyes && self.flags[at] & EYES != 0;
             face += w * if band { 255.0 } else { self.face[at] as f64 };
         }
-        face >= 127.5
+        face >= FACE_FROM
     }
 
     /// The head silhouette as 0/1 floats (the registration's template image).
