@@ -60,7 +60,7 @@ native_tier() {
   .ci/toolchain.sh peers
   # shellcheck disable=SC1091
   . target/ci/peers.env
-  DCM2NIIX="$DCM2NIIX" PIXELS_PYTHON="$PIXELS_PYTHON" "$native_cargo" test
+  DCM2NIIX="$DCM2NIIX" PIXELS_PYTHON="$PIXELS_PYTHON" DEFACE_PYTHON="$DEFACE_PYTHON" "$native_cargo" test
 }
 
 wasm_tier() {

@@ -73,10 +73,17 @@ emit() { env_lines+=("$1=$(printf '%q' "$2")"); }
 # dcm2niix from its PyPI wheel (Debian's 2022 build gives wrong voxels on some inputs) in a
 # venv under target/ci; Tesseract OCR (Debian's tesseract-ocr, English data), DejaVu Sans and numpy + Pillow
 # in the same venv for the pixel-cleaning oracle (tests/pixels); writes target/ci/peers.env
-# (DCM2NIIX, PIXELS_PYTHON).
+# (DCM2NIIX, PIXELS_PYTHON, DEFACE_PYTHON: see below).
 DCM2NIIX_VERSION=1.0.20260724
 NUMPY_VERSION=2.2.6
 PILLOW_VERSION=11.3.0
+ANTSPYX_VERSION=0.6.3
+NIBABEL_VERSION=5.4.2
+OPENCV_VERSION=4.14.0.94   # 5.x ships no Haar cascades
+DEFACE_NUMPY_VERSION=2.3.5
+SCIPY_VERSION=1.15.3
+PYDEFACE_VERSION=2.1.0
+NILEARN_VERSION=0.14.1
 if [ "$want_peers" = 1 ]; then
   command -v dciodvfy >/dev/null 2>&1 && command -v dcmdump >/dev/null 2>&1 \
     || apt_ensure dicom3tools dcmtk \
@@ -102,7 +109,28 @@ sys.exit(numpy.__version__ != '$NUMPY_VERSION' or PIL.__version__ != '$PILLOW_VE
       "numpy==$NUMPY_VERSION" "pillow==$PILLOW_VERSION" >"$OUT_DIR/pip.log" 2>&1 \
       || { cat "$OUT_DIR/pip.log" >&2; die "pip install numpy pillow failed"; }
   fi
-  { printf 'DCM2NIIX=%q\n' "$venv/bin/dcm2niix"; printf 'PIXELS_PYTHON=%q\n' "$venv/bin/python"; } >"$OUT_DIR/peers.env"
+  # The defacing oracle (tests/deface) in a venv of its own (antspyx brings its own numpy):
+  # ANTsPy registers pydeface's head template (MIT; its wheel's data files) and nilearn's MNI
+  # ICBM 2009 grey + white matter (BSD-3 + MNI terms; data files only, never imported) to each
+  # head, OpenCV's Haar cascade looks for faces on renderings.
+  dvenv="$OUT_DIR/deface-venv"
+  if ! "$dvenv/bin/python" -c "import ants, nibabel, cv2, scipy, importlib.metadata as m, sys
+sys.exit([m.version(p) for p in ('antspyx', 'nibabel', 'opencv-python-headless', 'pydeface', 'nilearn')]
+         != ['$ANTSPYX_VERSION', '$NIBABEL_VERSION', '$OPENCV_VERSION', '$PYDEFACE_VERSION', '$NILEARN_VERSION'])" >/dev/null 2>&1; then
+    say "installing antspyx $ANTSPYX_VERSION, nibabel, OpenCV, pydeface's and nilearn's data (PyPI) into $dvenv"
+    python3 -m venv "$dvenv" >/dev/null 2>&1 || { apt_ensure python3-venv && python3 -m venv "$dvenv"; } \
+      || die "cannot create a Python venv in $dvenv"
+    "$dvenv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+      "antspyx==$ANTSPYX_VERSION" "nibabel==$NIBABEL_VERSION" "opencv-python-headless==$OPENCV_VERSION" \
+      "numpy==$DEFACE_NUMPY_VERSION" "scipy==$SCIPY_VERSION" >"$OUT_DIR/pip-deface.log" 2>&1 \
+      || { cat "$OUT_DIR/pip-deface.log" >&2; die "pip install antspyx nibabel opencv failed"; }
+    # Only their data files are read: without their dependencies (nipype, scikit-learn, ...).
+    "$dvenv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: --no-deps \
+      "pydeface==$PYDEFACE_VERSION" "nilearn==$NILEARN_VERSION" >>"$OUT_DIR/pip-deface.log" 2>&1 \
+      || { cat "$OUT_DIR/pip-deface.log" >&2; die "pip install pydeface nilearn failed"; }
+  fi
+  { printf 'DCM2NIIX=%q\n' "$venv/bin/dcm2niix"; printf 'PIXELS_PYTHON=%q\n' "$venv/bin/python"
+    printf 'DEFACE_PYTHON=%q\n' "$dvenv/bin/python"; } >"$OUT_DIR/peers.env"
   exit 0
 fi
 

@@ -27,6 +27,8 @@ const TYPES = {
   'string[]': (v) => Array.isArray(v) && v.every((x) => typeof x === 'string'),
   'pixels[]': (v) => Array.isArray(v) && v.every(pixelSeriesFits),
   'accepted[]': (v) => Array.isArray(v) && v.every((a) => TYPES.object(a) && typeof a.key === 'string' && boxesFit(a.boxes)),
+  'faces[]': (v) => Array.isArray(v) && v.every(faceSeriesFits),
+  'faceChoices[]': (v) => Array.isArray(v) && v.every((c) => TYPES.object(c) && typeof c.key === 'string' && typeof c.remove === 'boolean'),
 };
 
 // A box in image pixels: {x, y, width, height}, whole numbers, not negative.
@@ -44,16 +46,31 @@ function pixelSeriesFits(p) {
     && TYPES.object(th) && th.grey instanceof Uint8Array && th.grey.length === th.width * th.height;
 }
 
+// A picture of the review's 'faces': {width, height, rgba (Uint8Array, 4 bytes a pixel)}.
+const pictureFits = (p) => TYPES.object(p) && Number.isInteger(p.width) && Number.isInteger(p.height)
+  && p.width >= 0 && p.height >= 0 && p.rgba instanceof Uint8Array && p.rgba.length === 4 * p.width * p.height;
+
+// One head scan of the review's 'faces' (see `review` below): its pictures, or its `error`.
+function faceSeriesFits(f) {
+  if (!TYPES.object(f) || !['key', 'label', 'modality'].every((k) => typeof f[k] === 'string')) return false;
+  const three = (a) => Array.isArray(a) && a.length === 3 && a.every((x) => TYPES.number(x));
+  if (!three(f.dims) || !three(f.voxel) || !Number.isInteger(f.files)) return false;
+  if (typeof f.error === 'string') return true;
+  return Number.isInteger(f.voxels) && pictureFits(f.sagittal) && pictureFits(f.axial);
+}
+
 const PAGE_TO_WORKER = {
   run: { files: 'blob[]', names: 'string[]', secret: 'string', exportDate: 'string', settings: 'object' },
-  confirm: { handle: 'object?', profiles: 'array', scratch: 'string?', mapping: 'boolean', pixelAccepted: 'accepted[]' },
+  confirm: { handle: 'object?', profiles: 'array', scratch: 'string?', mapping: 'boolean', pixelAccepted: 'accepted[]',
+    faceChoices: 'faceChoices[]' },
 };
 
 const WORKER_TO_PAGE = {
   ready: {},
-  progress: { phase: ['scan', 'preview', 'export'], filesDone: 'number', filesTotal: 'number', bytesDone: 'number',
+  progress: { phase: ['scan', 'preview', 'faces', 'export'], filesDone: 'number', filesTotal: 'number', bytesDone: 'number',
     bytesTotal: 'number', file: 'string' },
-  review: { review: 'object', tables: 'array', exportFiles: 'number', exportBytes: 'number', pixels: 'pixels[]' },
+  review: { review: 'object', tables: 'array', exportFiles: 'number', exportBytes: 'number', pixels: 'pixels[]',
+    faces: 'faces[]' },
   done: { zip: 'blob?', size: 'number', saved: 'boolean', scratch: 'string?', report: 'object',
     mapping: 'blob?', wasmMemory: 'number', timing: 'object' },
   error: { message: 'string', file: 'string?', fatal: 'boolean', code: ['engine-stopped', undefined] },
@@ -99,9 +116,12 @@ export function run({ files, names, secret, exportDate, settings }) {
  *  the tables' columns are decided again; their paths, and the review, stay). `mapping`: record
  *  the UID and patient ID mapping (WebJob.recordMapping). `pixelAccepted` [{key, boxes}]: the
  *  pixel series (review's `pixels`) the user accepted, with the boxes to black out, in image
- *  pixels (WebJob.acceptPixelBoxes). */
-export function confirm({ handle = null, profiles = [], scratch = null, mapping = false, pixelAccepted = [] }) {
-  return toWorker({ type: 'confirm', handle, profiles, scratch, mapping, pixelAccepted });
+ *  pixels (WebJob.acceptPixelBoxes). `faceChoices` [{key, remove}]: per head scan of the
+ *  review's `faces`, whether its face is removed (WebJob.chooseFace; unticked: exported with
+ *  its face). */
+export function confirm({ handle = null, profiles = [], scratch = null, mapping = false, pixelAccepted = [],
+  faceChoices = [] }) {
+  return toWorker({ type: 'confirm', handle, profiles, scratch, mapping, pixelAccepted, faceChoices });
 }
 
 /** worker → page: the wasm is initialised; 'run' may be sent. */
@@ -110,7 +130,8 @@ export function ready() {
 }
 
 /** worker → page: `phase` ('scan', 'preview': the first file of each series with burned-in
- *  text read for the review, or 'export') has handled `filesDone` of `filesTotal` inputs,
+ *  text read for the review, 'faces': the files of each head scan read and its face placed,
+ *  or 'export') has handled `filesDone` of `filesTotal` inputs,
  *  `bytesDone` of `bytesTotal` bytes; `file` is the name of the input just handled. */
 export function progress({ phase, filesDone, filesTotal, bytesDone, bytesTotal, file }) {
   return toPage({ type: 'progress', phase, filesDone, filesTotal, bytesDone, bytesTotal, file });
@@ -124,9 +145,15 @@ export function progress({ phase, filesDone, filesTotal, bytesDone, bytesTotal, 
  *  needsAcceptance, match ({manufacturer, model, sopClass, rows, columns}: for a new rule),
  *  columns, rows, frames, thumb: {width, height, grey (Uint8Array, row-major)}, proposed (boxes
  *  in image pixels)}], or {key, label, files, rules, needsAcceptance, match, error}
- *  when its preview failed (the series then stays held back); [] without the option. */
-export function review({ review, tables, exportFiles, exportBytes, pixels = [] }) {
-  return toPage({ type: 'review', review, tables, exportFiles, exportBytes, pixels });
+ *  when its preview failed (the series then stays held back); [] without the option.
+ *  `faces`: with the Clean Recognizable Visual Features option, the head scans whose face it
+ *  removes (WebJob.faceSeries), each [{key, label, modality, dims, voxel (mm), files (count),
+ *  voxels (removed), sagittal, axial: {width, height, rgba (Uint8Array, the region tinted)}}],
+ *  or {key, label, modality, dims, voxel, files, error} when its face could not be placed (the
+ *  series is then held back unless the user keeps its face); [] without the option. The
+ *  pictures' buffers are transferred (worker/faces.js). */
+export function review({ review, tables, exportFiles, exportBytes, pixels = [], faces = [] }) {
+  return toPage({ type: 'review', review, tables, exportFiles, exportBytes, pixels, faces });
 }
 
 /** worker → page: the zip is written. `zip`: a Blob to offer (null when `saved` in the user's

@@ -11,8 +11,9 @@ export const state = {
   // Each is {worker, ready, error}.
   active: null,
   spare: null,
-  // The export under way, else null: {exportDate, started, scanTotal, exportTotal, phase,
-  // phaseStarted, last, savedName?, scratch?}.
+  // The export under way, else null: {exportDate, started, scanTotal, facesTotal?, exportTotal,
+  // phase, phaseStarted, last, savedName?, scratch?} (facesTotal: the bytes the head scans'
+  // face removal read again, on the bar between the scan and the export).
   running: null,
   // A progress frame is already requested (progress messages come faster than frames).
   renderQueued: false,
@@ -32,6 +33,10 @@ export const state = {
   // {key, info (the review's entry), boxes (image pixels), selected (index or -1), accepted,
   // edited, drag}.
   pixels: [],
+  // The review's head scans (ui/faces.js), one per scan whose face the Clean Recognizable
+  // Visual Features option removes: {key, info (the review's entry), remove (the user's
+  // choice), view}.
+  faces: [],
   // The last report, shown again in the other language when the language changes.
   lastReport: null,
   // The filling of the outcome table under way (ui/report.js appendOutcomes); replacing it

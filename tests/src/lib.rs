@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod corpus;
 pub mod fixtures;
+pub mod head;
 pub mod oracle;
 pub mod scan;
 pub mod series;

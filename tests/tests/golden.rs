@@ -1,5 +1,6 @@
 //! Golden exports: a small generated corpus exported as DICOM, NIfTI, both, with tables, and
-//! with ultrasound cleaned of its burned-in text (Clean Pixel Data).
+//! with ultrasound cleaned of its burned-in text (Clean Pixel Data), and with a head scan's face
+//! removed (Clean Recognizable Visual Features).
 //! The zip's SHA-256, its sorted listing (each entry's SHA-256 and size) and the report are
 //! compared with `tests/golden/`; a refactoring must leave every byte as it was.
 //! `GOLDEN_UPDATE=1 cargo test -p capture-tests --test golden` rewrites them (review the diff).
@@ -7,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use capture_tests::{cli, fixtures, series, ultrasound};
+use capture_tests::{cli, fixtures, head, series, ultrasound};
 use sha2::{Digest, Sha256};
 
 const DATE: &str = "20261124";
@@ -25,6 +26,8 @@ enum Extra {
     Table,
     /// Two ultrasound cines with burned-in text (RGB and grey, 3 frames each).
     Ultrasound,
+    /// A generated 2 mm 3D T1 head scan (`head::Head::t1_2mm`).
+    Head,
 }
 
 /// The corpus under `dir`, as relative paths: every generated NIfTI series, one file twice,
@@ -51,6 +54,10 @@ fn stage(dir: &Path, extra: Extra) -> Vec<PathBuf> {
             ultrasound::Cine { series: k, ..ultrasound::Cine::typical(3, rgb) }.write(&dir.join(&name));
             inputs.push(name.into());
         }
+    }
+    if extra == Extra::Head {
+        head::Head::t1_2mm().write(&dir.join("head"), 90);
+        inputs.push("head".into());
     }
     inputs
 }
@@ -138,4 +145,9 @@ fn export_with_tables_is_unchanged() {
 #[test]
 fn clean_pixel_data_export_is_unchanged() {
     check("pixels", &["--format", "dicom", "--option", "clean-pixel-data"], Extra::Ultrasound);
+}
+
+#[test]
+fn clean_visual_features_export_is_unchanged() {
+    check("faces", &["--format", "both", "--option", "clean-visual-features"], Extra::Head);
 }

@@ -72,6 +72,10 @@ export const strings = {
   optCleanPixelData: 'Clean pixel data (black out burned-in text)',
   optCleanPixelDataHint: 'Ultrasound, screenshots and other images held back for text drawn into their pixels are '
     + 'exported with that text blacked out: by the site’s pixel rules, or with the boxes you accept on the review.',
+  optCleanVisualFeatures: 'Remove faces from 3D head scans (Clean Recognizable Visual Features)',
+  optCleanVisualFeaturesHint: 'A 3D head MR or CT shows the face: a surface rendering of it can be recognised. '
+    + 'Each such scan is fitted to a head template and the voxels of the face are set to zero before it is '
+    + 'exported, as NIfTI and as DICOM; the brain is not touched. The review shows the region for each scan.',
   pixelRulesLabel: 'Pixel rules file (JSON, optional)',
   pixelRulesForget: 'Forget the pixel rules',
   pixelRulesHint: 'A rule blacks out fixed places of the images of one scanner model (manufacturer, model, '
@@ -104,6 +108,23 @@ export const strings = {
   pixelBoxCount: { one: '{n} box', other: '{n} boxes' },
   pixelCanvasLabel: 'First image of {label}, {boxes} to black out',
   pixelRuleSaved: 'Saved as rule “{name}” in the site settings: it applies from the next export.',
+  reviewFaces: 'Head scans: face removal',
+  facesIntro: 'The tinted region of each picture is removed from the scan before it is written. Check that '
+    + 'it covers the face and not the brain. A scan whose face could not be placed is held back unless you '
+    + 'untick “Remove the face”, which exports it with its face.',
+  faceNoLabel: 'Head scan',
+  faceVoxel: 'voxel {size} mm',
+  faceVoxels: { one: '{n} voxel removed', other: '{n} voxels removed' },
+  faceSagittal: 'Mid-sagittal',
+  faceAxial: 'Axial, through the face',
+  faceSagittalView: 'Mid-sagittal view',
+  faceAxialView: 'Axial view through the face',
+  facePictureLabel: '{view} of {label}, the face region to remove tinted ({voxels})',
+  faceFailed: 'Face removal failed: {message}.',
+  faceRemove: 'Remove the face',
+  faceRemoved: 'The face is removed from this scan’s NIfTI volume and DICOM files.',
+  faceHeldBack: 'This scan will be held back (not exported) unless you untick “Remove the face”.',
+  faceKept: 'This scan will be exported WITH its face: anyone who renders it in 3D can recognise the person.',
   includeQuarantined: 'Also export files that are held back by default',
   quarantineHint: 'Held back: images with burned-in text, screenshots, ultrasound, scanned documents, '
     + 'photographs and videos, reports, and (research platform preset) non-primary images.',
@@ -121,6 +142,7 @@ export const strings = {
   starting: 'Starting…',
   phaseScan: 'Step 1 of 2, checking files',
   phasePreview: 'Step 1 of 2, reading the first image of each series with burned-in text',
+  phaseFaces: 'Step 1 of 2, reading each head scan again to place its face',
   phaseExport: 'Step 2 of 2, writing the export',
   progressLine: '{phase}: {filesDone} of {files} · {mbDone} of {mbTotal} MB · {rate} MB/s · {left}',
   timeLeft: 'about {time} left',
@@ -291,6 +313,7 @@ export const reasons = {
   'duplicate': 'duplicate of another file (same SOP Instance UID)',
   'nifti-not-converted': 'not converted to NIfTI',
   'not-reached': 'not exported: the export ended before this file',
+  'face-not-removed': 'held back: the face could not be removed from this head scan (the head template could not be placed on it)',
   'pixels-not-cleanable': 'held back: its pixels could not be cleaned of burned-in text (encoding or colour format not handled)',
   'burned-in': 'burned-in annotation: the image may show identifying text',
   'risky-sop-class': 'a kind of object that often carries identifying text or documents (SOP class)',

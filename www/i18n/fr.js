@@ -74,6 +74,11 @@ export const strings = {
   optCleanPixelDataHint: 'Les échographies, captures d’écran et autres images retenues à cause d’un texte '
     + 'incrusté dans leurs pixels sont exportées avec ce texte masqué en noir : selon les règles de pixels du '
     + 'site, ou avec les zones que vous acceptez à la vérification.',
+  optCleanVisualFeatures: 'Retirer le visage des examens 3D de la tête (Clean Recognizable Visual Features)',
+  optCleanVisualFeaturesHint: 'Une IRM ou un scanner 3D de la tête montre le visage : son rendu en surface est '
+    + 'reconnaissable. Chaque examen de ce type est recalé sur un modèle de tête et les voxels du visage sont '
+    + 'mis à zéro avant l’export, en NIfTI comme en DICOM ; le cerveau n’est pas touché. La vérification '
+    + 'montre la zone retirée pour chaque examen.',
   pixelRulesLabel: 'Fichier de règles de pixels (JSON, facultatif)',
   pixelRulesForget: 'Oublier les règles de pixels',
   pixelRulesHint: 'Une règle masque des emplacements fixes des images d’un modèle d’appareil (fabricant, '
@@ -109,6 +114,23 @@ export const strings = {
   pixelBoxCount: { one: '{n} zone', other: '{n} zones' },
   pixelCanvasLabel: 'Première image de {label}, {boxes} à masquer',
   pixelRuleSaved: 'Enregistrée comme règle « {name} » dans les réglages du site : elle s’applique dès le prochain export.',
+  reviewFaces: 'Examens de la tête : retrait du visage',
+  facesIntro: 'La zone teintée de chaque image est retirée de l’examen avant son écriture. Vérifiez qu’elle '
+    + 'couvre le visage et non le cerveau. Un examen dont le visage n’a pas pu être placé est retenu, sauf si '
+    + 'vous décochez « Retirer le visage », ce qui l’exporte avec son visage.',
+  faceNoLabel: 'Examen de la tête',
+  faceVoxel: 'voxel {size} mm',
+  faceVoxels: { one: '{n} voxel retiré', other: '{n} voxels retirés' },
+  faceSagittal: 'Sagittale médiane',
+  faceAxial: 'Axiale, à travers le visage',
+  faceSagittalView: 'Vue sagittale médiane',
+  faceAxialView: 'Vue axiale à travers le visage',
+  facePictureLabel: '{view} de {label}, la zone du visage à retirer teintée ({voxels})',
+  faceFailed: 'Échec du retrait du visage : {message}.',
+  faceRemove: 'Retirer le visage',
+  faceRemoved: 'Le visage est retiré du volume NIfTI et des fichiers DICOM de cet examen.',
+  faceHeldBack: 'Cet examen sera retenu (non exporté), sauf si vous décochez « Retirer le visage ».',
+  faceKept: 'Cet examen sera exporté AVEC son visage : quiconque en fait un rendu 3D peut reconnaître la personne.',
   includeQuarantined: 'Exporter aussi les fichiers mis de côté par défaut',
   quarantineHint: 'Mis de côté : images avec du texte incrusté, captures d’écran, échographies, documents scannés, '
     + 'photos et vidéos, comptes rendus et (profil de la plateforme) images non primaires.',
@@ -127,6 +149,7 @@ export const strings = {
   starting: 'Démarrage…',
   phaseScan: 'Étape 1 sur 2, vérification des fichiers',
   phasePreview: 'Étape 1 sur 2, lecture de la première image de chaque série avec du texte incrusté',
+  phaseFaces: 'Étape 1 sur 2, relecture de chaque examen de la tête pour y placer le visage',
   phaseExport: 'Étape 2 sur 2, écriture de l’export',
   progressLine: '{phase} : {filesDone} sur {files} · {mbDone} sur {mbTotal} Mo · {rate} Mo/s · {left}',
   timeLeft: 'encore environ {time}',
@@ -300,6 +323,7 @@ export const reasons = {
   'duplicate': 'doublon d’un autre fichier (même SOP Instance UID)',
   'nifti-not-converted': 'non converti en NIfTI',
   'not-reached': 'non exporté : l’export s’est terminé avant ce fichier',
+  'face-not-removed': 'retenu : le visage n’a pas pu être retiré de cet examen de la tête (le modèle de tête n’a pas pu y être positionné)',
   'pixels-not-cleanable': 'retenu : ses pixels n’ont pas pu être nettoyés du texte incrusté (encodage ou format de couleur non pris en charge)',
   'burned-in': 'annotation incrustée : l’image peut montrer du texte identifiant',
   'risky-sop-class': 'un type d’objet qui contient souvent du texte identifiant ou des documents (classe SOP)',

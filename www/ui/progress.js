@@ -4,7 +4,7 @@ import { el, setStatus, announce } from '../dom.js';
 import { t, tp, fmtInt, fmtMB, fmtDuration } from '../i18n.js';
 import { state } from '../state.js';
 
-const PHASES = { scan: 'phaseScan', preview: 'phasePreview', export: 'phaseExport' };
+const PHASES = { scan: 'phaseScan', preview: 'phasePreview', faces: 'phaseFaces', export: 'phaseExport' };
 const phaseText = (phase) => t(PHASES[phase] || 'phaseExport');
 
 /** A 'progress' message of the worker (protocol.js). */
@@ -17,6 +17,7 @@ export function onProgress(msg) {
     announce(phaseText(msg.phase));
   }
   if (msg.phase === 'export') r.exportTotal = msg.bytesTotal;
+  if (msg.phase === 'faces') r.facesTotal = msg.bytesTotal;
   r.last = msg;
   if (!state.renderQueued) {
     state.renderQueued = true;
@@ -30,9 +31,12 @@ function renderProgress() {
   if (!r || !r.last) return;
   const m = r.last;
   const exportTotal = r.exportTotal ?? r.scanTotal; // before the plan: assume everything is exported
-  const total = r.scanTotal + exportTotal;
+  // The head scans read again for their faces sit between the scan and the export.
+  const faces = r.facesTotal || 0;
+  const total = r.scanTotal + faces + exportTotal;
   // The previews' reads are not in the bar's total: the bar waits at the end of the scan.
-  const done = { scan: m.bytesDone, preview: r.scanTotal }[m.phase] ?? r.scanTotal + m.bytesDone;
+  const done = { scan: m.bytesDone, preview: r.scanTotal, faces: r.scanTotal + m.bytesDone }[m.phase]
+    ?? r.scanTotal + faces + m.bytesDone;
   el.progress.max = Math.max(1, total);
   el.progress.value = Math.min(done, total);
   const elapsed = (performance.now() - r.phaseStarted) / 1000;

@@ -6,6 +6,7 @@ import { t, tp, fmtInt, outcomeWord, reasonText } from '../i18n.js';
 import { state } from '../state.js';
 import { localDate } from '../util.js';
 import { updateControls } from './controls.js';
+import { clearFaces, showFaces } from './faces.js';
 import { clearPixels, showPixels } from './pixels.js';
 import { setProgress } from './progress.js';
 
@@ -29,10 +30,11 @@ export function clearReview() {
   el.reviewTables.replaceChildren();
   el.reviewExcluded.replaceChildren();
   clearPixels();
+  clearFaces();
 }
 
 /** A 'review' message of the worker (protocol.js): show it and wait for the user. */
-export function onReview({ review, tables, exportBytes, pixels }) {
+export function onReview({ review, tables, exportBytes, pixels, faces }) {
   const r = state.running;
   r.phase = 'review';
   r.exportTotal = exportBytes;
@@ -42,7 +44,9 @@ export function onReview({ review, tables, exportBytes, pixels }) {
   showTables(tables || []);
   showExcluded(review.excluded || []);
   showPixels(pixels || []);
-  setProgress(r.scanTotal, Math.max(1, r.scanTotal + exportBytes));
+  showFaces(faces || []);
+  const before = r.scanTotal + (r.facesTotal || 0);
+  setProgress(before, Math.max(1, before + exportBytes));
   setStatus(t('phaseReview'));
   announce(t('phaseReview'));
   el.review.hidden = false;

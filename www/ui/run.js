@@ -8,6 +8,7 @@ import { localDate, randomHex, errorText } from '../util.js';
 import { updateControls } from './controls.js';
 import { setProgress } from './progress.js';
 import { clearReport, renderReport } from './report.js';
+import { faceChoices } from './faces.js';
 import { acceptedPixels } from './pixels.js';
 import { clearReview, editedProfiles } from './review.js';
 import { secretForRun } from './secret.js';
@@ -89,7 +90,7 @@ export async function confirmRun() {
   r.scratch = handle ? null : `export-${randomHex(8)}.zip`;
   state.active.worker.postMessage(protocol.confirm({
     handle, profiles: editedProfiles(), scratch: r.scratch, mapping: el.mappingKeep.checked,
-    pixelAccepted: acceptedPixels(),
+    pixelAccepted: acceptedPixels(), faceChoices: faceChoices(),
   }));
   setStatus(t('phaseExport'));
   announce(t('phaseExport'));

@@ -5,8 +5,9 @@ import * as protocol from '../protocol.js';
 // The input being handled, named in an error.
 export const current = { file: null };
 
-export function post(message) {
-  self.postMessage(message);
+/** Posts `message`, moving the buffers of `transfer` to the page (the worker loses them). */
+export function post(message, transfer = []) {
+  self.postMessage(message, transfer);
 }
 
 export function postError(message, fatal, code) {

@@ -9,6 +9,7 @@ import { WebJob } from '../pkg/capture.js';
 import { current, messageOf, post, progress } from './post.js';
 import { ahead, useFiles } from './read.js';
 import { scanPass } from './scan.js';
+import { chooseFaces, facePreviews, removesFaces } from './faces.js';
 import { acceptBoxes, cleansPixels, pixelPreviews } from './pixels.js';
 import { openSink } from './sink.js';
 import { timing, resetTiming, timed, timedSync } from './timing.js';
@@ -18,10 +19,10 @@ import { toPlain, toWasm } from './wasm.js';
 const waiting = { confirm: null };
 
 /** A 'confirm' message (protocol.js): the review's answer, if one is awaited. */
-export function onConfirm({ handle, profiles, scratch, mapping, pixelAccepted }) {
+export function onConfirm({ handle, profiles, scratch, mapping, pixelAccepted, faceChoices }) {
   const resolve = waiting.confirm;
   waiting.confirm = null;
-  resolve?.({ handle, profiles, scratch, mapping, pixelAccepted });
+  resolve?.({ handle, profiles, scratch, mapping, pixelAccepted, faceChoices });
 }
 
 /** Runs the export of a 'run' message (protocol.js); `wasm` is the module's exports (for its
@@ -33,7 +34,7 @@ export async function run({ files, names, secret, exportDate, settings }, wasm) 
     useFiles(files);
     ctx.job = new WebJob(settings, new TextEncoder().encode(secret), exportDate);
     await scanPass(ctx, files, names);
-    const { plan, exportTotal, choice } = await reviewPass(ctx, cleansPixels(settings));
+    const { plan, exportTotal, choice } = await reviewPass(ctx, settings);
     await exportPass(ctx, plan, choice, exportTotal);
     await finish(ctx, choice.mapping, wasm);
   } finally {
@@ -43,10 +44,11 @@ export async function run({ files, names, secret, exportDate, settings }, wasm) 
   }
 }
 
-/** The plan, then the review: the user checks it before anything is written (with `pixels`,
- *  the previews of the series the Clean Pixel Data option would clean). Gives the plan, the
- *  bytes it exports, and the user's 'confirm'. */
-async function reviewPass(ctx, pixels) {
+/** The plan, then the review: the user checks it before anything is written (with the
+ *  options of `settings`, the previews of the series the Clean Pixel Data option would clean
+ *  and of the head scans whose face the Clean Recognizable Visual Features option removes).
+ *  Gives the plan, the bytes it exports, and the user's 'confirm'. */
+async function reviewPass(ctx, settings) {
   const { job } = ctx;
   const planStarted = performance.now();
   const tables = toPlain(job.tableReview());
@@ -55,11 +57,13 @@ async function reviewPass(ctx, pixels) {
   const exportFiles = new Set(plan.map((p) => p.input)).size;
   const exportTotal = plan.reduce((n, p) => n + ctx.inputs[p.input].size, 0);
   timing.plan += performance.now() - planStarted;
-  const previews = pixels ? await pixelPreviews(ctx) : [];
-  post(protocol.review({ review, tables, exportFiles, exportBytes: exportTotal, pixels: previews }));
+  const pixels = cleansPixels(settings) ? await pixelPreviews(ctx) : [];
+  const { faces, transfer } = removesFaces(settings) ? await facePreviews(ctx) : { faces: [], transfer: [] };
+  post(protocol.review({ review, tables, exportFiles, exportBytes: exportTotal, pixels, faces }), transfer);
   const choice = await timed('review', () => new Promise((resolve) => { waiting.confirm = resolve; }));
   for (const { input, profile } of choice.profiles) job.setTableProfile(input, profile);
   acceptBoxes(job, choice.pixelAccepted);
+  chooseFaces(job, choice.faceChoices);
   if (choice.mapping) job.recordMapping();
   return { plan, exportTotal, choice };
 }

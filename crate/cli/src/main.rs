@@ -87,7 +87,9 @@ struct ExportArgs {
     /// retain-uids, retain-device-identity, retain-institution-identity,
     /// retain-patient-characteristics, clean-descriptors, clean-structured-content, clean-graphics,
     /// clean-pixel-data (burned-in text blacked out of ultrasound, screenshots and images marked
-    /// BurnedInAnnotation YES, which are then exported: the rules' and the detector's boxes).
+    /// BurnedInAnnotation YES, which are then exported: the rules' and the detector's boxes),
+    /// clean-visual-features (the face removed from 3D head MR and CT: a head template registered
+    /// to each, its face region's voxels cleared in the NIfTI volume and the DICOM files).
     #[arg(long = "option", value_parser = parse_option)]
     options: Vec<Opt>,
     /// What happens to dates (default: the preset's; mip: month, basic: remove).
@@ -312,6 +314,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
     }
     print_ambiguous_dates(&job);
     let plan = job.plan().map_err(|e| e.to_string())?;
+    fit_faces(&mut job, &files)?;
     if args.mapping.is_some() {
         job.record_mapping().map_err(|e| e.to_string())?;
     }
@@ -329,6 +332,27 @@ fn export(args: &ExportArgs) -> Result<(), String> {
         fs::write(path, json).map_err(|e| format!("cannot write the profiles {}: {e}", path.display()))?;
     }
     print_summary(&report, args);
+    Ok(())
+}
+
+/// With clean-visual-features: each head scan read again and its face placed; one whose face
+/// cannot be placed is held back (said here, and in the report).
+fn fit_faces(job: &mut Job, files: &[PathBuf]) -> Result<(), String> {
+    let mut buffer = Vec::new();
+    for series in job.face_series() {
+        for &input in &series.inputs {
+            if let Err(e) = read_into(&files[input], u64::MAX, &mut buffer) {
+                eprintln!("head scan {}: {} cannot be read again: {e}", series.label, files[input].display());
+                continue;
+            }
+            job.face_add(&series.key, input, &buffer).map_err(|e| e.to_string())?;
+        }
+        match job.face_fit(&series.key) {
+            Ok(preview) => eprintln!("head scan {}: face removed ({} voxels)", series.label, preview.voxels),
+            Err(capture::JobError::FaceNotFitted(why)) => eprintln!("head scan {}: held back, the face could not be placed: {why}", series.label),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     Ok(())
 }
 

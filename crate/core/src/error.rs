@@ -29,11 +29,12 @@ pub enum Reason {
     NotPrimary,
     IdentifierFound,
     PixelsNotCleanable,
+    FaceNotRemoved,
 }
 
 impl Reason {
     /// Every reason, for the tests that check the page has a text for each.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::NotDicom,
         Reason::Dicomdir,
         Reason::Corrupt,
@@ -53,6 +54,7 @@ impl Reason {
         Reason::NotPrimary,
         Reason::IdentifierFound,
         Reason::PixelsNotCleanable,
+        Reason::FaceNotRemoved,
     ];
 }
 
@@ -100,6 +102,9 @@ pub enum FileError {
     Identifiable { kind: &'static str, source: String, found_at: String },
     /// The Clean Pixel Data Option could not clean the image's pixels: it is not written.
     PixelsNotCleanable(RedactError),
+    /// The Clean Recognizable Visual Features Option could not remove the face of its series
+    /// (why: the registration's words): it is not written.
+    FaceNotRemoved(String),
 }
 
 /// Why an image's pixels cannot be cleaned (decoded, blacked out and written natively).
@@ -163,6 +168,7 @@ impl fmt::Display for FileError {
                 "not exported: the output audit found {kind} from {source} of the input in {found_at} of the de-identified file"
             ),
             FileError::PixelsNotCleanable(why) => write!(f, "not exported: its pixels could not be cleaned of burned-in text ({why})"),
+            FileError::FaceNotRemoved(why) => write!(f, "not exported: the face could not be removed from its series ({why})"),
         }
     }
 }
@@ -194,6 +200,7 @@ impl FileError {
                 Why::new(Reason::IdentifierFound, format!("{kind} from {source} in {found_at}"))
             }
             FileError::PixelsNotCleanable(why) => Why::new(Reason::PixelsNotCleanable, why.to_string()),
+            FileError::FaceNotRemoved(why) => Why::new(Reason::FaceNotRemoved, why.clone()),
         }
     }
 }
@@ -220,6 +227,10 @@ pub enum JobError {
     UnknownPixelSeries(String),
     /// The review's preview of an image could not be made (the image stays held back).
     PixelPreview(String),
+    /// The face of a series the Clean Recognizable Visual Features review did not offer.
+    UnknownFaceSeries(String),
+    /// A head scan's face could not be placed (the scan is held back while its face is to go).
+    FaceNotFitted(String),
 }
 
 impl fmt::Display for JobError {
@@ -240,6 +251,8 @@ impl fmt::Display for JobError {
             ),
             JobError::UnknownPixelSeries(key) => write!(f, "no series {key:?} awaits pixel cleaning"),
             JobError::PixelPreview(why) => write!(f, "no preview of the image: {why}"),
+            JobError::UnknownFaceSeries(key) => write!(f, "no head scan {key:?} awaits face removal"),
+            JobError::FaceNotFitted(why) => write!(f, "the face of the head scan could not be placed: {why}"),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod archive;
 mod codec;
 pub mod dates;
+pub mod deface;
 pub mod error;
 pub mod dicom;
 pub mod job;

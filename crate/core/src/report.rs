@@ -28,6 +28,9 @@ pub struct FileEntry {
     /// With an exported image whose pixels were cleaned (Clean Pixel Data Option): the boxes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redaction: Option<Redaction>,
+    /// An exported image or volume whose face was removed (Clean Recognizable Visual Features).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub defaced: bool,
 }
 
 /// What the Clean Pixel Data Option did to one exported image: the boxes blacked out on every

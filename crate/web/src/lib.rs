@@ -224,6 +224,52 @@ impl WebJob {
         self.job.accept_pixel_boxes(key, boxes).map_err(js_error)
     }
 
+    /// After `plan`, with the Clean Recognizable Visual Features option: the head scans whose
+    /// face it removes, `[{key, label, modality, inputs, dims, voxel, chosen, fitted, failed}]`
+    /// (`label`: series number and description, for the screen).
+    #[wasm_bindgen(js_name = faceSeries)]
+    pub fn face_series(&self) -> Result<JsValue, JsError> {
+        to_js(&self.job.face_series())
+    }
+
+    /// One file of head scan `key`, input `input`, whole in the first `len` bytes of `buffer`:
+    /// read again for the scan's registration.
+    #[wasm_bindgen(js_name = faceAdd)]
+    pub fn face_add(&mut self, key: &str, input: usize, len: usize) -> Result<(), JsError> {
+        let bytes = self.buffer.get(..len).ok_or_else(|| JsError::new("faceAdd: more bytes than the buffer holds"))?;
+        self.job.face_add(key, input, bytes).map_err(js_error)
+    }
+
+    /// Once all of head scan `key`'s files were added: its face placed, `{voxels, sagittal,
+    /// axial}` with each picture `{width, height, rgba (Uint8Array)}`; an error says why it
+    /// could not be placed (the scan is then held back unless the user keeps its face).
+    #[wasm_bindgen(js_name = faceFit)]
+    pub fn face_fit(&mut self, key: &str) -> Result<JsValue, JsError> {
+        let preview = self.job.face_fit(key).map_err(js_error)?;
+        let out = js_sys::Object::new();
+        let set = |o: &js_sys::Object, k: &str, v: JsValue| js_sys::Reflect::set(o, &JsValue::from_str(k), &v).map(|_| ());
+        let picture = |p: &capture::deface::Picture| {
+            let o = js_sys::Object::new();
+            set(&o, "width", p.width.into())?;
+            set(&o, "height", p.height.into())?;
+            set(&o, "rgba", js_sys::Uint8Array::from(&p.rgba[..]).into())?;
+            Ok::<JsValue, JsValue>(o.into())
+        };
+        (|| {
+            set(&out, "voxels", (preview.voxels as f64).into())?;
+            set(&out, "sagittal", picture(&preview.sagittal)?)?;
+            set(&out, "axial", picture(&preview.axial)?)
+        })()
+        .map_err(|_| JsError::new("faceFit: could not build the preview"))?;
+        Ok(out.into())
+    }
+
+    /// The review's choice for head scan `key`: its face removed (the default) or kept.
+    #[wasm_bindgen(js_name = chooseFace)]
+    pub fn choose_face(&mut self, key: &str, remove: bool) -> Result<(), JsError> {
+        self.job.choose_face(key, remove).map_err(js_error)
+    }
+
     /// The confirmed rules of one table, before `plan` or between `plan` and the first
     /// `exportEach`: a profile
     /// `{columns: [{name, rule, quasiIdentifier}]}` (e.g. the review's `profile`, edited).

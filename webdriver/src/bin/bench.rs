@@ -38,6 +38,7 @@ enum Work {
     Deid,
     Nifti,
     Redact,
+    Deface,
     Floor,
 }
 
@@ -47,6 +48,7 @@ impl Work {
             Work::Deid => "de-identify (DICOM out)",
             Work::Nifti => "NIfTI",
             Work::Redact => "clean pixel data",
+            Work::Deface => "remove faces (NIfTI out)",
             Work::Floor => "floor",
         }
     }
@@ -257,6 +259,22 @@ fn main() {
         }
         studies.push(study);
     }
+    // The face removal study: a generated 1 mm 3D T1 of 176 × 256 × 256.
+    if want(DEFACE) || want(DEFACE_PAGE) {
+        let study = head_study(&studies_dir);
+        if want(DEFACE) {
+            rows.push(deface_row(&study, &capture, &key, &out, reps, &bench));
+        }
+        if want(DEFACE_PAGE) {
+            let mut row = Row { study: study.name, work: Work::Deface, tool: DEFACE_PAGE.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
+            if let Err(e) = page_runs(&dist, &study, Work::Deface, reps, &bench, &mut row) {
+                row.error = Some(e);
+            }
+            report_row(&row);
+            rows.push(row);
+        }
+        studies.push(study);
+    }
     let text = render(&rows, &studies, reps, quick, started.elapsed());
     println!("{text}");
     let path = bench.join(if quick { "results-quick.md" } else { "results.md" });
@@ -306,6 +324,52 @@ fn redact_row(study: &Study, capture: &Path, key: &Path, out: &Path, reps: usize
         row.note = format!("{frames} frames cleaned, {:.0} frames/s, {} boxes; out {}", frames as f64 / m, r["boxes"].as_array().map_or(0, Vec::len), output_summary(&o));
         if frames == 0 {
             row.error = Some(format!("the cine was not cleaned: {}", report["files"][0]));
+        }
+    }
+    report_row(&row);
+    let _ = std::fs::remove_dir_all(&o);
+    row
+}
+
+const DEFACE: &str = "capture CLI (clean-visual-features)";
+const DEFACE_PAGE: &str = "capture page (clean-visual-features)";
+
+/// The face removal study: `capture_tests::head::Head::t1_1mm`, 256 files of 176 × 256.
+fn head_study(studies_dir: &Path) -> Study {
+    let dir = studies_dir.join("head-t1");
+    let stamp = studies_dir.join(".head-t1.complete");
+    if !stamp.is_file() {
+        let _ = std::fs::remove_dir_all(&dir);
+        capture_tests::head::Head::t1_1mm().write(&dir, 900);
+        std::fs::write(&stamp, "").unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let bytes = files.iter().map(|f| std::fs::metadata(f).map_or(0, |m| m.len())).sum();
+    eprintln!("bench: head-t1: {} files, {:.1} MB in {}", files.len(), bytes as f64 / 1e6, dir.display());
+    Study { name: "head-t1", dir, files, bytes }
+}
+
+/// The CLI with clean-visual-features, NIfTI out: the head registered, its face cleared.
+fn deface_row(study: &Study, capture: &Path, key: &Path, out: &Path, reps: usize, bench: &Path) -> Row {
+    let o = out.join(study.name);
+    let argv: Vec<String> = [
+        &capture.display().to_string(), "export", "--out", &o.join("capture.zip").display().to_string(),
+        "--report", &o.join("report.json").display().to_string(), "--secret-file", &key.display().to_string(),
+        "--preset", "basic", "--format", "nifti", "--option", "clean-visual-features", &study.dir.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    eprintln!("bench: {} / {DEFACE} ...", study.name);
+    let mut row = Row { study: study.name, work: Work::Deface, tool: DEFACE.into(), ours: true, walls: vec![], peak: None, note: String::new(), error: None };
+    run_reps(&argv, reps, &o, bench, &mut row);
+    if row.error.is_none() {
+        let report: Value = std::fs::read(o.join("report.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let defaced = report["files"].as_array().map_or(0, |f| f.iter().filter(|f| f["defaced"] == json!(true)).count());
+        row.note = format!("{defaced} files defaced; out {}", output_summary(&o));
+        if defaced == 0 {
+            row.error = Some("no file was defaced".into());
         }
     }
     report_row(&row);
@@ -485,9 +549,18 @@ fn page_runs(dist: &Path, study: &Study, work: Work, reps: usize, bench: &Path, 
         session.execute(
             "const p = document.getElementById('preset'); p.value = 'basic'; p.dispatchEvent(new Event('change', {bubbles: true}));\
              const f = document.getElementById(arguments[0]); f.checked = true; f.dispatchEvent(new Event('change', {bubbles: true}));\
-             const o = document.querySelector('input[name=\"option\"][value=\"clean-pixel-data\"]');\
-             if (o) { o.checked = arguments[1]; o.dispatchEvent(new Event('change', {bubbles: true})); } return true;",
-            vec![json!(if work == Work::Nifti { "format-nifti" } else { "format-dicom" }), json!(work == Work::Redact)],
+             for (const name of ['clean-pixel-data', 'clean-visual-features']) {\
+               const o = document.querySelector(`input[name=\"option\"][value=\"${name}\"]`);\
+               if (o) { o.checked = name === arguments[1]; o.dispatchEvent(new Event('change', {bubbles: true})); }\
+             } return true;",
+            vec![
+                json!(if matches!(work, Work::Nifti | Work::Deface) { "format-nifti" } else { "format-dicom" }),
+                json!(match work {
+                    Work::Redact => "clean-pixel-data",
+                    Work::Deface => "clean-visual-features",
+                    _ => "",
+                }),
+            ],
         )?;
         select_files(&session, study)?;
         session.wait_for("#run to be enabled", Duration::from_secs(60), || {

@@ -5,6 +5,7 @@ mod attr;
 mod encode;
 mod length;
 mod parse;
+mod plane;
 mod summary;
 #[cfg(test)]
 mod tests;
@@ -15,6 +16,7 @@ pub use attr::{element, in_functional_groups, number, numbers, text};
 pub use encode::{encode, meta, reinterpret_un};
 pub use length::check_data_set;
 pub use parse::{is_dicom, parse, parse_header, parse_split, Header, Split};
+pub use plane::{frame_planes, Plane};
 pub use summary::Summary;
 
 /// A parsed DICOM file: file meta group and data set.

@@ -31,6 +31,8 @@ pub struct Summary {
     /// Position of the slice along its normal (ImagePositionPatient · normal of
     /// ImageOrientationPatient): the order of slices in space.
     pub slice_position: Option<f64>,
+    /// BodyPartExamined: which 3D scans may show a face (Clean Recognizable Visual Features).
+    pub body_part: Option<String>,
 }
 
 impl Summary {
@@ -59,6 +61,7 @@ impl Summary {
             rows: integer(tags::ROWS).and_then(|v| u32::try_from(v).ok()),
             columns: integer(tags::COLUMNS).and_then(|v| u32::try_from(v).ok()),
             slice_position: slice_position(ds),
+            body_part: text(ds, tags::BODY_PART_EXAMINED),
         }
     }
 }

@@ -95,6 +95,7 @@ impl Job {
             }
             (Target::Table(path), Ok(bytes)) => self.export_table(input, path, bytes)?,
             (Target::Dicom(path), Ok(bytes)) if self.pixels.contains_key(&input) => return self.export_cleaned(input, path, bytes, out),
+            (Target::Dicom(path), Ok(bytes)) if self.defacing(input) => return self.export_defaced(input, path, bytes, out),
             (Target::Dicom(path), Ok(bytes)) => self.export_dicom(input, path, bytes)?,
         };
         out(parts);
@@ -164,15 +165,30 @@ impl Job {
     }
 
     /// One slice of a NIfTI volume: the volume is written (sidecar, then `.nii`) whole once
-    /// complete, or as its files arrive; its members are then reported by how it ended.
+    /// complete, or as its files arrive; its members are then reported by how it ended. A head
+    /// scan's volume loses its face first (Clean Recognizable Visual Features).
     fn export_nifti(&mut self, input: usize, paths: layout::Nifti, bytes: Result<&[u8], &str>) -> Result<Vec<Vec<u8>>, JobError> {
         let summary = self.inputs[input].summary.as_ref().ok_or(JobError::UnknownInput(input))?;
         let split = parse_for_nifti(bytes, summary);
         let object = split.as_ref().map(|s| (&s.object, s.native_pixels())).map_err(Clone::clone);
+        let policy = self.volume_policy(input);
+        let converter = self.nifti.as_mut().ok_or(JobError::UnknownInput(input))?;
+        let output = converter.add(input, object, policy.as_ref().unwrap_or(&self.policy));
+        let (mut defaced, mut refused) = (false, None);
+        let output = match output {
+            Ok(nifti::Output::Whole(mut done)) => {
+                match self.clear_finished(input, done.result) {
+                    Ok((result, cleared)) => (done.result, defaced) = (result, cleared),
+                    Err(e) => (done.result, refused) = (Err(e.to_string()), Some(e)),
+                }
+                Ok(nifti::Output::Whole(done))
+            }
+            other => other,
+        };
         let (Some(converter), Stage::Exporting { archive, .. }) = (self.nifti.as_mut(), &mut self.stage) else {
             return Err(JobError::UnknownInput(input));
         };
-        let (volume, written) = match converter.add(input, object, &self.policy) {
+        let (volume, written) = match output {
             Ok(nifti::Output::Nothing) => return Ok(Vec::new()),
             Ok(nifti::Output::Whole(done)) => {
                 let gradients = gradient_texts(converter, done.volume);
@@ -191,8 +207,28 @@ impl Job {
                 return Err(JobError::VolumeIncomplete { path, why: broken.why });
             }
         };
-        record_volume(&mut self.inputs, &converter.volumes()[volume].members, paths.volume, written);
+        let members = &converter.volumes()[volume].members;
+        let cleared = defaced && written.is_ok();
+        members.iter().for_each(|&m| self.inputs[m].defaced |= cleared);
+        record_volume(&mut self.inputs, members, paths.volume, written);
+        if let Some(e) = refused {
+            for &m in members {
+                if !matches!(self.inputs[m].outcome, Outcome::Exported { .. }) {
+                    self.inputs[m].skip(e.why(), e.to_string());
+                }
+            }
+        }
         Ok(archive.take_parts())
+    }
+
+    /// A finished volume of a chosen head scan with its face cleared (and whether it was), or
+    /// why it is not written; any other volume as it is.
+    fn clear_finished(&self, input: usize, result: Converted) -> Result<(Converted, bool), FileError> {
+        let Ok((json, mut nii)) = result else { return Ok((result, false)) };
+        match self.clear_volume(input, &mut nii) {
+            Ok(cleared) => Ok((Ok((json, nii)), cleared.is_some())),
+            Err(why) => Err(FileError::FaceNotRemoved(why)),
+        }
     }
 
     /// Closes the archive; returns its last bytes.
@@ -231,6 +267,9 @@ fn unreadable(reason: &str) -> String {
     format!("could not be read for the export: {reason}")
 }
 
+/// A finished volume: its sidecar and `.nii`, or why it was not converted.
+type Converted = Result<(Vec<u8>, Vec<u8>), String>;
+
 /// A de-identified input: its encoded attributes, the Pixel Data element split off after them,
 /// and what `prepare` made of the file.
 pub(super) type Deidentified<'b, T> = (Vec<u8>, &'b [u8], T);
@@ -266,7 +305,7 @@ fn deidentify_dicom<'b, T>(
 /// A NIfTI member parsed whole, with the header the scan saw, or why not (as reported).
 /// Native samples are placed from the file's bytes (dicom::Split); compressed ones are
 /// decoded from the whole object.
-fn parse_for_nifti<'b>(bytes: Result<&'b [u8], &str>, summary: &Summary) -> Result<dicom::Split<'b>, String> {
+pub(super) fn parse_for_nifti<'b>(bytes: Result<&'b [u8], &str>, summary: &Summary) -> Result<dicom::Split<'b>, String> {
     let bytes = bytes.map_err(unreadable)?;
     dicom::parse_split(bytes, true)
         .and_then(|s| if Summary::of(&s.object) == *summary { Ok(s) } else { Err(FileError::Changed) })

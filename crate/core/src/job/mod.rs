@@ -26,6 +26,7 @@ use crate::report::{Audit, Outcome, Why};
 use crate::table::{self, Tables};
 
 mod export;
+mod face;
 mod mapping;
 mod pixels;
 mod plan;
@@ -33,6 +34,7 @@ mod redact;
 mod report;
 mod review;
 mod scan;
+pub use face::{FacePreview, FaceSeries};
 pub use mapping::Mapping;
 pub use pixels::{PixelPreview, PixelSeries};
 pub use review::Review;
@@ -132,6 +134,8 @@ struct Input {
     why: Option<Why>,
     /// The pixel cleaning of an exported image (Clean Pixel Data Option).
     redaction: Option<crate::report::Redaction>,
+    /// Its face was removed (Clean Recognizable Visual Features Option).
+    defaced: bool,
 }
 
 impl Input {
@@ -198,6 +202,10 @@ pub struct Job {
     uids: Option<BTreeMap<String, String>>,
     /// Clean Pixel Data: the held-back images it exports, by input (filled by `plan`).
     pixels: BTreeMap<usize, pixels::PixelPlan>,
+    /// Clean Recognizable Visual Features: the head scans by key, and each member's key
+    /// (filled by `plan`).
+    faces: BTreeMap<String, face::FacePlan>,
+    face_of: BTreeMap<usize, String>,
 }
 
 impl Job {
@@ -226,6 +234,8 @@ impl Job {
             audit: Audit::default(),
             uids: None,
             pixels: BTreeMap::new(),
+            faces: BTreeMap::new(),
+            face_of: BTreeMap::new(),
         })
     }
 

@@ -211,6 +211,7 @@ mod tests {
             outcome: Outcome::Quarantined { reason: "held".into() },
             why: Some(Why::new(code, None)),
             redaction: None,
+            defaced: false,
         }
     }
 

@@ -56,6 +56,7 @@ impl Job {
             quarantine(&mut self.inputs, self.policy.preset == Preset::Mip);
             self.plan_pixels();
         }
+        self.plan_faces();
         let mut targets = self.plan_dicom();
         if self.settings.format != Format::Dicom {
             targets.extend(self.plan_nifti());
@@ -113,17 +114,14 @@ impl Job {
     /// all with the volume's paths, in voxel order. Volumes that cannot be converted are
     /// reported (and, without the DICOM tree, their files skipped).
     fn plan_nifti(&mut self) -> Vec<(usize, Target)> {
-        let slices: Vec<(usize, &nifti::Slice)> = self
-            .slices
-            .iter()
-            // Images whose pixels are cleaned are exported as DICOM only.
-            .filter(|(&i, _)| self.inputs[i].outcome == Outcome::Pending && !self.pixels.contains_key(&i))
-            .map(|(&i, s)| (i, s))
-            .collect();
-        let mut volumes = nifti::plan(&slices);
+        // Images whose pixels are cleaned are exported as DICOM only.
+        let mut volumes = nifti::plan(&self.volume_slices());
         let names = self.nifti_names(&volumes);
         let mut steps = Vec::new();
         for (volume, paths) in volumes.iter_mut().zip(names) {
+            if self.face_of.contains_key(&volume.members[0]) {
+                volume.write_whole();
+            }
             if let Some(problem) = &volume.problem {
                 if self.settings.format == Format::Nifti {
                     for &i in &volume.members {
@@ -279,7 +277,7 @@ mod tests {
     }
 
     fn input(name: &str, summary: Option<Summary>) -> Input {
-        Input { name: name.into(), size: 1, summary, outcome: Outcome::Pending, why: None, redaction: None }
+        Input { name: name.into(), size: 1, summary, outcome: Outcome::Pending, why: None, redaction: None, defaced: false }
     }
 
     fn code(input: &Input) -> Option<Reason> {

@@ -46,19 +46,11 @@ impl Job {
         out: &mut dyn FnMut(Vec<Vec<u8>>),
     ) -> Result<(), JobError> {
         let prepare = |split: &Split<'b>| open(split, bytes, boxes).map_err(FileError::PixelsNotCleanable);
-        let adjust = |clean: &mut Object, opened: &Opened| {
-            write::clean_attributes(clean, &opened.image.format)?;
-            write::record_method(clean, Opt::CleanPixelData.name(), Opt::CleanPixelData.code());
-            Ok(())
+        let Some((attributes, opened)) = self.deidentify_rewritten(input, bytes, Opt::CleanPixelData, prepare)? else {
+            return Ok(());
         };
-        let (attributes, _, opened) = match self.deidentify_counted(input, bytes, prepare, adjust)? {
-            Ok(done) => done,
-            Err(e) => {
-                self.inputs[input].skip(e.why(), e.to_string());
-                return Ok(());
-            }
-        };
-        write_entry(archive(&mut self.stage)?, &path, attributes, &opened, out)?;
+        let fill = &mut |_: usize, frame: &mut [u8]| opened.image.fill(frame, &opened.boxes);
+        write_entry(archive(&mut self.stage)?, &path, attributes, (&opened.image, opened.length), fill, out)?;
         self.inputs[input].redaction = Some(Redaction {
             boxes: opened.boxes,
             frames: opened.image.format.frames,
@@ -68,6 +60,43 @@ impl Job {
         });
         self.inputs[input].outcome = Outcome::Exported { path };
         Ok(())
+    }
+}
+
+/// An image whose pixels a pixel option rewrites natively, once opened.
+pub(super) trait Rewritten<'b> {
+    fn image(&self) -> &Image<'b>;
+}
+
+impl<'b> Rewritten<'b> for Opened<'b> {
+    fn image(&self) -> &Image<'b> {
+        &self.image
+    }
+}
+
+impl Job {
+    /// One image of a pixel option (`opt`) de-identified as the DICOM export does, opened by
+    /// `prepare`, its attributes describing the native samples written after them and recording
+    /// `opt` (Burned In Annotation NO after Clean Pixel Data); `None` once skipped with its reason.
+    pub(super) fn deidentify_rewritten<'b, T: Rewritten<'b>>(
+        &mut self,
+        input: usize,
+        bytes: &'b [u8],
+        opt: Opt,
+        prepare: impl FnOnce(&Split<'b>) -> Result<T, FileError>,
+    ) -> Result<Option<(Vec<u8>, T)>, JobError> {
+        let adjust = |clean: &mut Object, opened: &T| {
+            write::clean_attributes(clean, &opened.image().format, opt == Opt::CleanPixelData)?;
+            write::record_method(clean, opt.name(), opt.code());
+            Ok(())
+        };
+        match self.deidentify_counted(input, bytes, prepare, adjust)? {
+            Ok((attributes, _, opened)) => Ok(Some((attributes, opened))),
+            Err(e) => {
+                self.inputs[input].skip(e.why(), e.to_string());
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -100,19 +129,20 @@ fn open<'b>(split: &Split<'b>, bytes: &'b [u8], boxes: &Boxes) -> Result<Opened<
 }
 
 /// The cleaned file's zip entry: its size known up front (attributes, the Pixel Data header,
-/// the frames), then written frame by frame, each handed to `out` as soon as it is written.
-fn write_entry(
+/// the frames of `image`, `length` bytes), then written frame by frame, each cleaned by `fill`
+/// (frame number, samples) and handed to `out` as soon as it is written.
+pub(super) fn write_entry(
     archive: &mut crate::archive::Archive,
     path: &str,
     attributes: Vec<u8>,
-    opened: &Opened,
+    (image, length): (&Image, u32),
+    fill: &mut dyn FnMut(usize, &mut [u8]),
     out: &mut dyn FnMut(Vec<Vec<u8>>),
 ) -> Result<(), JobError> {
-    let Opened { image, boxes, length, .. } = opened;
     let format = &image.format;
-    archive.start_entry(path, attributes.len() + write::PIXEL_HEADER + *length as usize)?;
+    archive.start_entry(path, attributes.len() + write::PIXEL_HEADER + length as usize)?;
     let mut head = attributes;
-    head.extend(write::pixel_header(format.output().bits, *length));
+    head.extend(write::pixel_header(format.output().bits, length));
     archive.write_owned(head)?;
     out(archive.take_parts());
     for f in 0..format.frames {
@@ -120,7 +150,7 @@ fn write_entry(
         let mut frame = image
             .frame(f)
             .map_err(|e| JobError::Archive(format!("{path} cannot be completed: {e}, decoded before")))?;
-        image.fill(&mut frame, boxes);
+        fill(f, &mut frame);
         if f + 1 == format.frames && (format.frames * frame.len()) % 2 == 1 {
             frame.push(0); // the value's pad byte
         }

@@ -20,6 +20,7 @@ impl Job {
                 outcome: i.outcome.clone(),
                 why: i.why.clone(),
                 redaction: i.redaction.clone(),
+                defaced: i.defaced,
             })
             .collect();
         let (tables, linkage) = self.tables.report(&self.keyring);

@@ -37,13 +37,14 @@ impl Job {
             Err(e) => (None, Outcome::Skipped { reason: e.to_string() }, Some(e.why())),
         };
         let size = size.max(prefix.len() as u64);
-        self.inputs.push(Input { name: name.to_string(), size, summary, outcome, why, redaction: None });
+        self.inputs.push(Input { name: name.to_string(), size, summary, outcome, why, redaction: None, defaced: false });
         Scan::Input(self.inputs.len() - 1)
     }
 
     /// With a NIfTI output, the slice of the next input's header for the volume plan.
     fn keep_slice(&mut self, object: &Object, native_bytes: Option<u64>) {
-        if self.settings.format == Format::Dicom {
+        // The head scans of the Clean Recognizable Visual Features Option are volumes too.
+        if self.settings.format == Format::Dicom && !self.policy.options.contains(&crate::profile::Opt::CleanVisualFeatures) {
             return;
         }
         let mut slice = nifti::Slice::of(object);
@@ -77,7 +78,7 @@ impl Job {
 
     fn skipped(&mut self, name: &str, size: u64, reason: String, why: Why) -> usize {
         let (outcome, why) = (Outcome::Skipped { reason }, Some(why));
-        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome, why, redaction: None });
+        self.inputs.push(Input { name: name.to_string(), size, summary: None, outcome, why, redaction: None, defaced: false });
         self.inputs.len() - 1
     }
 }

@@ -25,6 +25,7 @@ mod fieldmap;
 mod diffusion;
 mod ge_block;
 mod geometry;
+mod head;
 mod header;
 mod mosaic;
 mod plan;
@@ -35,6 +36,7 @@ mod slots;
 mod timing;
 mod suffix;
 mod tilt;
+pub mod voxels;
 mod xray;
 
 // A frame's samples: decoded in `codec` (the pixel cleaning decodes them too).
@@ -42,6 +44,7 @@ use crate::codec::frame as pixels;
 
 pub use convert::{Broken, Converter, Finished, Output, VolumeReport};
 pub use diffusion::{GradientPaths, GradientTexts, Table};
+pub use head::{MAX_VOXEL_MM, MIN_SLICES};
 pub use header::{DataType, Header, VOX_OFFSET};
 pub use plan::{plan, sanitise, Volume};
 pub use slice::Slice;

@@ -88,6 +88,9 @@ pub enum Opt {
     /// Clean Pixel Data (E.3.1): no column of the table; burned-in text is blacked out of the
     /// pixels of the images held back for it (crate::redact).
     CleanPixelData,
+    /// Clean Recognizable Visual Features (E.3.2): no column of the table; the face is removed
+    /// from the voxels of 3D head scans (crate::deface).
+    CleanVisualFeatures,
 }
 
 impl Opt {
@@ -121,11 +124,13 @@ impl Opt {
             Opt::CleanStructuredContent => "clean-structured-content",
             Opt::CleanGraphics => "clean-graphics",
             Opt::CleanPixelData => "clean-pixel-data",
+            Opt::CleanVisualFeatures => "clean-visual-features",
         }
     }
 
-    /// The options that act on pixels, not on attributes: no column of Table E.1-1.
-    pub const PIXEL: [Opt; 1] = [Opt::CleanPixelData];
+    /// The options that act on pixels, not on attributes: no column of Table E.1-1; recorded
+    /// only on the files whose pixels they changed.
+    pub const PIXEL: [Opt; 2] = [Opt::CleanPixelData, Opt::CleanVisualFeatures];
 
     pub fn from_name(name: &str) -> Option<Opt> {
         Opt::ALL.into_iter().chain(Opt::PIXEL).find(|o| o.name() == name)
@@ -149,6 +154,7 @@ impl Opt {
             Opt::CleanStructuredContent => ("113104", "Clean Structured Content Option"),
             Opt::CleanGraphics => ("113103", "Clean Graphics Option"),
             Opt::CleanPixelData => ("113101", "Clean Pixel Data Option"),
+            Opt::CleanVisualFeatures => ("113102", "Clean Recognizable Visual Features Option"),
         }
     }
 
@@ -188,6 +194,8 @@ pub struct Policy {
     pub preset: Preset,
     pub options: BTreeSet<Opt>,
     pub dates: DatePolicy,
+    /// Pixel options applied to the output at hand (see [`Policy::applying`]).
+    pub applied: Vec<Opt>,
 }
 
 impl Policy {
@@ -215,7 +223,7 @@ impl Policy {
             DatePolicy::Month | DatePolicy::Shift => options.insert(Opt::RetainLongitudinalTemporalInformationModifiedDates),
             DatePolicy::Remove => false,
         };
-        Policy { preset, options, dates }
+        Policy { preset, options, dates, applied: Vec::new() }
     }
 
     /// The action for one attribute, before the VR decides what a compound code means.
@@ -271,7 +279,16 @@ impl Policy {
         if self.preset == Preset::Mip {
             out.push("series-description and protocol-name kept, identifiers removed".to_string());
         }
+        out.extend(self.applied.iter().map(|o| o.name().to_string()));
         out
+    }
+
+    /// The policy of an output whose pixels `opt` changed (a defaced volume's sidecar): its
+    /// method ends with the option's name and code, as the DICOM files' do.
+    pub fn applying(&self, opt: Opt) -> Policy {
+        let mut policy = self.clone();
+        policy.applied.push(opt);
+        policy
     }
 
     /// The CID 7050 codes (value, meaning) of the method: the Basic Profile, then each option.
@@ -279,6 +296,7 @@ impl Policy {
         let mut codes = vec![("113100", "Basic Application Confidentiality Profile")];
         // 113101 only on the files whose pixels were cleaned (crate::redact adds it there).
         codes.extend(self.options.iter().filter(|o| o.column().is_some()).map(|o: &Opt| o.code()));
+        codes.extend(self.applied.iter().map(|o| o.code()));
         codes
     }
 }

@@ -318,6 +318,26 @@ impl<'a> Image<'a> {
         }
     }
 
+    /// Sets every pixel of `frame` (as [`Image::frame`] gives it) where `mask` (row-major, a
+    /// flag per pixel) holds to the stored `value` on every sample, clamped to the samples' range.
+    pub fn fill_where(&self, frame: &mut [u8], mask: &[bool], value: i64) {
+        let out = self.format.output();
+        let bits = out.bits_stored.min(out.bits) as u32;
+        let (low, high) = match out.signed {
+            true => (-(1i64 << (bits - 1)), (1i64 << (bits - 1)) - 1),
+            false => (0, (1i64 << bits) - 1),
+        };
+        let value = value.clamp(low, high);
+        let sample: Vec<u8> = match out.bits / 8 {
+            1 => vec![value as u8],
+            _ => (value as u16).to_le_bytes().to_vec(),
+        };
+        let pixel = sample.len() * out.samples;
+        for (p, _) in frame.chunks_exact_mut(pixel).zip(mask).filter(|(_, &m)| m) {
+            p.chunks_exact_mut(sample.len()).for_each(|s| s.copy_from_slice(&sample));
+        }
+    }
+
     /// The display grey of `frame` (as [`Image::frame`] gives it).
     pub fn luma(&self, frame: &[u8]) -> Luma {
         let format = &self.format;

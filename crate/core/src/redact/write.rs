@@ -44,9 +44,10 @@ const STORED_RANGE: [Tag; 5] = [Tag(0x0028, 0x0106), Tag(0x0028, 0x0107), Tag(0x
 
 /// Rewrites a de-identified `object`'s pixel description for the samples of `format`'s
 /// output, written natively after its attributes (Pixel Data and any element after it are
-/// removed), with Burned In Annotation NO and the meta group's transfer syntax Explicit VR
-/// Little Endian. The method (113101) is recorded by [`record_method`].
-pub fn clean_attributes(object: &mut Object, format: &Format) -> Result<(), FileError> {
+/// removed), with the meta group's transfer syntax Explicit VR Little Endian, and with
+/// `text_removed` (burned-in text blacked out) Burned In Annotation NO. The method (113101,
+/// 113102) is recorded by [`record_method`].
+pub fn clean_attributes(object: &mut Object, format: &Format, text_removed: bool) -> Result<(), FileError> {
     let out = format.output();
     let class = object.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string();
     let instance = object.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string();
@@ -68,7 +69,9 @@ pub fn clean_attributes(object: &mut Object, format: &Format) -> Result<(), File
         1 => _ = ds.remove_element(tags::PLANAR_CONFIGURATION),
         _ => _ = us(ds, tags::PLANAR_CONFIGURATION, 0),
     }
-    cs(ds, tags::BURNED_IN_ANNOTATION, "NO");
+    if text_removed {
+        cs(ds, tags::BURNED_IN_ANNOTATION, "NO");
+    }
     // The samples written are the decoded ones: a lossy source stays marked as such.
     if frame::LOSSY_JPEG.contains(&format.transfer_syntax.as_str()) && text(ds, tags::LOSSY_IMAGE_COMPRESSION).is_none() {
         cs(ds, tags::LOSSY_IMAGE_COMPRESSION, "01");
