@@ -31,6 +31,14 @@ export function showMessage(kind, text) {
   return p;
 }
 
+/** A paragraph of class `className` holding `text`. */
+export function para(className, text) {
+  const p = document.createElement('p');
+  p.className = className;
+  p.textContent = text;
+  return p;
+}
+
 /** `nodes` in one fragment (spread arguments have a limit; a review may list thousands). */
 export function fragment(nodes) {
   const frag = document.createDocumentFragment();

@@ -2,7 +2,7 @@
 // head scan whose face the option removes, its size, a mid-sagittal and an axial picture with
 // the region to remove tinted, how many voxels go, and "Remove the face" (ticked by default;
 // unticked, the series is exported with its face). state.faces holds the choices.
-import { $, fragment } from '../dom.js';
+import { $, fragment, para } from '../dom.js';
 import { t, tp, fmtInt } from '../i18n.js';
 import { state } from '../state.js';
 
@@ -43,13 +43,6 @@ function seriesBlock(s, n) {
   div.append(removeChoice(s, n), s.view.note);
   showNote(s);
   return div;
-}
-
-function para(className, text) {
-  const p = document.createElement('p');
-  p.className = className;
-  p.textContent = text;
-  return p;
 }
 
 /** Modality, dimensions, voxel size and files of a head scan. */

@@ -2,7 +2,7 @@
 // pixels the option would clean, its first image with the proposed boxes (ui/boxes.js edits
 // them), the boxes as text, "Export this series with these boxes" (needed where no rule matched),
 // and "Save as rule" (the site's pixel rules, ui/settings.js). state.pixels holds the edits.
-import { $, fragment } from '../dom.js';
+import { $, fragment, para } from '../dom.js';
 import { t, tp } from '../i18n.js';
 import { state } from '../state.js';
 import { localDate } from '../util.js';
@@ -51,13 +51,6 @@ function seriesBlock(s) {
   div.append(editor, acceptChoice(s));
   update(s);
   return div;
-}
-
-function para(className, text) {
-  const p = document.createElement('p');
-  p.className = className;
-  p.textContent = text;
-  return p;
 }
 
 /** Files, frames, and the matching rules or the need for acceptance. */
