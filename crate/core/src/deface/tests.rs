@@ -222,3 +222,32 @@ fn previews_are_oriented_for_a_radiologist() {
     assert!(px(a, a.width / 2, 2)[1] > 100 && px(a, a.width / 2, a.height - 3)[1] < 20, "anterior up");
     assert!(px(a, 2, a.height - 3)[0] > 100 && px(a, a.width - 3, a.height - 3)[0] < 20, "right on the left, tinted");
 }
+
+/// Volumes a file can make that no scanner would: NaN and infinite samples, a singular or
+/// non-finite geometry. Each is refused or fitted, never a panic.
+#[test]
+fn hostile_volumes_are_refused_without_panicking() {
+    let affine = [[2.0, 0.0, 0.0, -60.0], [0.0, 2.0, 0.0, -60.0], [0.0, 0.0, 2.0, -60.0]];
+    let n = 64 * 64 * 64;
+    let ball = |at: usize| {
+        let (i, j, k) = ((at % 64) as f32 - 32.0, (at / 64 % 64) as f32 - 32.0, (at / 4096) as f32 - 32.0);
+        if i * i + j * j + k * k < 26.0 * 26.0 { 400.0 } else { 0.0 }
+    };
+    let cases: Vec<(&str, [[f64; 4]; 3], Vec<f32>)> = vec![
+        ("NaN samples", affine, (0..n).map(|at| if at % 7 == 0 { f32::NAN } else { ball(at) }).collect()),
+        ("infinite samples", affine, (0..n).map(|at| if at % 5 == 0 { f32::INFINITY } else { ball(at) }).collect()),
+        ("all NaN", affine, vec![f32::NAN; n]),
+        ("singular geometry", [[2.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]], (0..n).map(ball).collect()),
+        ("NaN geometry", [[f64::NAN, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]], (0..n).map(ball).collect()),
+        ("zero spacing", [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], (0..n).map(ball).collect()),
+    ];
+    for (name, affine, data) in cases {
+        let volume = Volume { grid: Grid { dims: [64, 64, 64], affine }, data };
+        let got = std::panic::catch_unwind(|| fit(&volume, Modality::Mr));
+        assert!(got.is_ok(), "{name}: fit panicked");
+        if let Ok(Ok(fitted)) = got {
+            let mask = fitted.mask(&volume.grid);
+            assert_eq!(mask.len(), n, "{name}");
+        }
+    }
+}
