@@ -95,10 +95,9 @@ impl Job {
             let label = [summary.series_number.map(|n| n.to_string()), summary.series_description.clone()];
             let label = label.into_iter().flatten().collect::<Vec<_>>().join(" ");
             let modality = summary.modality.clone().unwrap_or_default();
-            let key = self.faces.len().to_string();
-            volume.members.iter().for_each(|&i| _ = self.face_of.insert(i, key.clone()));
-            let plan = FacePlan { volume, label, modality, chosen: true, state: FaceState::Reading(None) };
-            self.faces.insert(key, plan);
+            let scan = self.faces.len();
+            volume.members.iter().for_each(|&i| _ = self.face_of.insert(i, scan));
+            self.faces.push(FacePlan { volume, label, modality, chosen: true, state: FaceState::Reading(None) });
         }
     }
 
@@ -113,13 +112,13 @@ impl Job {
 
     /// The head scans of the plan, in plan order.
     pub fn face_series(&self) -> Vec<FaceSeries> {
-        let mut all: Vec<_> = self.faces.iter().collect();
-        all.sort_by_key(|(key, _)| key.parse::<usize>().unwrap_or(usize::MAX));
-        all.into_iter()
-            .map(|(key, plan)| {
+        self.faces
+            .iter()
+            .enumerate()
+            .map(|(scan, plan)| {
                 let header = plan.volume.header.as_ref();
                 FaceSeries {
-                    key: key.clone(),
+                    key: scan.to_string(),
                     label: plan.label.clone(),
                     modality: plan.modality.clone(),
                     inputs: plan.volume.members.clone(),
@@ -140,7 +139,7 @@ impl Job {
     /// `face_fit`); a file that no longer reads as scanned fails the scan's registration.
     pub fn face_add(&mut self, key: &str, input: usize, bytes: &[u8]) -> Result<(), JobError> {
         let summary = self.inputs.get(input).and_then(|i| i.summary.clone()).ok_or(JobError::UnknownInput(input))?;
-        let plan = self.faces.get_mut(key).ok_or_else(|| JobError::UnknownFaceSeries(key.to_string()))?;
+        let plan = face_scan(&mut self.faces, key)?;
         if !plan.volume.members.contains(&input) {
             return Err(JobError::UnknownInput(input));
         }
@@ -163,7 +162,7 @@ impl Job {
     /// Registers head scan `key` once all its files were added: its face is placed, and the
     /// review's pictures returned; or why not (the scan is then held back while chosen).
     pub fn face_fit(&mut self, key: &str) -> Result<FacePreview, JobError> {
-        let plan = self.faces.get_mut(key).ok_or_else(|| JobError::UnknownFaceSeries(key.to_string()))?;
+        let plan = face_scan(&mut self.faces, key)?;
         let state = std::mem::replace(&mut plan.state, FaceState::Failed(String::new()));
         let (state, preview) = match state {
             FaceState::Read(nii) => fit_volume(&nii, modality(&plan.modality)),
@@ -180,14 +179,14 @@ impl Job {
 
     /// The review's choice for head scan `key`: its face removed (the default) or kept.
     pub fn choose_face(&mut self, key: &str, remove: bool) -> Result<(), JobError> {
-        let plan = self.faces.get_mut(key).ok_or_else(|| JobError::UnknownFaceSeries(key.to_string()))?;
+        let plan = face_scan(&mut self.faces, key)?;
         plan.chosen = remove;
         Ok(())
     }
 
     /// The chosen head scan `input` belongs to, if any.
     fn face_plan(&self, input: usize) -> Option<&FacePlan> {
-        self.face_of.get(&input).and_then(|key| self.faces.get(key)).filter(|plan| plan.chosen)
+        self.face_of.get(&input).and_then(|&scan| self.faces.get(scan)).filter(|plan| plan.chosen)
     }
 
     /// Whether `input`'s DICOM file goes through [`Job::export_defaced`].
@@ -253,6 +252,12 @@ impl Job {
         self.inputs[input].outcome = Outcome::Exported { path };
         Ok(())
     }
+}
+
+/// Head scan `key` of `faces` (its place in the plan's list, as `face_series` names it).
+fn face_scan<'a>(faces: &'a mut [FacePlan], key: &str) -> Result<&'a mut FacePlan, JobError> {
+    let scan = key.parse::<usize>().ok();
+    scan.and_then(|scan| faces.get_mut(scan)).ok_or_else(|| JobError::UnknownFaceSeries(key.to_string()))
 }
 
 /// The placed face of a chosen head scan, or why there is none.

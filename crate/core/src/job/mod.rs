@@ -202,10 +202,10 @@ pub struct Job {
     uids: Option<BTreeMap<String, String>>,
     /// Clean Pixel Data: the held-back images it exports, by input (filled by `plan`).
     pixels: BTreeMap<usize, pixels::PixelPlan>,
-    /// Clean Recognizable Visual Features: the head scans by key, and each member's key
-    /// (filled by `plan`).
-    faces: BTreeMap<String, face::FacePlan>,
-    face_of: BTreeMap<usize, String>,
+    /// Clean Recognizable Visual Features: the head scans (their key is their place here),
+    /// and each member's head scan (filled by `plan`).
+    faces: Vec<face::FacePlan>,
+    face_of: BTreeMap<usize, usize>,
 }
 
 impl Job {
@@ -234,7 +234,7 @@ impl Job {
             audit: Audit::default(),
             uids: None,
             pixels: BTreeMap::new(),
-            faces: BTreeMap::new(),
+            faces: Vec::new(),
             face_of: BTreeMap::new(),
         })
     }
