@@ -7,11 +7,6 @@ import { current, messageOf, progress } from './post.js';
 import { timed, timedSync } from './timing.js';
 import { toPlain, toWasm } from './wasm.js';
 
-/** Whether the run's settings ask for the Clean Recognizable Visual Features option. */
-export function removesFaces(settings) {
-  return Array.isArray(settings?.options) && settings.options.includes('clean-visual-features');
-}
-
 /** The review's `faces` (protocol.js review), one entry per head scan, and the buffers of
  *  their pictures (to transfer with the message). */
 export async function facePreviews(ctx) {

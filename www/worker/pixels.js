@@ -6,11 +6,6 @@ import { current, messageOf, progress } from './post.js';
 import { timed, timedSync } from './timing.js';
 import { toPlain, toWasm } from './wasm.js';
 
-/** Whether the run's settings ask for the Clean Pixel Data option. */
-export function cleansPixels(settings) {
-  return Array.isArray(settings?.options) && settings.options.includes('clean-pixel-data');
-}
-
 /** The review's `pixels` (protocol.js review): one entry per pixel series, its preview or the
  *  error that stopped it (that series then stays held back unless a rule matched it). */
 export async function pixelPreviews(ctx) {

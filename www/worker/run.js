@@ -9,8 +9,8 @@ import { WebJob } from '../pkg/capture.js';
 import { current, messageOf, post, progress } from './post.js';
 import { ahead, useFiles } from './read.js';
 import { scanPass } from './scan.js';
-import { chooseFaces, facePreviews, removesFaces } from './faces.js';
-import { acceptBoxes, cleansPixels, pixelPreviews } from './pixels.js';
+import { chooseFaces, facePreviews } from './faces.js';
+import { acceptBoxes, pixelPreviews } from './pixels.js';
 import { openSink } from './sink.js';
 import { timing, resetTiming, timed, timedSync } from './timing.js';
 import { toPlain, toWasm } from './wasm.js';
@@ -44,6 +44,11 @@ export async function run({ files, names, secret, exportDate, settings }, wasm) 
   }
 }
 
+/** Whether the run's settings choose the Annex E option `name` (e.g. 'clean-pixel-data'). */
+function chosen(settings, name) {
+  return Array.isArray(settings?.options) && settings.options.includes(name);
+}
+
 /** The plan, then the review: the user checks it before anything is written (with the
  *  options of `settings`, the previews of the series the Clean Pixel Data option would clean
  *  and of the head scans whose face the Clean Recognizable Visual Features option removes).
@@ -57,8 +62,8 @@ async function reviewPass(ctx, settings) {
   const exportFiles = new Set(plan.map((p) => p.input)).size;
   const exportTotal = plan.reduce((n, p) => n + ctx.inputs[p.input].size, 0);
   timing.plan += performance.now() - planStarted;
-  const pixels = cleansPixels(settings) ? await pixelPreviews(ctx) : [];
-  const { faces, transfer } = removesFaces(settings) ? await facePreviews(ctx) : { faces: [], transfer: [] };
+  const pixels = chosen(settings, 'clean-pixel-data') ? await pixelPreviews(ctx) : [];
+  const { faces, transfer } = chosen(settings, 'clean-visual-features') ? await facePreviews(ctx) : { faces: [], transfer: [] };
   post(protocol.review({ review, tables, exportFiles, exportBytes: exportTotal, pixels, faces }), transfer);
   const choice = await timed('review', () => new Promise((resolve) => { waiting.confirm = resolve; }));
   for (const { input, profile } of choice.profiles) job.setTableProfile(input, profile);
